@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import hashlib
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class User(AbstractUser):
+    """A member of staff. Roles are groups (see ``roles.py``); scope follows permissions."""
+
+    name = models.CharField(_("姓名"), max_length=50, blank=True)
+    phone = models.CharField(_("手机号"), max_length=20, blank=True)
+
+    AUDIT_EXCLUDE = ("password", "last_login")
+
+    class Meta:
+        verbose_name = _("员工")
+        verbose_name_plural = _("员工")
+        permissions = [
+            ("data_scope_all", _("查看全部负责人的数据")),
+            ("manage_staff", _("管理员工账号与角色")),
+            ("manage_api_tokens", _("签发与吊销 API 令牌")),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.username
+
+
+class ApiToken(models.Model):
+    """A bearer token for machines. Only a SHA-256 of the secret is stored."""
+
+    SCOPE_API = "api"
+    SCOPE_REGISTRY = "registry"
+    SCOPE_CHOICES = [
+        (SCOPE_API, _("控制台 API（按所属账号的权限）")),
+        (SCOPE_REGISTRY, _("租户注册表只读")),
+    ]
+
+    name = models.CharField(_("名称"), max_length=100)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("所属账号"),
+        on_delete=models.PROTECT,
+        related_name="api_tokens",
+    )
+    prefix = models.CharField(_("前缀"), max_length=12, db_index=True)
+    key_hash = models.CharField(max_length=64, unique=True)
+    scopes = models.JSONField(_("权限范围"), default=list)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True
+    )
+    created_at = models.DateTimeField(_("签发时间"), default=timezone.now)
+    expires_at = models.DateTimeField(_("过期时间"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("吊销时间"), null=True, blank=True)
+    last_used_at = models.DateTimeField(_("最近使用"), null=True, blank=True)
+
+    AUDIT_EXCLUDE = ("key_hash", "last_used_at")
+
+    class Meta:
+        verbose_name = _("API 令牌")
+        verbose_name_plural = _("API 令牌")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @staticmethod
+    def hash_key(raw: str) -> str:
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+    @property
+    def is_active(self) -> bool:
+        if self.revoked_at:
+            return False
+        return not (self.expires_at and self.expires_at <= timezone.now())

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+import re
+
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+
+
+class ComplexityValidator:
+    """Staff passwords need an upper-case letter, a lower-case letter, a digit and a symbol."""
+
+    def validate(self, password: str, user=None) -> None:
+        missing = []
+        if not re.search(r"[A-Z]", password):
+            missing.append(_("大写字母"))
+        if not re.search(r"[a-z]", password):
+            missing.append(_("小写字母"))
+        if not re.search(r"\d", password):
+            missing.append(_("数字"))
+        if not re.search(r"[^A-Za-z0-9]", password):
+            missing.append(_("特殊字符"))
+        if missing:
+            raise ValidationError(
+                _("密码还需包含：%(items)s") % {"items": "、".join(missing)},
+                code="password_too_simple",
+            )
+
+    def get_help_text(self) -> str:
+        return _("密码须包含大写字母、小写字母、数字和特殊字符。")

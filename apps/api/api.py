@@ -1,0 +1,35 @@
+"""The REST API under /api/v1/ (OpenAPI at /api/v1/openapi.json, docs at /api/v1/docs).
+
+Routers live with their apps (``apps/<app>/api.py``); every endpoint calls the same
+selectors and services as the console, so permissions and rules cannot disagree."""
+
+from __future__ import annotations
+
+from ninja import NinjaAPI
+
+from . import errors
+from .auth import session_auth, token_auth
+
+api = NinjaAPI(
+    title="绘管家 客户入驻平台 API",
+    version="1.0.0",
+    description=(
+        "客户、合同等资源的 REST 接口。控制台用户使用会话（写操作需 X-CSRFToken），"
+        "机器使用 `Authorization: Bearer <token>`（由系统管理员签发、可吊销）。"
+        '错误格式：`{"code": "...", "message": "<中文>", "fields": {"<字段>": ["<中文>"]}}`。'
+    ),
+    auth=[token_auth, session_auth],
+    urls_namespace="api",
+    docs_url="/docs",
+    openapi_url="/openapi.json",
+)
+errors.install(api)
+
+
+def _register() -> None:
+    from apps.accounts.api import router as accounts_router
+
+    api.add_router("", accounts_router)
+
+
+_register()

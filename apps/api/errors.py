@@ -1,0 +1,88 @@
+"""Every API error is ``{"code", "message", "fields"}`` with a fitting 4xx status."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import ValidationError as NinjaValidationError
+
+from apps.core.errors import DomainError
+
+
+def _body(code: str, message: str, fields: dict | None = None) -> dict:
+    return {"code": code, "message": message, "fields": fields or {}}
+
+
+def _field_name(loc: list) -> str:
+    # ninja locations look like ["body", "payload", "name"] or ["query", "page"].
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "form", "file")]
+    if parts and parts[0] in ("payload", "data", "filters"):
+        parts = parts[1:]
+    return ".".join(parts) or "__all__"
+
+
+_TYPE_MESSAGES = {
+    "missing": "此项为必填项",
+    "int_parsing": "请输入整数",
+    "int_type": "请输入整数",
+    "decimal_parsing": "请输入数字",
+    "date_from_datetime_parsing": "日期格式应为 YYYY-MM-DD",
+    "date_parsing": "日期格式应为 YYYY-MM-DD",
+    "string_type": "请输入文本",
+    "string_too_long": "内容过长",
+    "bool_parsing": "请输入 true 或 false",
+    "json_invalid": "请求体不是有效的 JSON",
+    "list_type": "应为数组",
+    "extra_forbidden": "不允许的字段",
+}
+
+
+def install(api: NinjaAPI) -> None:
+    @api.exception_handler(DomainError)
+    def domain_error(request: HttpRequest, exc: DomainError):
+        return api.create_response(request, exc.as_dict(), status=exc.status)
+
+    @api.exception_handler(NinjaValidationError)
+    def validation_error(request: HttpRequest, exc: NinjaValidationError):
+        fields: dict[str, list[str]] = {}
+        for err in exc.errors:
+            name = _field_name(list(err.get("loc", [])))
+            message = _TYPE_MESSAGES.get(err.get("type", ""), "格式不正确")
+            fields.setdefault(name, []).append(message)
+        summary = "；".join(f"{k}：{'，'.join(v)}" for k, v in fields.items())
+        return api.create_response(
+            request,
+            _body("validation_error", f"提交的数据有误：{summary}", fields),
+            status=422,
+        )
+
+    @api.exception_handler(AuthenticationError)
+    def auth_error(request: HttpRequest, exc: AuthenticationError):
+        return api.create_response(
+            request, _body("unauthenticated", "未登录或令牌无效"), status=401
+        )
+
+    @api.exception_handler(PermissionDenied)
+    def forbidden(request: HttpRequest, exc: PermissionDenied):
+        return api.create_response(request, _body("forbidden", "没有执行此操作的权限"), status=403)
+
+    @api.exception_handler(Http404)
+    def not_found(request: HttpRequest, exc: Http404):
+        return api.create_response(request, _body("not_found", "记录不存在或无权访问"), status=404)
+
+    @api.exception_handler(HttpError)
+    def http_error(request: HttpRequest, exc: HttpError):
+        code = {
+            401: "unauthenticated",
+            403: "forbidden",
+            404: "not_found",
+            405: "method_not_allowed",
+        }
+        message = str(exc) if exc.status_code not in (403,) else "没有执行此操作的权限"
+        if exc.status_code == 403 and "CSRF" in str(exc):
+            message = "CSRF 校验失败：请在请求头 X-CSRFToken 中携带令牌"
+        return api.create_response(
+            request, _body(code.get(exc.status_code, "error"), message), status=exc.status_code
+        )

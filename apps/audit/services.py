@@ -1,0 +1,99 @@
+"""The one audit helper every service calls inside its transaction.
+
+``snapshot(obj)`` captures a model's audited fields; ``record(...)`` stores who/when/where
+and the diff between two snapshots. Secrets are redacted by declaration: a model lists the
+fields to hide in ``AUDIT_REDACT`` (value replaced by a marker, change still visible) and the
+fields to ignore in ``AUDIT_EXCLUDE``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import uuid
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+
+from apps.core import context
+
+from .models import AuditLog
+
+REDACTED = "******"
+ALWAYS_EXCLUDE = {"id", "created_at", "updated_at"}
+
+Snapshot = dict[str, Any]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal | uuid.UUID):
+        return str(value)
+    if isinstance(value, models.fields.files.FieldFile):
+        return value.name or ""
+    return value
+
+
+def snapshot(obj: models.Model | None) -> Snapshot:
+    """The audited field values of ``obj`` (foreign keys by id), secrets masked."""
+    if obj is None:
+        return {}
+    redact = set(getattr(obj, "AUDIT_REDACT", ()))
+    exclude = ALWAYS_EXCLUDE | set(getattr(obj, "AUDIT_EXCLUDE", ()))
+    data: Snapshot = {}
+    for field in obj._meta.concrete_fields:
+        if field.name in exclude:
+            continue
+        value = getattr(obj, field.attname)
+        if field.name in redact:
+            value = REDACTED if value else ""
+        data[field.name] = _plain(value)
+    return data
+
+
+def diff(before: Snapshot, after: Snapshot) -> dict[str, list[Any]]:
+    """``{field: [old, new]}`` for every field whose value changed."""
+    keys = list(dict.fromkeys([*before.keys(), *after.keys()]))
+    return {k: [before.get(k), after.get(k)] for k in keys if before.get(k) != after.get(k)}
+
+
+def record(
+    *,
+    actor,
+    action: str,
+    obj: models.Model | None = None,
+    before: Snapshot | None = None,
+    after: Snapshot | None = None,
+    changes: dict[str, list[Any]] | None = None,
+    message: str = "",
+    object_repr: str | None = None,
+) -> AuditLog:
+    """Write one audit row. Call it inside the service's transaction."""
+    ctx = context.current()
+    if changes is None:
+        changes = diff(before or {}, after or {})
+    actor_obj = actor if getattr(actor, "is_authenticated", False) else None
+    return AuditLog.objects.create(
+        actor=actor_obj,
+        actor_name=(getattr(actor_obj, "display_name", "") or "系统") if actor_obj else "系统",
+        ip=ctx.ip,
+        request_id=ctx.request_id if ctx.request_id != "-" else "",
+        action=action,
+        content_type=ContentType.objects.get_for_model(obj) if obj is not None else None,
+        object_id=str(obj.pk) if obj is not None and obj.pk is not None else "",
+        object_repr=(object_repr if object_repr is not None else str(obj or ""))[:200],
+        changes=changes,
+        message=message[:500],
+    )
+
+
+def history_for(obj: models.Model, limit: int = 50):
+    """Audit rows about ``obj``, newest first (one query)."""
+    ct = ContentType.objects.get_for_model(obj)
+    return (
+        AuditLog.objects.filter(content_type=ct, object_id=str(obj.pk))
+        .select_related("actor")
+        .order_by("-at", "-id")[:limit]
+    )

@@ -1,0 +1,72 @@
+"""Reads on contracts: a contract is visible when its customer is."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from apps.accounts.scope import scope_filter
+from apps.core.errors import NotFound
+from apps.core.permissions import has_perm, require_perm
+
+from .models import Contract
+
+
+@dataclass
+class ContractFilters:
+    q: str = ""
+    status: str = ""
+    expiring: bool = False
+    customer: str = ""
+    sort: str = "-created"
+
+
+SORTS = {"created": "created_at", "end": "end_date", "amount": "amount", "start": "start_date"}
+
+
+def visible_contracts(user) -> QuerySet[Contract]:
+    if not (
+        has_perm(user, "contracts.view_contract") and has_perm(user, "customers.view_customer")
+    ):
+        return Contract.objects.none()
+    return Contract.objects.filter(scope_filter(user, "customer__owner"))
+
+
+def expiring_window(today: dt.date | None = None) -> tuple[dt.date, dt.date]:
+    today = today or timezone.localdate()
+    return today, today + dt.timedelta(days=settings.CONTRACT_EXPIRY_WARNING_DAYS)
+
+
+def contract_list(*, user, filters: ContractFilters) -> QuerySet[Contract]:
+    require_perm(user, "contracts.view_contract")
+    qs = visible_contracts(user).select_related("customer")
+    q = filters.q.strip()
+    if q:
+        qs = qs.filter(
+            Q(customer__name__icontains=q)
+            | Q(customer__enterprise_no=q.upper())
+            | Q(legal_representative__icontains=q)
+        )
+    if filters.status in {c for c, _l in Contract.Status.choices}:
+        qs = qs.filter(status=filters.status)
+    if filters.expiring:
+        start, end = expiring_window()
+        qs = qs.filter(status=Contract.Status.OPEN, end_date__gte=start, end_date__lte=end)
+    if filters.customer.isdigit():
+        qs = qs.filter(customer_id=int(filters.customer))
+    key = filters.sort.lstrip("-")
+    column = SORTS.get(key, "created_at")
+    desc = filters.sort.startswith("-") or key not in SORTS
+    return qs.order_by(f"-{column}" if desc else column, "-id" if desc else "id")
+
+
+def access_contract(user, pk: int | str) -> Contract:
+    require_perm(user, "contracts.view_contract")
+    try:
+        return visible_contracts(user).select_related("customer", "created_by").get(pk=int(pk))
+    except (Contract.DoesNotExist, ValueError, TypeError):
+        raise NotFound() from None

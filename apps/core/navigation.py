@@ -1,0 +1,34 @@
+"""The console menu, declared in code: each item names the permission it needs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+from .permissions import has_perm
+
+
+@dataclass(frozen=True)
+class MenuItem:
+    label: str
+    url_name: str
+    perm: str | None  # None: every signed-in member of staff
+    section: str
+
+
+MENU: list[MenuItem] = [
+    MenuItem(_("工作台"), "core:dashboard", None, "dashboard"),
+    MenuItem(_("客户"), "customers:list", "customers.view_customer", "customers"),
+    MenuItem(_("合同"), "contracts:list", "contracts.view_contract", "contracts"),
+    MenuItem(_("操作日志"), "audit:list", "audit.view_auditlog", "audit"),
+]
+
+
+def menu_for(user) -> list[dict]:
+    return [
+        {"label": item.label, "url": reverse(item.url_name), "section": item.section}
+        for item in MENU
+        if item.perm is None or has_perm(user, item.perm)
+    ]

@@ -1,0 +1,50 @@
+"""GB/T 2260 provinces and prefecture-level cities, from ``data/regions.json`` in the repo.
+
+The file lists provinces (code, name) each with its cities (code, name). Municipalities
+(北京、上海、天津、重庆) have themselves as their single city; 省直辖县级行政单位 are kept
+as the province's 省直辖 entry so that every county-level place has a city to choose.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+
+DATA_FILE = Path(__file__).resolve().parent / "data" / "regions.json"
+
+
+@cache
+def _load() -> tuple[list[dict], dict[str, str], dict[str, str]]:
+    provinces = json.loads(DATA_FILE.read_text(encoding="utf-8"))
+    names: dict[str, str] = {}
+    parent: dict[str, str] = {}
+    for province in provinces:
+        names[province["code"]] = province["name"]
+        for city in province["cities"]:
+            names[city["code"]] = city["name"]
+            parent[city["code"]] = province["code"]
+    return provinces, names, parent
+
+
+def provinces() -> list[tuple[str, str]]:
+    return [(p["code"], p["name"]) for p in _load()[0]]
+
+
+def cities(province_code: str) -> list[tuple[str, str]]:
+    for p in _load()[0]:
+        if p["code"] == province_code:
+            return [(c["code"], c["name"]) for c in p["cities"]]
+    return []
+
+
+def name(code: str | None) -> str:
+    return _load()[1].get(code or "", "")
+
+
+def is_province(code: str) -> bool:
+    return code in _load()[1] and code not in _load()[2]
+
+
+def city_in_province(city_code: str, province_code: str) -> bool:
+    return _load()[2].get(city_code) == province_code

@@ -1,0 +1,51 @@
+"""Template filters used across the console (registered as builtins in settings)."""
+
+from __future__ import annotations
+
+from django import template
+from django.contrib.contenttypes.models import ContentType
+from django.utils.translation import gettext_lazy as _
+
+register = template.Library()
+
+ACTION_LABELS = {
+    "create": _("新建"),
+    "update": _("修改"),
+    "delete": _("删除"),
+    "activate": _("开通"),
+    "close": _("关闭"),
+    "assign": _("分配负责人"),
+    "login": _("登录"),
+    "login_failed": _("登录失败"),
+    "logout": _("退出"),
+    "set_password": _("重置密码"),
+    "disable": _("停用"),
+    "enable": _("启用"),
+    "issue_token": _("签发令牌"),
+    "revoke_token": _("吊销令牌"),
+}
+
+
+@register.filter
+def action_label(code: str) -> str:
+    return str(ACTION_LABELS.get(code, code))
+
+
+@register.filter
+def role_label(code: str) -> str:
+    from apps.accounts.roles import ROLES
+
+    role = ROLES.get(code)
+    return str(role.label) if role else code
+
+
+@register.filter
+def field_label(name: str, row) -> str:
+    """The verbose name of ``name`` on the model an audit row is about (cached lookup)."""
+    if not getattr(row, "content_type_id", None):
+        return name
+    model = ContentType.objects.get_for_id(row.content_type_id).model_class()
+    try:
+        return str(model._meta.get_field(name).verbose_name)
+    except Exception:
+        return name

@@ -1,0 +1,147 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from apps.core import regions
+from apps.core import validators as v
+from apps.core.files import PrivateUploadTo
+
+
+class Customer(models.Model):
+    """客户详细信息 (spec table 2). May be saved incomplete; the completeness gate in
+    ``services.missing_profile_fields`` guards activation and contracts."""
+
+    class Status(models.IntegerChoices):
+        CLOSED = 0, _("关闭")
+        OPEN = 1, _("开通")
+
+    enterprise_no = models.CharField(_("企业号"), max_length=20, unique=True, editable=False)
+    license_no = models.CharField(
+        _("营业执照号"),
+        max_length=18,
+        unique=True,
+        null=True,
+        blank=True,
+        validators=[v.validate_license_no],
+        error_messages={"unique": _("该营业执照号已被其他客户使用")},
+    )
+    name = models.CharField(_("企业名称"), max_length=100, blank=True, db_index=True)
+    province = models.CharField(_("所属省份"), max_length=6, blank=True, db_index=True)
+    city = models.CharField(_("所属城市"), max_length=6, blank=True)
+    address = models.CharField(_("企业详细地址"), max_length=200, blank=True)
+    office_phone = models.CharField(
+        _("办公电话"), max_length=40, blank=True, validators=[v.validate_landline]
+    )
+    email = models.EmailField(_("邮箱"), max_length=254, blank=True)
+    license_scan = models.FileField(
+        _("营业执照扫描件"), upload_to=PrivateUploadTo("licenses"), blank=True, max_length=200
+    )
+    intro = models.TextField(_("企业简介"), blank=True, max_length=2000)
+    remarks = models.TextField(_("备注"), blank=True, max_length=2000)
+    status = models.SmallIntegerField(
+        _("状态"), choices=Status.choices, default=Status.CLOSED, db_index=True
+    )
+    contact_name = models.CharField(_("联系人"), max_length=50, blank=True)
+    contact_phone = models.CharField(
+        _("联系电话"),
+        max_length=40,
+        blank=True,
+        db_index=True,
+        validators=[v.validate_contact_phone],
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("负责人"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="customers",
+    )
+    modules = models.JSONField(_("开通模块"), default=list, blank=True)
+    activated_at = models.DateTimeField(_("开通时间"), null=True, blank=True)
+    activated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("开通人"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    closed_at = models.DateTimeField(_("关闭时间"), null=True, blank=True)
+    close_reason = models.CharField(_("关闭原因"), max_length=200, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("创建人"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("创建时间"), default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(_("更新时间"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("客户")
+        verbose_name_plural = _("客户")
+        ordering = ["-created_at", "-id"]
+        permissions = [
+            ("activate_customer", _("开通客户")),
+            ("close_customer", _("关闭客户")),
+            ("assign_customer", _("分配客户负责人")),
+            ("view_customer_file", _("下载营业执照扫描件")),
+        ]
+        indexes = [
+            models.Index(fields=["owner", "-created_at"]),
+            models.Index(fields=["status", "-created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name or _('未命名客户')}（{self.enterprise_no}）"
+
+    def clean(self) -> None:
+        """Normalise what staff type, and check the province → city pair."""
+        self.license_no = v.normalize_license_no(self.license_no or "") or None
+        for field in ("name", "address", "contact_name", "email", "office_phone"):
+            setattr(self, field, (getattr(self, field) or "").strip())
+        if self.contact_phone and v.is_mobile(self.contact_phone):
+            self.contact_phone = v.normalize_mobile(self.contact_phone)
+        else:
+            self.contact_phone = v.normalize_phone_text(self.contact_phone)
+        errors: dict[str, str] = {}
+        if self.province and not regions.is_province(self.province):
+            errors["province"] = _("请选择有效的省份")
+        if self.city:
+            if not self.province:
+                errors["province"] = _("请先选择省份")
+            elif not regions.city_in_province(self.city, self.province):
+                errors["city"] = _("所选城市不属于该省份")
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def province_name(self) -> str:
+        return regions.name(self.province)
+
+    @property
+    def city_name(self) -> str:
+        return regions.name(self.city)
+
+    @property
+    def full_address(self) -> str:
+        return "".join(
+            part
+            for part in (
+                self.province_name,
+                self.city_name if self.city_name != self.province_name else "",
+                self.address,
+            )
+            if part
+        )
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == self.Status.OPEN

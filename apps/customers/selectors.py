@@ -1,0 +1,81 @@
+"""Reads on customers, narrowed by the caller's permission and data scope in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Q, QuerySet
+
+from apps.accounts.scope import scoped
+from apps.core.errors import NotFound
+from apps.core.permissions import has_perm, require_perm
+
+from .models import Customer
+
+SORTS = {
+    "created": "created_at",
+    "name": "name",
+    "enterprise_no": "enterprise_no",
+    "status": "status",
+    "province": "province",
+}
+
+
+@dataclass
+class CustomerFilters:
+    q: str = ""
+    status: str = ""
+    province: str = ""
+    owner: str = ""  # user id, "none" for the pool, "me" for the caller
+    sort: str = "-created"
+
+
+def visible_customers(user) -> QuerySet[Customer]:
+    """Every customer the user may see (permission + data scope)."""
+    if not has_perm(user, "customers.view_customer"):
+        return Customer.objects.none()
+    return scoped(Customer.objects.all(), user)
+
+
+def customer_list(*, user, filters: CustomerFilters) -> QuerySet[Customer]:
+    require_perm(user, "customers.view_customer")
+    qs = visible_customers(user).select_related("owner")
+    q = filters.q.strip()
+    if q:
+        cond = Q(name__icontains=q) | Q(contact_name__icontains=q)
+        upper = q.upper()
+        cond |= Q(enterprise_no=upper) | Q(license_no=upper) | Q(contact_phone=q)
+        qs = qs.filter(cond)
+    if filters.status in {"0", "1"}:
+        qs = qs.filter(status=int(filters.status))
+    if filters.province:
+        qs = qs.filter(province=filters.province)
+    if filters.owner == "none":
+        qs = qs.filter(owner__isnull=True)
+    elif filters.owner == "me":
+        qs = qs.filter(owner=user)
+    elif filters.owner.isdigit():
+        qs = qs.filter(owner_id=int(filters.owner))
+    key = filters.sort.lstrip("-")
+    column = SORTS.get(key, "created_at")
+    desc = filters.sort.startswith("-") or key not in SORTS
+    order = f"-{column}" if desc else column
+    return qs.order_by(order, "-id" if desc else "id")
+
+
+def access_customer(user, pk: int | str, *, perm: str = "customers.view_customer") -> Customer:
+    """The customer ``pk`` if the user may see it; the same NotFound for missing and
+    out-of-scope records, so ids cannot be probed."""
+    require_perm(user, perm)
+    try:
+        return visible_customers(user).select_related("owner", "activated_by").get(pk=int(pk))
+    except (Customer.DoesNotExist, ValueError, TypeError):
+        raise NotFound() from None
+
+
+def access_customer_by_no(user, enterprise_no: str) -> Customer:
+    require_perm(user, "customers.view_customer")
+    try:
+        return visible_customers(user).get(enterprise_no=enterprise_no.upper())
+    except Customer.DoesNotExist:
+        raise NotFound() from None

@@ -1,0 +1,325 @@
+"""Writes on customers. Every rule about customers lives here; views, API endpoints and
+commands call these functions. Each one checks the actor's permission, runs in one
+transaction and leaves its audit row in that transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from apps.audit import services as audit
+from apps.core.errors import Conflict, Forbidden, ProfileIncomplete, ValidationFailed
+from apps.core.files import validate_scan
+from apps.core.models import next_value
+from apps.core.permissions import has_perm, require_perm
+
+from .models import Customer
+
+EDITABLE_FIELDS = (
+    "license_no",
+    "name",
+    "province",
+    "city",
+    "address",
+    "office_phone",
+    "email",
+    "intro",
+    "remarks",
+    "contact_name",
+    "contact_phone",
+)
+
+# The completeness gate (spec: 营业执照号、企业名称、地址、联系人、联系电话).
+PROFILE_REQUIRED_FIELDS = (
+    "license_no",
+    "name",
+    "province",
+    "city",
+    "address",
+    "contact_name",
+    "contact_phone",
+)
+
+
+def field_label(name: str) -> str:
+    return str(Customer._meta.get_field(name).verbose_name)
+
+
+def field_labels() -> dict[str, str]:
+    return {f.name: str(f.verbose_name) for f in Customer._meta.concrete_fields}
+
+
+def missing_profile_fields(customer: Customer) -> list[str]:
+    """The gate's fields still empty on ``customer``, in form order."""
+    return [name for name in PROFILE_REQUIRED_FIELDS if not getattr(customer, name)]
+
+
+def ensure_profile_complete(customer: Customer, action: str) -> None:
+    missing = missing_profile_fields(customer)
+    if missing:
+        labels = "、".join(field_label(n) for n in missing)
+        raise ProfileIncomplete(
+            _("资料不全，%(action)s前请先补全：%(fields)s") % {"action": action, "fields": labels},
+            fields={n: [_("请补全此项")] for n in missing},
+        )
+
+
+def enterprise_number() -> str:
+    """Allocate a new 企业号 such as HGJ100001: unique, never reused, race-free."""
+    value = next_value("enterprise_no", start=100001)
+    return f"{settings.ENTERPRISE_NO_PREFIX}{value:06d}"
+
+
+def _validated_save(customer: Customer, *, exclude: Iterable[str] = ()) -> None:
+    try:
+        customer.full_clean(exclude=list(exclude))
+    except ValidationError as exc:
+        raise ValidationFailed.from_django(exc, field_labels()) from exc
+    customer.save()
+
+
+def _attach_scan(customer: Customer, upload: UploadedFile | None) -> None:
+    if upload is None:
+        return
+    try:
+        validate_scan(upload)
+    except ValidationError as exc:
+        raise ValidationFailed(
+            f"{field_label('license_scan')}：{exc.messages[0]}",
+            fields={"license_scan": exc.messages},
+        ) from exc
+    customer.license_scan = upload
+
+
+def _apply(customer: Customer, data: dict[str, Any]) -> None:
+    unknown = set(data) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise ValidationFailed(
+            _("不可修改的字段：%(f)s") % {"f": "、".join(sorted(unknown))},
+            fields={name: [_("不可修改")] for name in unknown},
+        )
+    for name, value in data.items():
+        setattr(customer, name, "" if value is None else value)
+
+
+class _Unset:
+    pass
+
+
+UNSET: Any = _Unset()
+
+
+@transaction.atomic
+def customer_create(
+    *,
+    actor,
+    data: dict[str, Any],
+    owner=UNSET,
+    license_scan: UploadedFile | None = None,
+) -> Customer:
+    """Create a customer, possibly incomplete. The creator owns it unless someone allowed
+    to assign names another owner, or ``None`` for the unassigned pool."""
+    require_perm(actor, "customers.add_customer")
+    customer = Customer(created_by=actor)
+    _apply(customer, data)
+    if owner is UNSET:
+        owner = actor
+    elif owner != actor:
+        require_perm(actor, "customers.assign_customer")
+    customer.owner = owner
+    _attach_scan(customer, license_scan)
+    customer.enterprise_no = enterprise_number()
+    _validated_save(customer)
+    audit.record(actor=actor, action="create", obj=customer, after=audit.snapshot(customer))
+    return customer
+
+
+@transaction.atomic
+def customer_update(
+    *,
+    actor,
+    customer: Customer,
+    data: dict[str, Any],
+    license_scan: UploadedFile | None = None,
+) -> Customer:
+    require_perm(actor, "customers.change_customer")
+    customer = Customer.objects.select_for_update().get(pk=customer.pk)
+    before = audit.snapshot(customer)
+    _apply(customer, data)
+    _attach_scan(customer, license_scan)
+    _validated_save(customer)
+    changes = audit.diff(before, audit.snapshot(customer))
+    if changes:
+        audit.record(actor=actor, action="update", obj=customer, changes=changes)
+    return customer
+
+
+@transaction.atomic
+def customer_complete_profile(*, actor, customer: Customer, data: dict[str, Any]) -> Customer:
+    """Fill the gate's missing fields (the modal). Every missing field must now be given."""
+    require_perm(actor, "customers.change_customer")
+    missing = missing_profile_fields(customer)
+    still = {n: [_("请补全此项")] for n in missing if not str(data.get(n) or "").strip()}
+    if still:
+        labels = "、".join(field_label(n) for n in still)
+        raise ProfileIncomplete(_("请补全：%(f)s") % {"f": labels}, fields=still)
+    allowed = {n: data[n] for n in data if n in PROFILE_REQUIRED_FIELDS}
+    return customer_update(actor=actor, customer=customer, data=allowed)
+
+
+# --- Activation ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Blocker:
+    """One unmet prerequisite of activation: what is missing and who can fix it."""
+
+    code: str
+    message: str
+    fix_by: str = ""
+    fields: dict[str, list[str]] = field(default_factory=dict)
+
+
+def _check_profile(customer: Customer) -> Blocker | None:
+    missing = missing_profile_fields(customer)
+    if not missing:
+        return None
+    return Blocker(
+        "profile_incomplete",
+        _("资料不全：%(f)s") % {"f": "、".join(field_label(n) for n in missing)},
+        _("运营专员补全资料"),
+        {n: [_("请补全此项")] for n in missing},
+    )
+
+
+# Activation's prerequisites, in order. Other apps append their checks (data source …).
+ACTIVATION_CHECKS: list[Callable[[Customer], Blocker | None]] = [_check_profile]
+
+
+def activation_blockers(customer: Customer) -> list[Blocker]:
+    return [b for check in ACTIVATION_CHECKS if (b := check(customer)) is not None]
+
+
+def valid_modules(modules: Iterable[str]) -> list[str]:
+    known = [code for code, _label in settings.CUSTOMER_MODULES]
+    chosen = list(dict.fromkeys(modules))
+    unknown = [m for m in chosen if m not in known]
+    if unknown:
+        raise ValidationFailed(
+            _("开通模块：未知模块 %(m)s") % {"m": "、".join(unknown)},
+            fields={"modules": [_("未知模块：%(m)s") % {"m": "、".join(unknown)}]},
+        )
+    if not chosen:
+        raise ValidationFailed(
+            _("开通模块：请至少选择一个模块"), fields={"modules": [_("请至少选择一个模块")]}
+        )
+    return [m for m in known if m in chosen]
+
+
+@transaction.atomic
+def customer_activate(
+    *,
+    actor,
+    customer: Customer,
+    modules: Iterable[str],
+    profile: dict[str, Any] | None = None,
+) -> Customer:
+    """开通: complete the profile if ``profile`` is given, check every prerequisite, and
+    switch the customer on with the chosen modules — all in one transaction."""
+    require_perm(actor, "customers.activate_customer")
+    chosen = valid_modules(modules)
+    if profile:
+        customer = customer_complete_profile(actor=actor, customer=customer, data=profile)
+    customer = Customer.objects.select_for_update().get(pk=customer.pk)
+    if customer.is_open:
+        raise Conflict(_("该客户已是开通状态"), code="already_open")
+    blockers = activation_blockers(customer)
+    if blockers:
+        fields: dict[str, list[str]] = {}
+        for b in blockers:
+            fields.update(b.fields)
+        message = _("暂不能开通：%(r)s") % {"r": "；".join(b.message for b in blockers)}
+        if blockers[0].code == "profile_incomplete":
+            raise ProfileIncomplete(message, fields=fields)
+        raise Conflict(message, code=blockers[0].code, fields=fields)
+    before = audit.snapshot(customer)
+    customer.status = Customer.Status.OPEN
+    customer.modules = chosen
+    customer.activated_at = timezone.now()
+    customer.activated_by = actor
+    customer.closed_at = None
+    customer.close_reason = ""
+    customer.save()
+    audit.record(
+        actor=actor,
+        action="activate",
+        obj=customer,
+        changes=audit.diff(before, audit.snapshot(customer)),
+    )
+    return customer
+
+
+@transaction.atomic
+def customer_close(*, actor, customer: Customer, reason: str) -> Customer:
+    """关闭: switch the customer off with a reason. Nothing is deleted."""
+    require_perm(actor, "customers.close_customer")
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed(
+            _("关闭原因：请填写关闭原因"), fields={"reason": [_("请填写关闭原因")]}
+        )
+    if len(reason) > 200:
+        raise ValidationFailed(_("关闭原因：最多 200 字"), fields={"reason": [_("最多 200 字")]})
+    customer = Customer.objects.select_for_update().get(pk=customer.pk)
+    if not customer.is_open:
+        raise Conflict(_("该客户已是关闭状态"), code="already_closed")
+    before = audit.snapshot(customer)
+    customer.status = Customer.Status.CLOSED
+    customer.closed_at = timezone.now()
+    customer.close_reason = reason
+    customer.save()
+    audit.record(
+        actor=actor,
+        action="close",
+        obj=customer,
+        changes=audit.diff(before, audit.snapshot(customer)),
+        message=reason,
+    )
+    return customer
+
+
+@transaction.atomic
+def customer_assign(*, actor, customers: Iterable[Customer], owner) -> int:
+    """Managers (re)assign customers to a specialist, or to nobody (the pool)."""
+    require_perm(actor, "customers.assign_customer")
+    if owner is not None and not (owner.is_active and has_perm(owner, "customers.view_customer")):
+        raise ValidationFailed(
+            _("负责人：该员工不能负责客户"), fields={"owner": [_("该员工不能负责客户")]}
+        )
+    ids = [c.pk for c in customers]
+    locked = list(Customer.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
+    if len(locked) != len(set(ids)):
+        raise Forbidden()
+    changed = [c for c in locked if c.owner_id != (owner.pk if owner else None)]
+    now = timezone.now()
+    for c in changed:
+        old = c.owner_id
+        c.owner = owner
+        c.updated_at = now
+        audit.record(
+            actor=actor,
+            action="assign",
+            obj=c,
+            changes={"owner": [old, owner.pk if owner else None]},
+        )
+    if changed:
+        Customer.objects.bulk_update(changed, ["owner", "updated_at"])
+    return len(changed)

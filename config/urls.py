@@ -1,0 +1,16 @@
+from django.urls import include, path
+
+from apps.api.api import api
+
+urlpatterns = [
+    path("", include("apps.core.urls")),
+    path("accounts/", include("apps.accounts.urls")),
+    path("customers/", include("apps.customers.urls")),
+    path("contracts/", include("apps.contracts.urls")),
+    path("audit/", include("apps.audit.urls")),
+    path("api/v1/", api.urls),
+]
+
+handler403 = "apps.core.views.error_403"
+handler404 = "apps.core.views.error_404"
+handler500 = "apps.core.views.error_500"
