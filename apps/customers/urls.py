@@ -5,5 +5,12 @@ from . import views
 app_name = "customers"
 urlpatterns = [
     path("", views.list_view, name="list"),
+    path("new/", views.create_view, name="create"),
+    path("assign/", views.assign_view, name="assign"),
     path("<int:pk>/", views.detail_view, name="detail"),
+    path("<int:pk>/edit/", views.edit_view, name="edit"),
+    path("<int:pk>/activate/", views.activate_view, name="activate"),
+    path("<int:pk>/close/", views.close_view, name="close"),
+    path("<int:pk>/contract-gate/", views.contract_gate_view, name="contract_gate"),
+    path("<int:pk>/license-scan/", views.license_scan_view, name="license_scan"),
 ]

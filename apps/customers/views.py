@@ -1,9 +1,300 @@
+"""Customer console pages. Views parse, call a selector or service, and render."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from apps.accounts.models import User
+from apps.accounts.scope import sees_all
+from apps.audit.services import history_for
+from apps.core import regions
+from apps.core.errors import DomainError, ValidationFailed
+from apps.core.files import serve_private
+from apps.core.listing import paginate
+from apps.core.permissions import has_perm, require_perm
+
+from . import services
+from .forms import CloseForm, CustomerForm, ModulesForm, ProfileForm, apply_errors
+from .models import Customer
+from .selectors import CustomerFilters, access_customer, customer_list
+
+
+def _assignable_staff():
+    """Active staff who can own customers (ops roles), for owner pickers."""
+    return (
+        User.objects.filter(is_active=True, groups__name__in=["ops", "ops_manager"])
+        .distinct()
+        .order_by("username")
+    )
+
+
+def _hx_redirect(request: HttpRequest, url: str) -> HttpResponse:
+    if request.htmx:
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = url
+        return response
+    return redirect(url)
 
 
 def list_view(request: HttpRequest) -> HttpResponse:
-    return HttpResponse("")
+    filters = CustomerFilters(
+        q=request.GET.get("q", ""),
+        status=request.GET.get("status", ""),
+        province=request.GET.get("province", ""),
+        owner=request.GET.get("owner", ""),
+        sort=request.GET.get("sort", "-created"),
+    )
+    qs = customer_list(user=request.user, filters=filters)
+    context = paginate(request, qs)
+    can_assign = has_perm(request.user, "customers.assign_customer")
+    context.update(
+        {
+            "nav": "customers",
+            "filters": filters,
+            "provinces": regions.provinces(),
+            "status_choices": Customer.Status.choices,
+            "owners": list(_assignable_staff()) if sees_all(request.user) else [],
+            "can_add": has_perm(request.user, "customers.add_customer"),
+            "can_assign": can_assign,
+            "sort": filters.sort,
+        }
+    )
+    template = "customers/_list_table.html" if request.htmx else "customers/list.html"
+    return render(request, template, context)
 
 
 def detail_view(request: HttpRequest, pk: int) -> HttpResponse:
-    return HttpResponse("")
+    customer = access_customer(request.user, pk)
+    missing = services.missing_profile_fields(customer)
+    user = request.user
+    context = {
+        "nav": "customers",
+        "customer": customer,
+        "missing": missing,
+        "missing_labels": [services.field_label(n) for n in missing],
+        "blockers": [
+            b
+            for b in (services.activation_blockers(customer) if not customer.is_open else [])
+            if b.code != "profile_incomplete"
+        ],
+        "module_labels": dict(ModulesForm.base_fields["modules"].choices),
+        "history": history_for(customer),
+        "contracts": customer.contracts.order_by("-end_date", "-id")
+        if has_perm(user, "contracts.view_contract")
+        else None,
+        "can_change": has_perm(user, "customers.change_customer"),
+        "can_activate": has_perm(user, "customers.activate_customer"),
+        "can_close": has_perm(user, "customers.close_customer"),
+        "can_assign": has_perm(user, "customers.assign_customer"),
+        "can_add_contract": has_perm(user, "contracts.add_contract"),
+        "can_download": has_perm(user, "customers.view_customer_file"),
+        "gate": request.GET.get("gate", ""),
+        "owners": list(_assignable_staff()) if has_perm(user, "customers.assign_customer") else [],
+    }
+    return render(request, "customers/detail.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def create_view(request: HttpRequest) -> HttpResponse:
+    require_perm(request.user, "customers.add_customer")
+    can_assign = has_perm(request.user, "customers.assign_customer")
+    owners = _assignable_staff() if can_assign else None
+    initial = {"owner": request.user.pk} if can_assign else {}
+    form = CustomerForm(
+        request.POST or None,
+        request.FILES or None,
+        can_assign=can_assign,
+        owners=owners,
+        initial=initial,
+    )
+    if request.method == "POST" and form.is_valid():
+        owner = form.cleaned_data.get("owner") if can_assign else services.UNSET
+        try:
+            customer = services.customer_create(
+                actor=request.user,
+                data=form.service_data(),
+                owner=owner,
+                license_scan=request.FILES.get("license_scan"),
+            )
+        except ValidationFailed as exc:
+            apply_errors(form, exc)
+        else:
+            messages.success(request, _("已创建客户 %(no)s") % {"no": customer.enterprise_no})
+            return redirect("customers:detail", pk=customer.pk)
+    return render(
+        request,
+        "customers/form.html",
+        {"form": form, "nav": "customers", "title": _("新建客户")},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def edit_view(request: HttpRequest, pk: int) -> HttpResponse:
+    customer = access_customer(request.user, pk, perm="customers.change_customer")
+    form = CustomerForm(request.POST or None, request.FILES or None, instance=customer)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.customer_update(
+                actor=request.user,
+                customer=customer,
+                data=form.service_data(),
+                license_scan=request.FILES.get("license_scan"),
+            )
+        except ValidationFailed as exc:
+            apply_errors(form, exc)
+        else:
+            messages.success(request, _("已保存"))
+            return redirect("customers:detail", pk=customer.pk)
+    return render(
+        request,
+        "customers/form.html",
+        {"form": form, "customer": customer, "nav": "customers", "title": _("编辑客户资料")},
+    )
+
+
+def _modal(request: HttpRequest, template: str, context: dict, status: int = 200) -> HttpResponse:
+    return render(request, template, context, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+def activate_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """开通 modal: the missing profile fields (if any) and the modules, in one step."""
+    customer = access_customer(request.user, pk, perm="customers.activate_customer")
+    missing = services.missing_profile_fields(customer)
+    data = request.POST if request.method == "POST" else None
+    profile_form = ProfileForm(data, instance=customer, missing=missing) if missing else None
+    initial = {"modules": customer.modules or settings.DEFAULT_CUSTOMER_MODULES}
+    modules_form = ModulesForm(data, initial=initial)
+    other_blockers = [
+        b for b in services.activation_blockers(customer) if b.code != "profile_incomplete"
+    ]
+    error = ""
+    if request.method == "POST":
+        profile_ok = profile_form.is_valid() if profile_form else True
+        if profile_ok and modules_form.is_valid():
+            try:
+                services.customer_activate(
+                    actor=request.user,
+                    customer=customer,
+                    modules=modules_form.cleaned_data["modules"],
+                    profile=profile_form.service_data() if profile_form else None,
+                )
+            except ValidationFailed as exc:
+                if profile_form and set(exc.fields) & set(profile_form.fields):
+                    apply_errors(profile_form, exc)
+                elif "modules" in exc.fields:
+                    apply_errors(modules_form, exc)
+                else:
+                    error = exc.message
+            except DomainError as exc:
+                error = exc.message
+            else:
+                messages.success(request, _("客户已开通"))
+                return _hx_redirect(request, reverse("customers:detail", args=[customer.pk]))
+    context = {
+        "customer": customer,
+        "profile_form": profile_form,
+        "modules_form": modules_form,
+        "missing_labels": [services.field_label(n) for n in missing],
+        "blockers": other_blockers,
+        "error": error,
+    }
+    return _modal(request, "customers/_activate_modal.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def contract_gate_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """添加合同: with a complete profile go straight to the contract form; otherwise a
+    modal asks for exactly the missing fields, then carries on to the contract form."""
+    customer = access_customer(request.user, pk, perm="contracts.add_contract")
+    target = f"{reverse('contracts:create')}?customer={customer.pk}"
+    missing = services.missing_profile_fields(customer)
+    if not missing:
+        return _hx_redirect(request, target)
+    form = ProfileForm(
+        request.POST if request.method == "POST" else None, instance=customer, missing=missing
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.customer_complete_profile(
+                actor=request.user, customer=customer, data=form.service_data()
+            )
+        except ValidationFailed as exc:
+            apply_errors(form, exc)
+        else:
+            messages.success(request, _("资料已补全，请填写合同"))
+            return _hx_redirect(request, target)
+    context = {
+        "customer": customer,
+        "form": form,
+        "missing_labels": [services.field_label(n) for n in missing],
+        "action_url": reverse("customers:contract_gate", args=[customer.pk]),
+        "action_label": _("添加合同"),
+        "submit_label": _("保存并继续添加合同"),
+    }
+    return _modal(request, "customers/_profile_modal.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def close_view(request: HttpRequest, pk: int) -> HttpResponse:
+    customer = access_customer(request.user, pk, perm="customers.close_customer")
+    form = CloseForm(request.POST if request.method == "POST" else None)
+    error = ""
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.customer_close(
+                actor=request.user, customer=customer, reason=form.cleaned_data["reason"]
+            )
+        except ValidationFailed as exc:
+            apply_errors(form, exc)
+        except DomainError as exc:
+            error = exc.message
+        else:
+            messages.success(request, _("客户已关闭"))
+            return _hx_redirect(request, reverse("customers:detail", args=[customer.pk]))
+    return _modal(
+        request, "customers/_close_modal.html", {"customer": customer, "form": form, "error": error}
+    )
+
+
+@require_POST
+def assign_view(request: HttpRequest) -> HttpResponse:
+    """Managers assign one or many customers to a specialist, or back to the pool."""
+    require_perm(request.user, "customers.assign_customer")
+    ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit()]
+    owner_raw = request.POST.get("owner", "")
+    back = request.POST.get("next") or reverse("customers:list")
+    if not back.startswith("/") or back.startswith("//"):
+        back = reverse("customers:list")
+    if not ids:
+        messages.error(request, _("请先勾选要分配的客户"))
+        return redirect(back)
+    owner = None
+    if owner_raw:
+        owner = _assignable_staff().filter(pk=owner_raw).first() if owner_raw.isdigit() else None
+        if owner is None:
+            messages.error(request, _("负责人：请选择有效的员工"))
+            return redirect(back)
+    customers = [access_customer(request.user, pk) for pk in ids]
+    try:
+        changed = services.customer_assign(actor=request.user, customers=customers, owner=owner)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        who = owner.display_name if owner else _("公海（未分配）")
+        messages.success(request, _("已将 %(n)d 个客户分配给 %(who)s") % {"n": changed, "who": who})
+    return redirect(back)
+
+
+def license_scan_view(request: HttpRequest, pk: int) -> HttpResponse:
+    customer = access_customer(request.user, pk, perm="customers.view_customer_file")
+    if not customer.license_scan:
+        return render(request, "errors/404.html", status=404)
+    ext = customer.license_scan.name.rsplit(".", 1)[-1]
+    return serve_private(customer.license_scan, f"营业执照-{customer.enterprise_no}.{ext}")
