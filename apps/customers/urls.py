@@ -6,6 +6,7 @@ app_name = "customers"
 urlpatterns = [
     path("", views.list_view, name="list"),
     path("new/", views.create_view, name="create"),
+    path("export/", views.export_view, name="export"),
     path("assign/", views.assign_view, name="assign"),
     path("<int:pk>/", views.detail_view, name="detail"),
     path("<int:pk>/edit/", views.edit_view, name="edit"),

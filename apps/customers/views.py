@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -15,6 +16,7 @@ from apps.accounts.scope import sees_all
 from apps.audit.services import history_for
 from apps.core import regions
 from apps.core.errors import DomainError, ValidationFailed
+from apps.core.excel import xlsx_response
 from apps.core.files import serve_private
 from apps.core.listing import paginate
 from apps.core.permissions import has_perm, require_perm
@@ -23,6 +25,10 @@ from . import services
 from .forms import CloseForm, CustomerForm, ModulesForm, ProfileForm, apply_errors
 from .models import Customer
 from .selectors import CustomerFilters, access_customer, customer_list
+
+
+def localtime_text(value) -> str:
+    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S") if value else ""
 
 
 def _assignable_staff():
@@ -42,14 +48,18 @@ def _hx_redirect(request: HttpRequest, url: str) -> HttpResponse:
     return redirect(url)
 
 
-def list_view(request: HttpRequest) -> HttpResponse:
-    filters = CustomerFilters(
+def _filters(request: HttpRequest) -> CustomerFilters:
+    return CustomerFilters(
         q=request.GET.get("q", ""),
         status=request.GET.get("status", ""),
         province=request.GET.get("province", ""),
         owner=request.GET.get("owner", ""),
         sort=request.GET.get("sort", "-created"),
     )
+
+
+def list_view(request: HttpRequest) -> HttpResponse:
+    filters = _filters(request)
     qs = customer_list(user=request.user, filters=filters)
     context = paginate(request, qs)
     can_assign = has_perm(request.user, "customers.assign_customer")
@@ -67,6 +77,35 @@ def list_view(request: HttpRequest) -> HttpResponse:
     )
     template = "customers/_list_table.html" if request.htmx else "customers/list.html"
     return render(request, template, context)
+
+
+def export_view(request: HttpRequest) -> HttpResponse:
+    """The filtered list as Excel (same selector, so the same rows the user may see)."""
+    qs = customer_list(user=request.user, filters=_filters(request))
+    headers = [
+        "企业号", "企业名称", "营业执照号", "所属省份", "所属城市", "企业详细地址", "办公电话",
+        "邮箱", "联系人", "联系电话", "状态", "负责人", "开通时间", "创建时间",
+    ]  # fmt: skip
+
+    def to_row(c: Customer) -> list:
+        return [
+            c.enterprise_no,
+            c.name,
+            c.license_no or "",
+            c.province_name,
+            c.city_name,
+            c.address,
+            c.office_phone,
+            c.email,
+            c.contact_name,
+            c.contact_phone,
+            c.get_status_display(),
+            c.owner.display_name if c.owner_id else "",
+            localtime_text(c.activated_at),
+            localtime_text(c.created_at),
+        ]
+
+    return xlsx_response("客户", headers, qs.iterator(chunk_size=2000), to_row)
 
 
 def detail_view(request: HttpRequest, pk: int) -> HttpResponse:

@@ -264,3 +264,18 @@ def test_ops_cannot_assign(client_for, ops):
     assert response.status_code == 403
     a.refresh_from_db()
     assert a.owner == ops
+
+
+def test_export_uses_the_same_scope_and_filters(client_for, ops, ops2):
+    import io
+
+    from openpyxl import load_workbook
+
+    mine = make_customer(actor=ops, name="导出物业")
+    make_customer(actor=ops2, name="别人的")
+    response = client_for(ops).get(reverse("customers:export"), {"q": "物业"})
+    assert response["Content-Type"].startswith("application/vnd.openxmlformats")
+    sheet = load_workbook(io.BytesIO(response.content)).active
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0][:2] == ("企业号", "企业名称")
+    assert [r[0] for r in rows[1:]] == [mine.enterprise_no]
