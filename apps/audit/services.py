@@ -89,6 +89,38 @@ def record(
     )
 
 
+def record_many(
+    *,
+    actor,
+    action: str,
+    entries: list[tuple[models.Model, dict[str, list[Any]]]],
+    message: str = "",
+) -> list[AuditLog]:
+    """One audit row per (object, changes) pair, inserted in a single bulk statement —
+    for bulk actions (reassigning many customers, imports)."""
+    if not entries:
+        return []
+    ctx = context.current()
+    actor_obj = actor if getattr(actor, "is_authenticated", False) else None
+    actor_name = (getattr(actor_obj, "display_name", "") or "系统") if actor_obj else "系统"
+    rows = [
+        AuditLog(
+            actor=actor_obj,
+            actor_name=actor_name,
+            ip=ctx.ip,
+            request_id=ctx.request_id if ctx.request_id != "-" else "",
+            action=action,
+            content_type=ContentType.objects.get_for_model(obj),
+            object_id=str(obj.pk),
+            object_repr=str(obj)[:200],
+            changes=changes,
+            message=message[:500],
+        )
+        for obj, changes in entries
+    ]
+    return AuditLog.objects.bulk_create(rows)
+
+
 def history_for(obj: models.Model, limit: int = 50):
     """Audit rows about ``obj``, newest first (one query)."""
     ct = ContentType.objects.get_for_model(obj)

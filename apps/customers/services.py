@@ -308,18 +308,15 @@ def customer_assign(*, actor, customers: Iterable[Customer], owner) -> int:
     locked = list(Customer.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
     if len(locked) != len(set(ids)):
         raise Forbidden()
-    changed = [c for c in locked if c.owner_id != (owner.pk if owner else None)]
+    new_owner_id = owner.pk if owner else None
+    changed = [c for c in locked if c.owner_id != new_owner_id]
     now = timezone.now()
+    entries = []
     for c in changed:
-        old = c.owner_id
+        entries.append((c, {"owner": [c.owner_id, new_owner_id]}))
         c.owner = owner
         c.updated_at = now
-        audit.record(
-            actor=actor,
-            action="assign",
-            obj=c,
-            changes={"owner": [old, owner.pk if owner else None]},
-        )
     if changed:
         Customer.objects.bulk_update(changed, ["owner", "updated_at"])
+        audit.record_many(actor=actor, action="assign", entries=entries)
     return len(changed)
