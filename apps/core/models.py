@@ -1,13 +1,11 @@
 from __future__ import annotations
 
-from django.db import models, transaction
-from django.db.models import F
+from django.db import connection, models, transaction
 
 
 class Sequence(models.Model):
-    """A named counter for human-readable numbers (企业号 …). Never goes back, so numbers
-    are never reused; the UPDATE takes a row lock, so concurrent callers get distinct
-    values on PostgreSQL, MySQL/MariaDB and (serialised by IMMEDIATE transactions) SQLite."""
+    """A named counter for human-readable numbers (企业号 …). It never goes back, so numbers
+    are never reused, even after the records that carried them are deleted."""
 
     name = models.CharField(max_length=50, unique=True)
     value = models.BigIntegerField(default=0)
@@ -20,16 +18,26 @@ class Sequence(models.Model):
 
 
 def next_value(name: str, start: int = 1) -> int:
-    """Allocate the next value of sequence ``name`` (inside the caller's transaction)."""
-    with transaction.atomic():
-        updated = Sequence.objects.filter(name=name).update(value=F("value") + 1)
-        if not updated:
-            # First use: create the row; a concurrent creator loses on the unique name
-            # and then takes the UPDATE path.
-            try:
-                with transaction.atomic():
-                    Sequence.objects.create(name=name, value=start)
-                    return start
-            except Exception:  # IntegrityError (type differs per backend wrapper)
-                Sequence.objects.filter(name=name).update(value=F("value") + 1)
-        return Sequence.objects.filter(name=name).values_list("value", flat=True).get()
+    """Allocate the next value of sequence ``name`` inside the caller's transaction: ``start``
+    on first use, then one more each call. Concurrent callers get distinct values.
+
+    One upsert statement creates or increments the row. It takes the row's lock straight
+    away, so callers queue behind each other until the holder's transaction ends, on every
+    backend (SQLite serialises writers anyway with IMMEDIATE transactions). The two-step
+    "UPDATE, then INSERT if nothing was updated" is not safe on MySQL/MariaDB: the UPDATE
+    that matches no row takes a gap lock, and concurrent first users deadlock on INSERT.
+    """
+    # Only quoted identifiers from the model are formatted in; values are parameters.
+    qn = connection.ops.quote_name
+    table = qn(Sequence._meta.db_table)
+    key, value = qn("name"), qn("value")
+    insert = f"INSERT INTO {table} ({key}, {value}) VALUES (%s, %s) "  # noqa: S608
+    if connection.vendor == "mysql":
+        upsert = f"{insert} ON DUPLICATE KEY UPDATE {value} = {value} + 1"
+    else:  # PostgreSQL, SQLite
+        upsert = f"{insert} ON CONFLICT ({key}) DO UPDATE SET {value} = {table}.{value} + 1"
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(upsert, [name, start])
+        # Our own write is visible to us (REPEATABLE READ included), so this reads our value.
+        cursor.execute(f"SELECT {value} FROM {table} WHERE {key} = %s", [name])  # noqa: S608
+        return cursor.fetchone()[0]

@@ -6,9 +6,11 @@
   so the format is checked here.
 - Legacy 15-digit 注册号: ISO 7064 MOD 11,10.
 - Mainland mobile numbers: 11 digits starting 1[3-9], optional +86 / 86 prefix.
-- Landlines: area code 0XX/0XXX + 7–8 digit local number, optional extension;
-  400/800 service numbers. ``phonenumbers`` rejects some real local numbers, so these
-  are matched by pattern.
+- Landlines: area code + local number, optional extension (``-123``, ``转123``, ``ext 12``);
+  400/800 service numbers. Area codes are 3 digits (010, 02X) with an 8-digit local
+  number, or 4 digits (03XX–09XX) with a 7- or 8-digit one, so ``0571-888888`` is not
+  read as 057 + 1888888. ``+86``/``0086`` stands for the leading 0 (``+86 755 12345678``).
+  ``phonenumbers`` rejects some real local numbers, so these are matched by pattern.
 """
 
 from __future__ import annotations
@@ -92,9 +94,10 @@ def mask_phone(value: str) -> str:
 
 
 _EXTENSION_RE = re.compile(r"(?:-|转|ext\.?|x|#|,)\s?(\d{1,6})$", re.IGNORECASE)
-_LANDLINE_RE = re.compile(r"^0\d{2,3}[1-9]\d{6,7}$")
+_LANDLINE_RE = re.compile(r"^(?:0(?:10|2\d)[1-9]\d{7}|0[3-9]\d{2}[1-9]\d{6,7})$")
 _SERVICE_RE = re.compile(r"^[48]00\d{7}$")
 _AREA_CODE_RE = re.compile(r"^[(（](0\d{2,3})[)）]")
+_COUNTRY_CODE_RE = re.compile(r"^(?:\+|00)86[\s\-]*(?=[1-9])")
 
 
 def normalize_phone_text(value: str) -> str:
@@ -103,6 +106,7 @@ def normalize_phone_text(value: str) -> str:
 
 def is_landline(value: str) -> bool:
     text = normalize_phone_text(value)
+    text = _COUNTRY_CODE_RE.sub("0", text)
     text = _AREA_CODE_RE.sub(r"\1-", text)
     main = text
     ext = _EXTENSION_RE.search(text)

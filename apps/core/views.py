@@ -4,8 +4,13 @@ from django.contrib.auth.decorators import login_not_required
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+
+from . import regions
+from .permissions import require_perm
 
 
 @login_not_required
@@ -34,6 +39,25 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     from .dashboard import dashboard_context
 
     return render(request, "core/dashboard.html", dashboard_context(request.user))
+
+
+@require_GET
+def cities(request: HttpRequest) -> HttpResponse:
+    """The city ``<option>`` list for ``?province=CODE`` (HTMX cascade: the province select
+    does ``hx-get`` here and swaps the result into the city select). ``?city=CODE`` marks
+    that city selected. An unknown or empty province gives just the placeholder."""
+    require_perm(request.user, "customers.view_customer")
+    selected = request.GET.get("city", "")
+    options = format_html_join(
+        "",
+        '<option value="{}"{}>{}</option>',
+        (
+            (code, " selected" if code == selected else "", name)
+            for code, name in regions.cities(request.GET.get("province", ""))
+        ),
+    )
+    placeholder = format_html('<option value="">{}</option>', _("请选择城市"))
+    return HttpResponse(placeholder + options, content_type="text/html; charset=utf-8")
 
 
 @login_not_required
