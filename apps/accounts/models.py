@@ -77,6 +77,11 @@ class ApiToken(models.Model):
         return hashlib.sha256(raw.encode()).hexdigest()
 
     @property
+    def scope_labels(self) -> list[str]:
+        labels = dict(self.SCOPE_CHOICES)
+        return [str(labels.get(s, s)) for s in self.scopes or []]
+
+    @property
     def is_active(self) -> bool:
         if self.revoked_at:
             return False
