@@ -145,7 +145,7 @@ def test_admin_creates_staff_and_the_audit_row_has_no_password(client_for, admin
 @pytest.mark.parametrize(
     ("overrides", "field", "message"),
     [
-        ({"password": "short", "password2": "short"}, "password", "密码"),
+        ({"password": "Sh0rt!", "password2": "Sh0rt!"}, "password", "密码太短，至少需要 8 个字符"),
         ({"password": "alllowercase1!", "password2": "alllowercase1!"}, "password", "大写字母"),
         ({"password2": "Other-Secret!9"}, "password2", "两次输入的密码不一致"),
         ({"phone": "12345"}, "phone", "手机号"),
