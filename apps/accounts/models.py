@@ -15,7 +15,8 @@ class User(AbstractUser):
     name = models.CharField(_("姓名"), max_length=50, blank=True)
     phone = models.CharField(_("手机号"), max_length=20, blank=True)
 
-    AUDIT_EXCLUDE = ("password", "last_login")
+    # first_name/last_name and is_staff are unused here (姓名 is ``name``; no Django admin).
+    AUDIT_EXCLUDE = ("password", "last_login", "first_name", "last_name", "is_staff")
 
     class Meta:
         verbose_name = _("员工")

@@ -49,8 +49,11 @@ DETAIL_URLS: dict[tuple[str, str], tuple[str, str]] = {
     ("accounts", "user"): ("accounts:staff_edit", "accounts.manage_staff"),
 }
 
-# Diff keys that are not model fields.
-EXTRA_LABELS: dict[tuple[str, str], Any] = {("accounts", "user", "roles"): _("角色")}
+# Diff keys that are not model fields, and fields without a verbose name.
+EXTRA_LABELS: dict[tuple[str, str, str], Any] = {
+    ("accounts", "user", "roles"): _("角色"),
+    ("accounts", "apitoken", "created_by"): _("签发人"),
+}
 
 # Foreign keys in diffs are shown by name for these models (fields loaded, all local).
 RESOLVABLE: dict[str, tuple[str, ...]] = {
@@ -260,13 +263,12 @@ def present(rows: Iterable[AuditLog], *, viewer=None) -> list[AuditRow]:
         changes = []
         for name, pair in (row.changes or {}).items():
             old, new = [*pair, None, None][:2] if isinstance(pair, list) else (None, pair)
+            old_text = _format(model, name, old, names)
+            new_text = _format(model, name, new, names)
+            if not old_text and not new_text:
+                continue  # e.g. an empty field on a create: nothing to show
             changes.append(
-                Change(
-                    field=name,
-                    label=_label(model, name),
-                    old=_format(model, name, old, names),
-                    new=_format(model, name, new, names),
-                )
+                Change(field=name, label=_label(model, name), old=old_text, new=new_text)
             )
         result.append(
             AuditRow(

@@ -137,6 +137,29 @@ def test_request_ip_and_request_id_are_shown(client_for, admin_user, ops):
 
 
 @pytest.mark.django_db
+def test_create_rows_show_only_fields_with_values(client_for, admin_user):
+    from apps.accounts.services import staff_create, token_issue
+
+    member = staff_create(
+        actor=admin_user, username="fresh", password="Fresh-Pass1!", roles=["devops"], name="新人"
+    )
+    token_issue(actor=admin_user, user=member, name="脚本", scopes=["api"])
+    response = client_for(admin_user).get(LIST, {"action": "create", "object_type": "staff"})
+    (row,) = response.context["rows"]
+    labels = {c.label: c.new for c in row.changes}
+    assert labels["用户名"] == "fresh" and labels["姓名"] == "新人" and labels["角色"] == "开发运维"
+    assert labels["有效"] == "是"
+    assert "手机号" not in labels and "电子邮件地址" not in labels  # empty on create
+    assert "名字" not in labels and "工作人员状态" not in labels  # not audited
+    response = client_for(admin_user).get(LIST, {"action": "issue_token"})
+    (row,) = response.context["rows"]
+    labels = {c.label: c.new for c in row.changes}
+    assert labels["签发人"] == "管理员" and labels["所属账号"] == "新人"
+    assert labels["权限范围"] == "控制台 API（按所属账号的权限）"
+    assert "过期时间" not in labels
+
+
+@pytest.mark.django_db
 def test_filters(client_for, admin_user, manager, ops):
     customer = make_customer(actor=manager, name="过滤测试物业")
     make_customer(actor=ops, name="另一家")
