@@ -15,7 +15,8 @@ class User(AbstractUser):
     name = models.CharField(_("姓名"), max_length=50, blank=True)
     phone = models.CharField(_("手机号"), max_length=20, blank=True)
 
-    AUDIT_EXCLUDE = ("password", "last_login")
+    # first_name/last_name and is_staff are unused here (姓名 is ``name``; no Django admin).
+    AUDIT_EXCLUDE = ("password", "last_login", "first_name", "last_name", "is_staff")
 
     class Meta:
         verbose_name = _("员工")
@@ -75,6 +76,11 @@ class ApiToken(models.Model):
     @staticmethod
     def hash_key(raw: str) -> str:
         return hashlib.sha256(raw.encode()).hexdigest()
+
+    @property
+    def scope_labels(self) -> list[str]:
+        labels = dict(self.SCOPE_CHOICES)
+        return [str(labels.get(s, s)) for s in self.scopes or []]
 
     @property
     def is_active(self) -> bool:

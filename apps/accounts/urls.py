@@ -6,4 +6,12 @@ app_name = "accounts"
 urlpatterns = [
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", views.logout_view, name="logout"),
+    path("staff/", views.staff_list, name="staff_list"),
+    path("staff/new/", views.staff_create, name="staff_create"),
+    path("staff/<int:pk>/", views.staff_edit, name="staff_edit"),
+    path("staff/<int:pk>/password/", views.staff_password, name="staff_password"),
+    path("staff/<int:pk>/active/", views.staff_set_active, name="staff_set_active"),
+    path("tokens/", views.token_list, name="token_list"),
+    path("tokens/new/", views.token_issue, name="token_issue"),
+    path("tokens/<int:pk>/revoke/", views.token_revoke, name="token_revoke"),
 ]

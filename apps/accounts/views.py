@@ -1,20 +1,41 @@
 from __future__ import annotations
 
-from django.contrib.auth import logout
+from django.contrib import messages
+from django.contrib.auth import logout, update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.decorators import method_decorator
-from django.utils.translation import gettext_lazy as _
-from django.views.decorators.http import require_POST
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
+
+from apps.audit.selectors import history
+from apps.core.errors import Conflict, ValidationFailed
+from apps.core.paging import paginate
+from apps.core.permissions import require_perm
+
+from . import selectors, services
+from .forms import (
+    PasswordResetForm,
+    StaffCreateForm,
+    StaffEditForm,
+    StaffFilterForm,
+    TokenIssueForm,
+    apply_domain_error,
+)
+from .roles import ROLES
 
 
 class LoginForm(AuthenticationForm):
     error_messages = {
-        "invalid_login": _("用户名或密码不正确"),
-        "inactive": _("该账号已停用，请联系系统管理员"),
+        "invalid_login": gettext_lazy("用户名或密码不正确"),
+        "inactive": gettext_lazy("该账号已停用，请联系系统管理员"),
     }
 
 
@@ -29,3 +50,200 @@ class LoginView(auth_views.LoginView):
 def logout_view(request: HttpRequest) -> HttpResponse:
     logout(request)
     return redirect("accounts:login")
+
+
+def _modal_or_page(request: HttpRequest) -> str:
+    """Base template: the modal shell for HTMX requests, the full page otherwise."""
+    return "accounts/modal_base.html" if request.htmx else "base.html"
+
+
+def _back(request: HttpRequest, default: str) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        return target
+    return default
+
+
+# --- Staff (员工与角色) ----------------------------------------------------------------
+
+
+@require_http_methods(["GET"])
+def staff_list(request: HttpRequest) -> HttpResponse:
+    filters = selectors.StaffFilters(
+        q=request.GET.get("q", ""),
+        role=request.GET.get("role", ""),
+        active=request.GET.get("active", ""),
+    )
+    qs = selectors.staff_list(user=request.user, filters=filters)
+    context = paginate(request, qs)
+    context["rows"] = [
+        {
+            "member": member,
+            "roles": [str(ROLES[c].label) for c in selectors.staff_roles(member) if c in ROLES],
+        }
+        for member in context["page_obj"].object_list
+    ]
+    context.update(form=StaffFilterForm(request.GET or None), nav="staff")
+    return render(request, "accounts/staff_list.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def staff_create(request: HttpRequest) -> HttpResponse:
+    require_perm(request.user, selectors.STAFF_PERM)
+    form = StaffCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            member = services.staff_create(
+                actor=request.user,
+                username=data["username"],
+                password=data["password"],
+                roles=data["roles"],
+                name=data["name"],
+                phone=data["phone"],
+                email=data["email"],
+            )
+        except (ValidationFailed, Conflict) as exc:
+            apply_domain_error(form, exc)
+        else:
+            messages.success(request, _("已创建员工 %(u)s") % {"u": member.username})
+            return redirect("accounts:staff_list")
+    return render(
+        request, "accounts/staff_form.html", {"form": form, "creating": True, "nav": "staff"}
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def staff_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    member = selectors.access_staff(request.user, pk)
+    if request.method == "POST":
+        form = StaffEditForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                services.staff_update(
+                    actor=request.user,
+                    user=member,
+                    name=data["name"],
+                    phone=data["phone"],
+                    email=data["email"],
+                    roles=data["roles"],
+                    is_active=data["is_active"],
+                )
+            except (ValidationFailed, Conflict) as exc:
+                apply_domain_error(form, exc, aliases={"is_active": "is_active"})
+            else:
+                messages.success(request, _("已保存员工 %(u)s") % {"u": member.username})
+                return redirect("accounts:staff_list")
+    else:
+        form = StaffEditForm(
+            initial={
+                "name": member.name,
+                "phone": member.phone,
+                "email": member.email,
+                "roles": selectors.staff_roles(member),
+                "is_active": member.is_active,
+            }
+        )
+    context = {
+        "form": form,
+        "member": member,
+        "history": history(member, viewer=request.user, limit=30),
+        "nav": "staff",
+    }
+    return render(request, "accounts/staff_form.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def staff_password(request: HttpRequest, pk: int) -> HttpResponse:
+    """重置密码: a modal for HTMX (a page otherwise)."""
+    member = selectors.access_staff(request.user, pk)
+    form = PasswordResetForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.staff_set_password(
+                actor=request.user, user=member, password=form.cleaned_data["password"]
+            )
+        except ValidationFailed as exc:
+            apply_domain_error(form, exc)
+        else:
+            if member.pk == request.user.pk:
+                member.refresh_from_db()
+                update_session_auth_hash(request, member)
+            messages.success(request, _("已重置 %(u)s 的密码") % {"u": member.username})
+            target = reverse("accounts:staff_list")
+            if request.htmx:
+                response = HttpResponse(status=204)
+                response["HX-Redirect"] = target
+                return response
+            return redirect(target)
+    return render(
+        request,
+        "accounts/staff_password.html",
+        {"form": form, "member": member, "base_template": _modal_or_page(request), "nav": "staff"},
+    )
+
+
+@require_POST
+def staff_set_active(request: HttpRequest, pk: int) -> HttpResponse:
+    """停用 / 启用 an account (POST ``active=0|1``)."""
+    member = selectors.access_staff(request.user, pk)
+    active = request.POST.get("active") == "1"
+    try:
+        services.staff_update(actor=request.user, user=member, is_active=active)
+    except Conflict as exc:
+        messages.error(request, exc.message)
+    else:
+        text = _("已启用 %(u)s") if active else _("已停用 %(u)s")
+        messages.success(request, text % {"u": member.username})
+    return redirect(_back(request, reverse("accounts:staff_list")))
+
+
+# --- API tokens (API 令牌) ------------------------------------------------------------
+
+
+@require_http_methods(["GET"])
+def token_list(request: HttpRequest) -> HttpResponse:
+    status = request.GET.get("status", "")
+    qs = selectors.token_list(user=request.user, filters=selectors.TokenFilters(status=status))
+    context = paginate(request, qs)
+    context.update(status=status, nav="tokens")
+    return render(request, "accounts/token_list.html", context)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def token_issue(request: HttpRequest) -> HttpResponse:
+    """签发令牌. After issuing, the raw token is in this response only: never stored,
+    never put in the session or a flash message."""
+    owners = selectors.token_owner_choices(request.user)  # checks the permission
+    form = TokenIssueForm(request.POST or None, owners=owners)
+    context = {"form": form, "base_template": _modal_or_page(request), "nav": "tokens"}
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            token, raw = services.token_issue(
+                actor=request.user,
+                user=data["user"],
+                name=data["name"],
+                scopes=data["scopes"],
+                expires_at=form.expires_at,
+            )
+        except ValidationFailed as exc:
+            apply_domain_error(form, exc, aliases={"expires_at": "expires_on"})
+        else:
+            context.update(token=token, raw_token=raw)
+            return render(request, "accounts/token_issued.html", context)
+    return render(request, "accounts/token_issue.html", context)
+
+
+@require_POST
+def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    token = selectors.access_token(request.user, pk)
+    try:
+        services.token_revoke(actor=request.user, token=token)
+    except Conflict as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("已吊销令牌 %(n)s") % {"n": token.name})
+    return redirect(_back(request, reverse("accounts:token_list")))

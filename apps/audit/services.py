@@ -69,15 +69,21 @@ def record(
     changes: dict[str, list[Any]] | None = None,
     message: str = "",
     object_repr: str | None = None,
+    actor_name: str | None = None,
 ) -> AuditLog:
-    """Write one audit row. Call it inside the service's transaction."""
+    """Write one audit row. Call it inside the service's transaction.
+
+    ``actor_name`` names an actor that is not a signed-in user (e.g. the username typed
+    into a failed login); by default it is the actor's display name or 系统."""
     ctx = context.current()
     if changes is None:
         changes = diff(before or {}, after or {})
     actor_obj = actor if getattr(actor, "is_authenticated", False) else None
+    if actor_name is None:
+        actor_name = (getattr(actor_obj, "display_name", "") or "系统") if actor_obj else "系统"
     return AuditLog.objects.create(
         actor=actor_obj,
-        actor_name=(getattr(actor_obj, "display_name", "") or "系统") if actor_obj else "系统",
+        actor_name=actor_name[:150],
         ip=ctx.ip,
         request_id=ctx.request_id if ctx.request_id != "-" else "",
         action=action,

@@ -23,6 +23,8 @@ MENU: list[MenuItem] = [
     MenuItem(_("客户"), "customers:list", "customers.view_customer", "customers"),
     MenuItem(_("合同"), "contracts:list", "contracts.view_contract", "contracts"),
     MenuItem(_("操作日志"), "audit:list", "audit.view_auditlog", "audit"),
+    MenuItem(_("员工与角色"), "accounts:staff_list", "accounts.manage_staff", "staff"),
+    MenuItem(_("API 令牌"), "accounts:token_list", "accounts.manage_api_tokens", "tokens"),
 ]
 
 

@@ -27,6 +27,16 @@
       if (f) f.focus();
     }
   });
+  // Copy a read-only value (e.g. a token shown once): <button data-copy="#input-id">.
+  document.addEventListener("click", function (e) {
+    var t = e.target;
+    if (!(t.matches && t.matches("[data-copy]"))) return;
+    var input = document.querySelector(t.getAttribute("data-copy"));
+    if (!input) return;
+    input.select();
+    if (navigator.clipboard) navigator.clipboard.writeText(input.value);
+    t.textContent = "已复制";
+  });
   // Select-all checkbox for bulk actions.
   document.addEventListener("change", function (e) {
     var t = e.target;
