@@ -17,7 +17,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.audit.selectors import history
 from apps.core.errors import Conflict, ValidationFailed
-from apps.core.paging import paginate
+from apps.core.listing import paginate
 from apps.core.permissions import require_perm
 
 from . import selectors, services

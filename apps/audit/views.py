@@ -9,7 +9,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from apps.core.paging import paginate
+from apps.core.listing import paginate
 
 from . import selectors
 from .forms import AuditFilterForm
