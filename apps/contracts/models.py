@@ -2,25 +2,44 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
 from apps.core import validators as v
 from apps.core.files import PrivateUploadTo
 
 ACCOUNT_NO_RE = re.compile(r"^\d{8,30}$")
+# A sanity bound, the same on every database (the largest operators run a few thousand).
+MAX_COMMUNITIES = 100_000
 
 
 def validate_account_no(value: str) -> None:
     """Corporate bank accounts: 8–30 digits. No Luhn check (they do not follow it)."""
     if not ACCOUNT_NO_RE.match(value or ""):
         raise ValidationError(_("账号应为 8–30 位数字"), code="account_no")
+
+
+def _two_places(value):
+    """``150000`` and ``1.230`` → ``150000.00`` and ``1.23``, so that stored and audited
+    amounts read alike; anything with more than two places left as is for the validator."""
+    try:
+        amount = Decimal(str(value))
+    except (InvalidOperation, ValueError, TypeError):
+        return value
+    if not amount.is_finite() or amount.normalize().as_tuple().exponent < -2:
+        return value
+    try:
+        return amount.quantize(Decimal("0.01"))
+    except InvalidOperation:
+        return value
 
 
 class Contract(models.Model):
@@ -42,7 +61,11 @@ class Contract(models.Model):
     start_date = models.DateField(_("合作开始时间"))
     end_date = models.DateField(_("合作截止时间"), db_index=True)
     communities = models.PositiveIntegerField(
-        _("授权小区数"), validators=[MinValueValidator(1, _("授权小区数须为大于 0 的整数"))]
+        _("授权小区数"),
+        validators=[
+            MinValueValidator(1, _("授权小区数须为大于 0 的整数")),
+            MaxValueValidator(MAX_COMMUNITIES, _("授权小区数不能超过 %(limit_value)s")),
+        ],
     )
     amount = models.DecimalField(
         _("合作金额"),
@@ -93,16 +116,38 @@ class Contract(models.Model):
     def __str__(self) -> str:
         return f"{self.customer.name if self.customer_id else ''} 合同 #{self.pk}"
 
-    def clean(self) -> None:
+    def normalize(self) -> None:
+        """Tidy what staff type before any validator sees it: trim names, drop spaces and
+        dashes from the account number, store mobiles as 11 digits."""
         for name in ("bank_name", "legal_representative", "party_a_contact", "party_b_contact"):
             setattr(self, name, (getattr(self, name) or "").strip())
-        self.account_no = re.sub(r"[\s-]", "", self.account_no or "")
+        self.account_no = re.sub(r"[\s\-‐－—]", "", str(self.account_no or ""))
         for name in ("party_a_phone", "party_b_phone"):
             value = getattr(self, name) or ""
             if v.is_mobile(value):
                 setattr(self, name, v.normalize_mobile(value))
-        if self.start_date and self.end_date and self.end_date < self.start_date:
-            raise ValidationError({"end_date": _("合作截止时间不能早于合作开始时间")})
+            else:
+                setattr(self, name, v.normalize_phone_text(value))
+        self.amount = _two_places(self.amount)
+
+    def clean_fields(self, exclude=None) -> None:
+        # Normalise first, so that "6222 0212 3456 7890" passes the digits-only validator.
+        self.normalize()
+        super().clean_fields(exclude=exclude)
+
+    def clean(self) -> None:
+        self.normalize()
+        errors: dict[str, str] = {}
+        start, end = self.start_date, self.end_date
+        # Compare only parsed dates: a value clean_fields refused is still the raw input.
+        if isinstance(start, dt.date) and isinstance(end, dt.date) and end < start:
+            errors["end_date"] = _("合作截止时间不能早于合作开始时间")
+        for name in ("intro", "remarks"):
+            limit = self._meta.get_field(name).max_length
+            if limit and len(getattr(self, name) or "") > limit:
+                errors[name] = _("最多 %(n)d 字") % {"n": limit}
+        if errors:
+            raise ValidationError(errors)
 
     def days_left(self, today: dt.date | None = None) -> int:
         today = today or timezone.localdate()
@@ -118,3 +163,25 @@ class Contract(models.Model):
     @property
     def is_expired(self) -> bool:
         return self.days_left() < 0
+
+    @cached_property
+    def expiry(self) -> Expiry | None:
+        """The flag lists show for an open contract: 「N 天后到期」 within the warning window
+        (the same window as the list's 「30 天内到期」 filter), 「已到期」 past its end date.
+        Closed contracts carry no flag: their status badge says enough."""
+        if self.status != self.Status.OPEN or not self.end_date:
+            return None
+        days = self.days_left()
+        if days < 0:
+            return Expiry("expired", str(_("已到期")), days)
+        if days == 0:
+            return Expiry("expiring", str(_("今天到期")), days)
+        if days <= settings.CONTRACT_EXPIRY_WARNING_DAYS:
+            return Expiry("expiring", str(_("%(n)d 天后到期") % {"n": days}), days)
+        return None
+
+
+class Expiry(NamedTuple):
+    state: str  # "expiring" or "expired"
+    label: str
+    days_left: int

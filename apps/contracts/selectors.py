@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from apps.accounts.scope import scope_filter
 from apps.core.errors import NotFound
@@ -64,9 +65,27 @@ def contract_list(*, user, filters: ContractFilters) -> QuerySet[Contract]:
     return qs.order_by(f"-{column}" if desc else column, "-id" if desc else "id")
 
 
-def access_contract(user, pk: int | str) -> Contract:
-    require_perm(user, "contracts.view_contract")
+def access_contract(user, pk: int | str, *, perm: str = "contracts.view_contract") -> Contract:
+    """The contract ``pk`` if the user holds ``perm`` and may see it; the same NotFound for
+    missing and out-of-scope records."""
+    require_perm(user, "contracts.view_contract", perm)
     try:
         return visible_contracts(user).select_related("customer", "created_by").get(pk=int(pk))
     except (Contract.DoesNotExist, ValueError, TypeError):
         raise NotFound() from None
+
+
+def access_contract_scan(user, pk: int | str) -> Contract:
+    """A contract whose scan the user may download: the file permission, the contract in
+    scope, and a scan on file (NotFound otherwise)."""
+    contract = access_contract(user, pk, perm="contracts.view_contract_file")
+    if not contract.scan:
+        raise NotFound(_("该合同没有上传扫描件"))
+    return contract
+
+
+def customer_contracts(*, user, customer) -> QuerySet[Contract]:
+    """A customer's contracts for its detail page, latest end date first (one query)."""
+    if not has_perm(user, "contracts.view_contract"):
+        return Contract.objects.none()
+    return visible_contracts(user).filter(customer=customer).order_by("-end_date", "-id")

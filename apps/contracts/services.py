@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from apps.audit import services as audit
-from apps.core.errors import ValidationFailed
+from apps.core.errors import Conflict, ValidationFailed
 from apps.core.files import validate_scan
 from apps.core.permissions import require_perm
 from apps.customers.models import Customer
@@ -108,4 +108,31 @@ def contract_update(
     changes = audit.diff(before, audit.snapshot(contract))
     if changes:
         audit.record(actor=actor, action="update", obj=contract, changes=changes)
+    return contract
+
+
+@transaction.atomic
+def contract_set_status(*, actor, contract: Contract, status: str, reason: str = "") -> Contract:
+    """开通 / 关闭 a contract. ``status`` is the state wanted, so a repeated or stale request
+    (someone else already switched it) is refused instead of toggling it back."""
+    require_perm(actor, "contracts.change_contract")
+    if status not in Contract.Status.values:
+        raise ValidationFailed(_("状态：无效的状态"), fields={"status": [_("无效的状态")]})
+    reason = (reason or "").strip()
+    if len(reason) > 200:
+        raise ValidationFailed(_("说明：最多 200 字"), fields={"reason": [_("最多 200 字")]})
+    contract = Contract.objects.select_for_update().get(pk=contract.pk)
+    if contract.status == status:
+        label = Contract.Status(status).label
+        raise Conflict(_("该合同已是%(s)s状态") % {"s": label}, code=f"already_{status}")
+    before = audit.snapshot(contract)
+    contract.status = status
+    contract.save(update_fields=["status", "updated_at"])
+    audit.record(
+        actor=actor,
+        action="activate" if status == Contract.Status.OPEN else "close",
+        obj=contract,
+        changes=audit.diff(before, audit.snapshot(contract)),
+        message=reason,
+    )
     return contract

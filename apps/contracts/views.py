@@ -1,9 +1,204 @@
+"""Console pages for contracts (合同). Thin: parse, call a selector or service, render.
+Permissions and data scope are checked by the selectors and services; a NotFound or
+Forbidden they raise becomes the 404/403 page (apps.core.middleware)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
+
+from apps.audit.services import history_for
+from apps.core.errors import Conflict, NotFound, ProfileIncomplete, ValidationFailed
+from apps.core.files import serve_private
+from apps.core.listing import paginate
+from apps.core.permissions import require_perm
+from apps.customers.models import Customer
+from apps.customers.selectors import CustomerFilters, access_customer, customer_list
+from apps.customers.services import ensure_profile_complete
+
+from . import services
+from .forms import ContractForm, StatusForm, apply_service_errors
+from .models import Contract
+from .selectors import SORTS, ContractFilters, access_contract, access_contract_scan, contract_list
 
 
+@require_http_methods(["GET"])
 def list_view(request: HttpRequest) -> HttpResponse:
-    return HttpResponse("")
+    sort = request.GET.get("sort", "-created")
+    if sort.lstrip("-") not in SORTS:
+        sort = "-created"
+    filters = ContractFilters(
+        q=request.GET.get("q", "")[:100],
+        status=request.GET.get("status", ""),
+        expiring=request.GET.get("expiring") == "1",
+        customer=request.GET.get("customer", ""),
+        sort=sort,
+    )
+    context = paginate(request, contract_list(user=request.user, filters=filters))
+    context.update(
+        {
+            "nav": "contracts",
+            "filters": filters,
+            "sort": sort,
+            "status_choices": Contract.Status.choices,
+            "expiry_days": settings.CONTRACT_EXPIRY_WARNING_DAYS,
+        }
+    )
+    if request.htmx and not request.htmx.boosted:
+        return render(request, "contracts/_list_results.html", context)
+    return render(request, "contracts/list.html", context)
 
 
+@require_http_methods(["GET"])
 def detail_view(request: HttpRequest, pk: int) -> HttpResponse:
-    return HttpResponse("")
+    contract = access_contract(request.user, pk)
+    return render(
+        request,
+        "contracts/detail.html",
+        {"nav": "contracts", "contract": contract, "history": history_for(contract)},
+    )
+
+
+def _gate_redirect(request: HttpRequest, customer: Customer, exc: ProfileIncomplete):
+    """Back to the customer page, which opens the completeness modal for ?gate=contract."""
+    messages.warning(request, exc.message)
+    return redirect(reverse("customers:detail", args=[customer.pk]) + "?gate=contract")
+
+
+def _choose_customer(request: HttpRequest) -> HttpResponse:
+    """/contracts/new/ without a customer: find the customer the contract is for."""
+    q = request.GET.get("q", "")[:100]
+    customers = customer_list(user=request.user, filters=CustomerFilters(q=q))[:20] if q else []
+    return render(
+        request,
+        "contracts/choose_customer.html",
+        {"nav": "contracts", "q": q, "customers": customers},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def create_view(request: HttpRequest) -> HttpResponse:
+    require_perm(request.user, "contracts.add_contract")
+    customer_pk = request.GET.get("customer", "")
+    if not customer_pk:
+        return _choose_customer(request)
+    customer = access_customer(request.user, customer_pk)
+    if request.method == "POST":
+        form = ContractForm(request.POST, request.FILES)
+        if form.is_valid():
+            try:
+                contract = services.contract_create(
+                    actor=request.user,
+                    customer=customer,
+                    data=form.service_data(),
+                    scan=form.cleaned_data["scan"],
+                )
+            except ProfileIncomplete as exc:
+                return _gate_redirect(request, customer, exc)
+            except ValidationFailed as exc:
+                apply_service_errors(form, exc)
+            else:
+                messages.success(request, _("合同已创建"))
+                return redirect("contracts:detail", pk=contract.pk)
+    else:
+        form = None
+    # The completeness gate (DESIGN §3.2): no form for an incomplete customer.
+    try:
+        ensure_profile_complete(customer, _("添加合同"))
+    except ProfileIncomplete as exc:
+        return _gate_redirect(request, customer, exc)
+    if form is None:
+        user = request.user
+        form = ContractForm(
+            initial={
+                "party_a_contact": customer.contact_name,
+                "party_a_phone": customer.contact_phone,
+                "party_b_contact": user.display_name,
+                "party_b_phone": user.phone,
+                "intro": customer.intro,
+            }
+        )
+    return render(
+        request,
+        "contracts/form.html",
+        {"nav": "contracts", "form": form, "customer": customer, "contract": None},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def edit_view(request: HttpRequest, pk: int) -> HttpResponse:
+    contract = access_contract(request.user, pk, perm="contracts.change_contract")
+    has_scan = bool(contract.scan)
+    if request.method == "POST":
+        form = ContractForm(request.POST, request.FILES, has_scan=has_scan)
+        if form.is_valid():
+            try:
+                services.contract_update(
+                    actor=request.user,
+                    contract=contract,
+                    data=form.service_data(),
+                    scan=form.cleaned_data["scan"],
+                )
+            except ValidationFailed as exc:
+                apply_service_errors(form, exc)
+            else:
+                messages.success(request, _("合同已保存"))
+                return redirect("contracts:detail", pk=contract.pk)
+    else:
+        form = ContractForm(initial=ContractForm.initial_for(contract), has_scan=has_scan)
+    return render(
+        request,
+        "contracts/form.html",
+        {"nav": "contracts", "form": form, "customer": contract.customer, "contract": contract},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def status_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """GET: the confirmation (a modal fragment for HTMX); POST: switch to the state asked."""
+    contract = access_contract(request.user, pk, perm="contracts.change_contract")
+    open_ = contract.status == Contract.Status.OPEN
+    target = Contract.Status.CLOSED if open_ else Contract.Status.OPEN
+    if request.method == "POST":
+        form = StatusForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, "；".join(form.error_summary()))
+            return redirect("contracts:detail", pk=contract.pk)
+        wanted = form.cleaned_data["status"]
+        try:
+            services.contract_set_status(
+                actor=request.user,
+                contract=contract,
+                status=wanted,
+                reason=form.cleaned_data["reason"],
+            )
+        except (Conflict, ValidationFailed) as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, _("合同已%(s)s") % {"s": Contract.Status(wanted).label})
+        return redirect("contracts:detail", pk=contract.pk)
+    context = {
+        "contract": contract,
+        "target": target,
+        "target_label": Contract.Status(target).label,
+        "form": StatusForm(initial={"status": target}),
+    }
+    if request.htmx:
+        return render(request, "contracts/_status_modal.html", context)
+    return render(request, "contracts/status_confirm.html", {"nav": "contracts", **context})
+
+
+@require_http_methods(["GET"])
+def scan_view(request: HttpRequest, pk: int) -> HttpResponse:
+    contract = access_contract_scan(request.user, pk)
+    ext = contract.scan.name.rsplit(".", 1)[-1].lower() if "." in contract.scan.name else "bin"
+    name = f"合同扫描件-{contract.customer.enterprise_no}-{contract.pk}.{ext}"
+    try:
+        return serve_private(contract.scan, name)
+    except FileNotFoundError:
+        raise NotFound(_("扫描件文件不存在，请重新上传")) from None
