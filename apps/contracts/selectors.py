@@ -64,8 +64,10 @@ def contract_list(*, user, filters: ContractFilters) -> QuerySet[Contract]:
     return qs.order_by(f"-{column}" if desc else column, "-id" if desc else "id")
 
 
-def access_contract(user, pk: int | str) -> Contract:
-    require_perm(user, "contracts.view_contract")
+def access_contract(user, pk: int | str, *, perm: str = "contracts.view_contract") -> Contract:
+    """The contract ``pk`` if the user holds ``perm`` and may see it; the same NotFound for
+    missing and out-of-scope records."""
+    require_perm(user, "contracts.view_contract", perm)
     try:
         return visible_contracts(user).select_related("customer", "created_by").get(pk=int(pk))
     except (Contract.DoesNotExist, ValueError, TypeError):
