@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
 from ninja import NinjaAPI
@@ -15,9 +17,26 @@ def _body(code: str, message: str, fields: dict | None = None) -> dict:
     return {"code": code, "message": message, "fields": fields or {}}
 
 
+# Chinese labels of request fields, so that a message names the field as users know it.
+# Routers register theirs (values may be lazy translations).
+_LABELS: dict[str, object] = {}
+
+
+def register_labels(labels: Mapping[str, object]) -> None:
+    _LABELS.update(labels)
+
+
+def _label(name: str) -> str:
+    leaf = name.rsplit(".", 1)[-1]
+    label = _LABELS.get(name) or _LABELS.get(leaf)
+    return str(label) if label else name
+
+
 def _field_name(loc: list) -> str:
     # ninja locations look like ["body", "payload", "name"] or ["query", "page"].
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "form", "file")]
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "form", "file", "header", "cookie"):
+        parts = parts[1:]
     if parts and parts[0] in ("payload", "data", "filters"):
         parts = parts[1:]
     return ".".join(parts) or "__all__"
@@ -36,6 +55,16 @@ _TYPE_MESSAGES = {
     "json_invalid": "请求体不是有效的 JSON",
     "list_type": "应为数组",
     "extra_forbidden": "不允许的字段",
+    "literal_error": "取值不在允许范围内",
+    "enum": "取值不在允许范围内",
+    "string_pattern_mismatch": "格式不正确",
+    "greater_than_equal": "数值过小",
+    "less_than_equal": "数值过大",
+    "int_from_float": "请输入整数",
+    "decimal_type": "请输入数字",
+    "bool_type": "请输入 true 或 false",
+    "dict_type": "应为对象",
+    "model_type": "应为对象",
 }
 
 
@@ -51,7 +80,7 @@ def install(api: NinjaAPI) -> None:
             name = _field_name(list(err.get("loc", [])))
             message = _TYPE_MESSAGES.get(err.get("type", ""), "格式不正确")
             fields.setdefault(name, []).append(message)
-        summary = "；".join(f"{k}：{'，'.join(v)}" for k, v in fields.items())
+        summary = "；".join(f"{_label(k)}：{'，'.join(v)}" for k, v in fields.items())
         return api.create_response(
             request,
             _body("validation_error", f"提交的数据有误：{summary}", fields),
@@ -74,15 +103,17 @@ def install(api: NinjaAPI) -> None:
 
     @api.exception_handler(HttpError)
     def http_error(request: HttpRequest, exc: HttpError):
-        code = {
-            401: "unauthenticated",
-            403: "forbidden",
-            404: "not_found",
-            405: "method_not_allowed",
+        # ninja's own HttpErrors carry English text; answer in Chinese with a stable code.
+        known = {
+            400: ("bad_request", "请求体无法解析：应为有效的 JSON 或 multipart 表单"),
+            401: ("unauthenticated", "未登录或令牌无效"),
+            403: ("forbidden", "没有执行此操作的权限"),
+            404: ("not_found", "记录不存在或无权访问"),
+            405: ("method_not_allowed", "不支持此请求方法"),
         }
-        message = str(exc) if exc.status_code not in (403,) else "没有执行此操作的权限"
-        if exc.status_code == 403 and "CSRF" in str(exc):
+        status = exc.status_code
+        error_code, message = known.get(status, ("error", "请求无法处理"))
+        if status == 403 and "CSRF" in str(exc):
+            error_code = "csrf_failed"
             message = "CSRF 校验失败：请在请求头 X-CSRFToken 中携带令牌"
-        return api.create_response(
-            request, _body(code.get(exc.status_code, "error"), message), status=exc.status_code
-        )
+        return api.create_response(request, _body(error_code, message), status=status)

@@ -110,6 +110,14 @@ def _apply(customer: Customer, data: dict[str, Any]) -> None:
         setattr(customer, name, "" if value is None else value)
 
 
+def _check_owner(owner) -> None:
+    """Only an active member of staff who works on customers can own one (None: the pool)."""
+    if owner is not None and not (owner.is_active and has_perm(owner, "customers.view_customer")):
+        raise ValidationFailed(
+            _("负责人：该员工不能负责客户"), fields={"owner": [_("该员工不能负责客户")]}
+        )
+
+
 class _Unset:
     pass
 
@@ -132,8 +140,10 @@ def customer_create(
     _apply(customer, data)
     if owner is UNSET:
         owner = actor
-    elif owner != actor:
-        require_perm(actor, "customers.assign_customer")
+    else:
+        if owner != actor:
+            require_perm(actor, "customers.assign_customer")
+        _check_owner(owner)
     customer.owner = owner
     _attach_scan(customer, license_scan)
     customer.enterprise_no = enterprise_number()
@@ -300,10 +310,7 @@ def customer_close(*, actor, customer: Customer, reason: str) -> Customer:
 def customer_assign(*, actor, customers: Iterable[Customer], owner) -> int:
     """Managers (re)assign customers to a specialist, or to nobody (the pool)."""
     require_perm(actor, "customers.assign_customer")
-    if owner is not None and not (owner.is_active and has_perm(owner, "customers.view_customer")):
-        raise ValidationFailed(
-            _("负责人：该员工不能负责客户"), fields={"owner": [_("该员工不能负责客户")]}
-        )
+    _check_owner(owner)
     ids = [c.pk for c in customers]
     locked = list(Customer.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
     if len(locked) != len(set(ids)):

@@ -1,0 +1,118 @@
+"""Pieces every router shares: the error and page schemas, output types that fix the wire
+formats (datetimes in Asia/Shanghai with +08:00, amounts as 2-place decimal strings),
+pagination, and streaming of private scans."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import math
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Annotated, Any
+
+from django.conf import settings
+from django.db.models import QuerySet
+from django.db.models.fields.files import FieldFile
+from django.http import FileResponse
+from django.utils import timezone
+from ninja import Field, Schema
+from pydantic import AfterValidator, BeforeValidator
+
+from apps.core.errors import DomainError, NotFound
+from apps.core.files import serve_private
+
+
+class ErrorOut(Schema):
+    """The one error shape of the API."""
+
+    code: str = Field(..., examples=["profile_incomplete"])
+    message: str = Field(..., examples=["资料不全，开通前请先补全：营业执照号、联系人"])
+    fields: dict[str, list[str]] = Field(
+        default_factory=dict, examples=[{"license_no": ["请补全此项"]}]
+    )
+
+
+def errors(*statuses: int) -> dict[int, type[ErrorOut]]:
+    """Document error responses of an operation: ``{**errors(403, 404)}``."""
+    return {status: ErrorOut for status in statuses}
+
+
+def _local(value: dt.datetime) -> dt.datetime:
+    return timezone.localtime(value).replace(microsecond=0)
+
+
+def _money(value: Any) -> str:
+    return f"{Decimal(value):.2f}"
+
+
+# ISO 8601 in the platform's time zone, e.g. 2026-05-01T09:30:00+08:00.
+LocalDateTime = Annotated[dt.datetime, AfterValidator(_local)]
+# 合作金额 and the like: a decimal string with 2 places, e.g. "128000.00".
+Money = Annotated[
+    str,
+    BeforeValidator(_money),
+    Field(pattern=r"^-?\d+\.\d{2}$", examples=["128000.00"]),
+]
+
+
+class StaffRef(Schema):
+    id: int
+    name: str = Field(..., description="姓名（未填写姓名时为用户名）")
+
+    @staticmethod
+    def resolve_name(obj) -> str:
+        return obj.display_name
+
+
+class PageMeta(Schema):
+    count: int = Field(..., description="符合条件的总条数")
+    page: int = Field(..., description="当前页码（从 1 开始）")
+    page_size: int = Field(..., description="每页条数")
+    pages: int = Field(..., description="总页数")
+
+
+PAGE_SIZE_MAX = max(settings.LIST_PAGE_SIZE_CHOICES)
+
+
+class PageQuery(Schema):
+    """Query parameters of every list: ``page`` (from 1) and ``page_size``."""
+
+    page: int = Field(1, ge=1, description="页码（从 1 开始）")
+    page_size: int = Field(settings.LIST_PAGE_SIZE, ge=1, le=PAGE_SIZE_MAX, description="每页条数")
+
+
+def paginate(qs: QuerySet, query: PageQuery) -> dict[str, Any]:
+    """One COUNT and one SELECT of the page; a page past the end is empty, not an error."""
+    page, page_size = query.page, query.page_size
+    total = qs.count()
+    start = (page - 1) * page_size
+    items = list(qs[start : start + page_size]) if start < total else []
+    return {
+        "items": items,
+        "count": total,
+        "page": page,
+        "page_size": page_size,
+        "pages": max(1, math.ceil(total / page_size)),
+    }
+
+
+@contextlib.contextmanager
+def renamed_fields(mapping: dict[str, str]) -> Iterator[None]:
+    """Report a service's field errors under the request body's names (owner → owner_id)."""
+    try:
+        yield
+    except DomainError as exc:
+        exc.fields = {mapping.get(k, k): v for k, v in exc.fields.items()}
+        raise
+
+
+def stream_scan(field: FieldFile, download_name: str, missing_message: str) -> FileResponse:
+    """Stream a private scan; NotFound when none was uploaded or the file is gone."""
+    if not field:
+        raise NotFound(missing_message, code="no_file")
+    ext = field.name.rsplit(".", 1)[-1] if "." in field.name else "bin"
+    try:
+        return serve_private(field, f"{download_name}.{ext}")
+    except FileNotFoundError:
+        raise NotFound(missing_message, code="no_file") from None
