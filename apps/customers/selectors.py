@@ -79,3 +79,21 @@ def access_customer_by_no(user, enterprise_no: str) -> Customer:
         return visible_customers(user).get(enterprise_no=enterprise_no.upper())
     except Customer.DoesNotExist:
         raise NotFound() from None
+
+
+def assignable_owners() -> QuerySet:
+    """Active staff who may own customers (the rule of ``services.OWNER_PERM``)."""
+    from apps.accounts.models import User
+
+    from .services import OWNER_PERM
+
+    app_label, codename = OWNER_PERM.split(".")
+    return (
+        User.objects.filter(
+            is_active=True,
+            groups__permissions__codename=codename,
+            groups__permissions__content_type__app_label=app_label,
+        )
+        .distinct()
+        .order_by("username")
+    )

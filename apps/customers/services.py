@@ -110,9 +110,13 @@ def _apply(customer: Customer, data: dict[str, Any]) -> None:
         setattr(customer, name, "" if value is None else value)
 
 
+# Who may own customers: staff who work on them (运营专员, 运营主管, 系统管理员).
+OWNER_PERM = "customers.add_customer"
+
+
 def _check_owner(owner) -> None:
     """Only an active member of staff who works on customers can own one (None: the pool)."""
-    if owner is not None and not (owner.is_active and has_perm(owner, "customers.view_customer")):
+    if owner is not None and not (owner.is_active and has_perm(owner, OWNER_PERM)):
         raise ValidationFailed(
             _("负责人：该员工不能负责客户"), fields={"owner": [_("该员工不能负责客户")]}
         )

@@ -11,7 +11,6 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from apps.accounts.models import User
 from apps.accounts.scope import sees_all
 from apps.audit.services import history_for
 from apps.core import regions
@@ -24,20 +23,11 @@ from apps.core.permissions import has_perm, require_perm
 from . import services
 from .forms import CloseForm, CustomerForm, ModulesForm, ProfileForm, apply_errors
 from .models import Customer
-from .selectors import CustomerFilters, access_customer, customer_list
+from .selectors import CustomerFilters, access_customer, assignable_owners, customer_list
 
 
 def localtime_text(value) -> str:
     return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S") if value else ""
-
-
-def _assignable_staff():
-    """Active staff who can own customers (ops roles), for owner pickers."""
-    return (
-        User.objects.filter(is_active=True, groups__name__in=["ops", "ops_manager"])
-        .distinct()
-        .order_by("username")
-    )
 
 
 def _hx_redirect(request: HttpRequest, url: str) -> HttpResponse:
@@ -69,7 +59,7 @@ def list_view(request: HttpRequest) -> HttpResponse:
             "filters": filters,
             "provinces": regions.provinces(),
             "status_choices": Customer.Status.choices,
-            "owners": list(_assignable_staff()) if sees_all(request.user) else [],
+            "owners": list(assignable_owners()) if sees_all(request.user) else [],
             "can_add": has_perm(request.user, "customers.add_customer"),
             "can_assign": can_assign,
             "sort": filters.sort,
@@ -134,7 +124,7 @@ def detail_view(request: HttpRequest, pk: int) -> HttpResponse:
         "can_add_contract": has_perm(user, "contracts.add_contract"),
         "can_download": has_perm(user, "customers.view_customer_file"),
         "gate": request.GET.get("gate", ""),
-        "owners": list(_assignable_staff()) if has_perm(user, "customers.assign_customer") else [],
+        "owners": list(assignable_owners()) if has_perm(user, "customers.assign_customer") else [],
     }
     return render(request, "customers/detail.html", context)
 
@@ -143,7 +133,7 @@ def detail_view(request: HttpRequest, pk: int) -> HttpResponse:
 def create_view(request: HttpRequest) -> HttpResponse:
     require_perm(request.user, "customers.add_customer")
     can_assign = has_perm(request.user, "customers.assign_customer")
-    owners = _assignable_staff() if can_assign else None
+    owners = assignable_owners() if can_assign else None
     initial = {"owner": request.user.pk} if can_assign else {}
     form = CustomerForm(
         request.POST or None,
@@ -316,7 +306,7 @@ def assign_view(request: HttpRequest) -> HttpResponse:
         return redirect(back)
     owner = None
     if owner_raw:
-        owner = _assignable_staff().filter(pk=owner_raw).first() if owner_raw.isdigit() else None
+        owner = assignable_owners().filter(pk=owner_raw).first() if owner_raw.isdigit() else None
         if owner is None:
             messages.error(request, _("负责人：请选择有效的员工"))
             return redirect(back)
