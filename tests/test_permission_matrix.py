@@ -1,0 +1,189 @@
+"""Every console page and every API operation × anonymous and each role.
+
+The matrix below names each console route; a test fails when a route exists that the
+matrix does not cover, so a new page cannot ship without its permission row. API
+operations are read from the OpenAPI document, so a new endpoint is covered for
+anonymous callers automatically.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from apps.contracts.services import contract_create
+from apps.customers.services import customer_update
+from tests.factories import make_customer, make_staff
+
+pytestmark = pytest.mark.django_db
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+ROLES = ("anon", "nobody", "ops", "ops_other", "manager", "devops", "admin")
+VIEW = {"ops", "ops_other", "manager", "devops", "admin"}
+WORK = {"ops", "ops_other", "manager", "admin"}  # ops roles and admin
+ADMIN = {"admin"}
+SIGNED_IN = set(ROLES) - {"anon"}
+
+
+@dataclass
+class Route:
+    name: str
+    allowed: set[str]
+    method: str = "get"
+    args: str = ""  # "customer", "contract", "staff", "token"
+    query: str = ""
+    data: dict = field(default_factory=dict)
+    ok: tuple[int, ...] = (200,)
+    scoped: bool = False  # object of "ops": another specialist gets 404
+
+
+ROUTES = [
+    Route("core:dashboard", SIGNED_IN),
+    Route("core:cities", VIEW, query="province=440000"),
+    Route("customers:list", VIEW),
+    Route("customers:export", VIEW),
+    Route("customers:create", WORK),
+    Route("customers:assign", {"manager", "admin"}, "post", ok=(302,), data={"owner": ""}),
+    Route("customers:detail", VIEW, args="customer", scoped=True),
+    Route("customers:edit", WORK, args="customer", scoped=True),
+    Route("customers:activate", WORK, args="customer", scoped=True),
+    Route("customers:close", WORK, args="customer", scoped=True),
+    Route("customers:contract_gate", WORK, args="customer", scoped=True, ok=(302,)),
+    Route("customers:license_scan", WORK, args="customer", scoped=True),
+    Route("contracts:list", WORK),
+    Route("contracts:create", WORK, query="customer={customer}", scoped=True),
+    Route("contracts:detail", WORK, args="contract", scoped=True),
+    Route("contracts:edit", WORK, args="contract", scoped=True),
+    Route("contracts:status", WORK, args="contract", scoped=True),
+    Route("contracts:scan", WORK, args="contract", scoped=True),
+    Route("audit:list", ADMIN),
+    Route("audit:export", ADMIN),
+    Route("accounts:staff_list", ADMIN),
+    Route("accounts:staff_create", ADMIN),
+    Route("accounts:staff_edit", ADMIN, args="staff"),
+    Route("accounts:staff_password", ADMIN, args="staff"),
+    Route(
+        "accounts:staff_set_active", ADMIN, "post", args="staff", data={"active": "1"}, ok=(302,)
+    ),
+    Route("accounts:token_list", ADMIN),
+    Route("accounts:token_issue", ADMIN),
+    Route("accounts:token_revoke", ADMIN, "post", args="token", ok=(302,)),
+]
+# Open to everyone (or handled by the login flow itself).
+PUBLIC = {"core:healthz", "core:readyz", "accounts:login", "accounts:logout"}
+
+
+def _route_names(resolver: URLResolver, prefix: str = "") -> set[str]:
+    names: set[str] = set()
+    for p in resolver.url_patterns:
+        if isinstance(p, URLResolver):
+            ns = f"{prefix}{p.namespace}:" if p.namespace else prefix
+            names |= _route_names(p, ns)
+        elif isinstance(p, URLPattern) and p.name:
+            names.add(prefix + p.name)
+    return names
+
+
+def test_every_console_route_is_in_the_matrix():
+    console = {n for n in _route_names(get_resolver()) if not n.startswith("api:")}
+    covered = {r.name for r in ROUTES} | PUBLIC
+    assert console - covered == set(), "add these routes to the permission matrix"
+    assert covered - console == set(), "the matrix names routes that do not exist"
+
+
+@pytest.fixture
+def world(db):
+    from apps.accounts.services import token_issue
+
+    users = {
+        "nobody": make_staff("m_nobody", None),
+        "ops": make_staff("m_ops", "ops"),
+        "ops_other": make_staff("m_ops2", "ops"),
+        "manager": make_staff("m_mgr", "ops_manager"),
+        "devops": make_staff("m_devops", "devops"),
+        "admin": make_staff("m_admin", "admin"),
+    }
+    customer = make_customer(actor=users["ops"], complete=True)
+    scan = SimpleUploadedFile("l.png", PNG, content_type="image/png")
+    customer = customer_update(actor=users["ops"], customer=customer, data={}, license_scan=scan)
+    contract = contract_create(
+        actor=users["ops"],
+        customer=customer,
+        data={
+            "bank_name": "招商银行",
+            "legal_representative": "李四",
+            "account_no": "755912345610001",
+            "start_date": "2026-01-01",
+            "end_date": "2026-12-31",
+            "communities": 2,
+            "amount": "1000.00",
+            "party_a_contact": "王经理",
+            "party_a_phone": "13800138000",
+            "party_b_contact": "小李",
+            "party_b_phone": "0755-86001234",
+        },
+        scan=SimpleUploadedFile("c.pdf", b"%PDF-1.4 test", content_type="application/pdf"),
+    )
+    token, _raw = token_issue(
+        actor=users["admin"], user=users["devops"], name="t", scopes=["api"], expires_at=None
+    )
+    objects = {
+        "customer": customer.pk,
+        "contract": contract.pk,
+        "staff": users["ops"].pk,
+        "token": token.pk,
+    }
+    return users, objects
+
+
+def _call(route: Route, role: str, users, objects):
+    client = Client()
+    if role != "anon":
+        client.force_login(users[role])
+    args = [objects[route.args]] if route.args else []
+    url = reverse(route.name, args=args)
+    if route.query:
+        url += "?" + route.query.format(**objects)
+    data = dict(route.data)
+    if route.name == "customers:assign":
+        data["ids"] = [objects["customer"]]
+    return getattr(client, route.method)(url, data) if route.method == "post" else client.get(url)
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=lambda r: r.name)
+def test_console_route_permissions(route: Route, world):
+    users, objects = world
+    for role in ROLES:
+        response = _call(route, role, users, objects)
+        status = response.status_code
+        if role == "anon":
+            assert status == 302 and "/accounts/login/" in response["Location"], (role, status)
+        elif role in route.allowed:
+            expected = (404,) if (route.scoped and role == "ops_other") else route.ok
+            assert status in expected, (route.name, role, status)
+        else:
+            assert status == 403, (route.name, role, status)
+
+
+def test_every_api_operation_refuses_anonymous_callers(client):
+    schema = client.get("/api/v1/openapi.json").json()
+    checked = 0
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            if method not in {"get", "post", "put", "patch", "delete"}:
+                continue
+            url = path.replace("{id}", "1").replace("{enterprise_no}", "HGJ100001")
+            public = path.startswith("/api/v1/public/")
+            response = getattr(client, method)(url, content_type="application/json")
+            if public:
+                assert response.status_code != 401, (method, path)
+            else:
+                assert response.status_code == 401, (method, path, response.status_code)
+                body = response.json()
+                assert body["code"] == "unauthenticated" and body["message"]
+            checked += 1
+    assert checked >= 15
