@@ -97,6 +97,7 @@ class Customer(models.Model):
         indexes = [
             models.Index(fields=["owner", "-created_at"]),
             models.Index(fields=["status", "-created_at"]),
+            models.Index(fields=["province", "-created_at"]),
         ]
 
     def __str__(self) -> str:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db.models import Q, QuerySet
 
 from apps.accounts.scope import scoped
+from apps.core import validators as v
 from apps.core.errors import NotFound
 from apps.core.permissions import has_perm, require_perm
 
@@ -30,6 +33,26 @@ class CustomerFilters:
     sort: str = "-created"
 
 
+def search_condition(q: str) -> Q:
+    """What the search box means. Identifiers (企业号, 营业执照号, a phone) are matched
+    exactly through their unique or plain indexes; anything else is a substring of the
+    company or contact name."""
+    upper = v.normalize_license_no(q)
+    if re.fullmatch(rf"{re.escape(settings.ENTERPRISE_NO_PREFIX)}\d+", upper):
+        return Q(enterprise_no=upper)
+    if (
+        len(upper) in (15, 18)
+        and re.fullmatch(r"[0-9A-Z]+", upper)
+        and any(c.isdigit() for c in upper)
+    ):
+        return Q(license_no=upper)
+    digits = re.sub(r"[\s\-()（）+]", "", q)
+    if digits.isdigit() and len(digits) >= 7:
+        phone = v.normalize_mobile(digits) if v.is_mobile(digits) else q
+        return Q(contact_phone=phone)
+    return Q(name__icontains=q) | Q(contact_name__icontains=q)
+
+
 def visible_customers(user) -> QuerySet[Customer]:
     """Every customer the user may see (permission + data scope)."""
     if not has_perm(user, "customers.view_customer"):
@@ -42,10 +65,7 @@ def customer_list(*, user, filters: CustomerFilters) -> QuerySet[Customer]:
     qs = visible_customers(user).select_related("owner")
     q = filters.q.strip()
     if q:
-        cond = Q(name__icontains=q) | Q(contact_name__icontains=q)
-        upper = q.upper()
-        cond |= Q(enterprise_no=upper) | Q(license_no=upper) | Q(contact_phone=q)
-        qs = qs.filter(cond)
+        qs = qs.filter(search_condition(q))
     if filters.status in {"0", "1"}:
         qs = qs.filter(status=int(filters.status))
     if filters.province:

@@ -279,3 +279,24 @@ def test_export_uses_the_same_scope_and_filters(client_for, ops, ops2):
     rows = list(sheet.iter_rows(values_only=True))
     assert rows[0][:2] == ("企业号", "企业名称")
     assert [r[0] for r in rows[1:]] == [mine.enterprise_no]
+
+
+def test_search_by_identifier_is_an_exact_match(client_for, manager):
+    from apps.customers.selectors import CustomerFilters, customer_list
+
+    a = make_customer(actor=manager, complete=True, name="HGJ 不是企业号的名字")
+    b = make_customer(actor=manager, name="第二家", contact_phone="13912345678")
+
+    def found(q):
+        return set(
+            customer_list(user=manager, filters=CustomerFilters(q=q)).values_list(
+                "enterprise_no", flat=True
+            )
+        )
+
+    assert found(a.enterprise_no.lower()) == {a.enterprise_no}
+    assert found(a.license_no.lower()) == {a.enterprise_no}
+    assert found("139 1234 5678") == {b.enterprise_no}
+    assert found("+86 13912345678") == {b.enterprise_no}
+    assert found("不是企业号") == {a.enterprise_no}
+    assert found("HGJ") == {a.enterprise_no}  # a word, not an identifier: name search
