@@ -125,4 +125,4 @@ class Command(BaseCommand):
         for username, _role, name in DEMO_STAFF:
             self.stdout.write(f"  {username:<8} {name}")
         self.stdout.write(f"  密码：{password}")
-        self.stdout.write("  控制台：http://127.0.0.1:8000/   报名页：http://127.0.0.1:8000/apply/")
+        self.stdout.write(f"  控制台：{settings.PUBLIC_BASE_URL}/")
