@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "apps.audit",
     "apps.customers",
     "apps.contracts",
+    "apps.leads",
     "apps.api",
 ]
 

@@ -31,6 +31,11 @@ OPS_PERMS = (
     "contracts.add_contract",
     "contracts.change_contract",
     "contracts.view_contract_file",
+    "leads.view_lead",
+    "leads.add_lead",
+    "leads.change_lead",
+    "leads.claim_lead",
+    "leads.convert_lead",
 )
 
 ROLES: dict[str, Role] = {
@@ -46,7 +51,13 @@ ROLES: dict[str, Role] = {
             "ops_manager",
             _("运营主管"),
             _("运营专员的全部权限，范围为全部记录；可分配负责人"),
-            (*OPS_PERMS, "customers.assign_customer", "accounts.data_scope_all"),
+            (
+                *OPS_PERMS,
+                "customers.assign_customer",
+                "leads.assign_lead",
+                "leads.manage_qrchannel",
+                "accounts.data_scope_all",
+            ),
         ),
         Role(
             "devops",
@@ -59,7 +70,7 @@ ROLES: dict[str, Role] = {
 }
 
 ROLE_CHOICES = [(code, role.label) for code, role in ROLES.items()]
-PROJECT_APPS = ("accounts", "audit", "customers", "contracts")
+PROJECT_APPS = ("accounts", "audit", "customers", "contracts", "leads")
 
 
 def sync_roles(apps=None) -> None:

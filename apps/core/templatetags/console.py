@@ -15,6 +15,8 @@ ACTION_LABELS = {
     "activate": _("开通"),
     "close": _("关闭"),
     "assign": _("分配负责人"),
+    "apply": _("公开报名"),
+    "repeat_apply": _("重复申请"),
     "login": _("登录"),
     "login_failed": _("登录失败"),
     "logout": _("退出"),
