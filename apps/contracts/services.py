@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils.translation import gettext as _
 
 from apps.audit import services as audit
+from apps.core import records
 from apps.core.errors import Conflict, ValidationFailed
-from apps.core.files import validate_scan
 from apps.core.permissions import require_perm
+from apps.core.records import apply_fields, attach_scan, validated_save
 from apps.customers.models import Customer
 from apps.customers.services import ensure_profile_complete
 
@@ -37,39 +37,7 @@ EDITABLE_FIELDS = (
 
 
 def field_labels() -> dict[str, str]:
-    return {f.name: str(f.verbose_name) for f in Contract._meta.concrete_fields}
-
-
-def _apply(contract: Contract, data: dict[str, Any]) -> None:
-    unknown = set(data) - set(EDITABLE_FIELDS)
-    if unknown:
-        raise ValidationFailed(
-            _("不可修改的字段：%(f)s") % {"f": "、".join(sorted(unknown))},
-            fields={n: [_("不可修改")] for n in unknown},
-        )
-    for name, value in data.items():
-        setattr(contract, name, value)
-
-
-def _attach_scan(contract: Contract, upload: UploadedFile | None) -> None:
-    if upload is None:
-        return
-    try:
-        validate_scan(upload)
-    except ValidationError as exc:
-        raise ValidationFailed(
-            f"{Contract._meta.get_field('scan').verbose_name}：{exc.messages[0]}",
-            fields={"scan": exc.messages},
-        ) from exc
-    contract.scan = upload
-
-
-def _validated_save(contract: Contract) -> None:
-    try:
-        contract.full_clean(exclude=["customer"])
-    except ValidationError as exc:
-        raise ValidationFailed.from_django(exc, field_labels()) from exc
-    contract.save()
+    return records.field_labels(Contract)
 
 
 @transaction.atomic
@@ -84,9 +52,9 @@ def contract_create(
     customer = Customer.objects.select_for_update().get(pk=customer.pk)
     ensure_profile_complete(customer, _("添加合同"))
     contract = Contract(customer=customer, created_by=actor)
-    _apply(contract, data)
-    _attach_scan(contract, scan)
-    _validated_save(contract)
+    apply_fields(contract, data, EDITABLE_FIELDS)
+    attach_scan(contract, "scan", scan)
+    validated_save(contract, exclude=["customer"])
     audit.record(actor=actor, action="create", obj=contract, after=audit.snapshot(contract))
     return contract
 
@@ -102,9 +70,9 @@ def contract_update(
     require_perm(actor, "contracts.change_contract")
     contract = Contract.objects.select_for_update().get(pk=contract.pk)
     before = audit.snapshot(contract)
-    _apply(contract, data)
-    _attach_scan(contract, scan)
-    _validated_save(contract)
+    apply_fields(contract, data, EDITABLE_FIELDS)
+    attach_scan(contract, "scan", scan)
+    validated_save(contract, exclude=["customer"])
     changes = audit.diff(before, audit.snapshot(contract))
     if changes:
         audit.record(actor=actor, action="update", obj=contract, changes=changes)

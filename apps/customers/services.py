@@ -9,17 +9,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.audit import services as audit
+from apps.core import records
 from apps.core.errors import Conflict, Forbidden, ProfileIncomplete, ValidationFailed
-from apps.core.files import validate_scan
 from apps.core.models import next_value
 from apps.core.permissions import has_perm, require_perm
+from apps.core.records import apply_fields, attach_scan, validated_save
 
 from .models import Customer
 
@@ -54,7 +54,7 @@ def field_label(name: str) -> str:
 
 
 def field_labels() -> dict[str, str]:
-    return {f.name: str(f.verbose_name) for f in Customer._meta.concrete_fields}
+    return records.field_labels(Customer)
 
 
 def missing_profile_fields(customer: Customer) -> list[str]:
@@ -76,38 +76,6 @@ def enterprise_number() -> str:
     """Allocate a new 企业号 such as HGJ100001: unique, never reused, race-free."""
     value = next_value("enterprise_no", start=100001)
     return f"{settings.ENTERPRISE_NO_PREFIX}{value:06d}"
-
-
-def _validated_save(customer: Customer, *, exclude: Iterable[str] = ()) -> None:
-    try:
-        customer.full_clean(exclude=list(exclude))
-    except ValidationError as exc:
-        raise ValidationFailed.from_django(exc, field_labels()) from exc
-    customer.save()
-
-
-def _attach_scan(customer: Customer, upload: UploadedFile | None) -> None:
-    if upload is None:
-        return
-    try:
-        validate_scan(upload)
-    except ValidationError as exc:
-        raise ValidationFailed(
-            f"{field_label('license_scan')}：{exc.messages[0]}",
-            fields={"license_scan": exc.messages},
-        ) from exc
-    customer.license_scan = upload
-
-
-def _apply(customer: Customer, data: dict[str, Any]) -> None:
-    unknown = set(data) - set(EDITABLE_FIELDS)
-    if unknown:
-        raise ValidationFailed(
-            _("不可修改的字段：%(f)s") % {"f": "、".join(sorted(unknown))},
-            fields={name: [_("不可修改")] for name in unknown},
-        )
-    for name, value in data.items():
-        setattr(customer, name, "" if value is None else value)
 
 
 # Who may own customers: staff who work on them (运营专员, 运营主管, 系统管理员).
@@ -141,7 +109,7 @@ def customer_create(
     to assign names another owner, or ``None`` for the unassigned pool."""
     require_perm(actor, "customers.add_customer")
     customer = Customer(created_by=actor)
-    _apply(customer, data)
+    apply_fields(customer, data, EDITABLE_FIELDS, none_as_blank=True)
     if owner is UNSET:
         owner = actor
     else:
@@ -149,9 +117,9 @@ def customer_create(
             require_perm(actor, "customers.assign_customer")
         _check_owner(owner)
     customer.owner = owner
-    _attach_scan(customer, license_scan)
+    attach_scan(customer, "license_scan", license_scan)
     customer.enterprise_no = enterprise_number()
-    _validated_save(customer)
+    validated_save(customer)
     audit.record(actor=actor, action="create", obj=customer, after=audit.snapshot(customer))
     return customer
 
@@ -167,9 +135,9 @@ def customer_update(
     require_perm(actor, "customers.change_customer")
     customer = Customer.objects.select_for_update().get(pk=customer.pk)
     before = audit.snapshot(customer)
-    _apply(customer, data)
-    _attach_scan(customer, license_scan)
-    _validated_save(customer)
+    apply_fields(customer, data, EDITABLE_FIELDS, none_as_blank=True)
+    attach_scan(customer, "license_scan", license_scan)
+    validated_save(customer)
     changes = audit.diff(before, audit.snapshot(customer))
     if changes:
         audit.record(actor=actor, action="update", obj=customer, changes=changes)

@@ -1,0 +1,58 @@
+"""Helpers every service uses to write a record: apply only editable fields, attach a
+checked scan, validate with the model's own rules and save — errors in Chinese, per field."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
+from django.db import models
+from django.utils.translation import gettext as _
+
+from .errors import ValidationFailed
+from .files import validate_scan
+
+
+def field_labels(model: type[models.Model]) -> dict[str, str]:
+    return {f.name: str(f.verbose_name) for f in model._meta.concrete_fields}
+
+
+def apply_fields(
+    obj: models.Model,
+    data: dict[str, Any],
+    editable: Iterable[str],
+    *,
+    none_as_blank: bool = False,
+) -> None:
+    """Set ``data`` on ``obj``; naming a field outside ``editable`` is refused."""
+    unknown = set(data) - set(editable)
+    if unknown:
+        raise ValidationFailed(
+            _("不可修改的字段：%(f)s") % {"f": "、".join(sorted(unknown))},
+            fields={name: [_("不可修改")] for name in unknown},
+        )
+    for name, value in data.items():
+        setattr(obj, name, "" if (value is None and none_as_blank) else value)
+
+
+def attach_scan(obj: models.Model, field: str, upload: UploadedFile | None) -> None:
+    """Check an uploaded scan by content and size, then set it on ``field``."""
+    if upload is None:
+        return
+    try:
+        validate_scan(upload)
+    except ValidationError as exc:
+        label = obj._meta.get_field(field).verbose_name
+        raise ValidationFailed(f"{label}：{exc.messages[0]}", fields={field: exc.messages}) from exc
+    setattr(obj, field, upload)
+
+
+def validated_save(obj: models.Model, *, exclude: Iterable[str] = ()) -> None:
+    """``full_clean`` (field validators, ``clean()``, uniqueness) then save."""
+    try:
+        obj.full_clean(exclude=list(exclude))
+    except ValidationError as exc:
+        raise ValidationFailed.from_django(exc, field_labels(type(obj))) from exc
+    obj.save()
