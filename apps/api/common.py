@@ -21,6 +21,7 @@ from pydantic import AfterValidator, BeforeValidator
 
 from apps.core.errors import DomainError, NotFound
 from apps.core.files import serve_private
+from apps.core.listing import page_rows
 
 
 class ErrorOut(Schema):
@@ -87,7 +88,7 @@ def paginate(qs: QuerySet, query: PageQuery) -> dict[str, Any]:
     page, page_size = query.page, query.page_size
     total = qs.count()
     start = (page - 1) * page_size
-    items = list(qs[start : start + page_size]) if start < total else []
+    items = page_rows(qs, start, start + page_size) if start < total else []
     return {
         "items": items,
         "count": total,
