@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "apps.customers",
     "apps.contracts",
     "apps.leads",
+    "apps.datasources",
     "apps.api",
 ]
 
@@ -226,6 +227,26 @@ CUSTOMER_MODULES = [
 DEFAULT_CUSTOMER_MODULES = ["property", "repair", "community"]
 ENTERPRISE_NO_PREFIX = os.environ.get("ENTERPRISE_NO_PREFIX", "HGJ")
 CONTRACT_EXPIRY_WARNING_DAYS = 30
+
+# --- Tenant data sources (数据源) ------------------------------------------------------------
+# Fernet keys (comma-separated, the first encrypts, all decrypt); rotate with
+# `manage.py rotate_datasource_keys`. Without keys, development derives one from SECRET_KEY.
+DATASOURCE_ENCRYPTION_KEYS = env_list("DATASOURCE_ENCRYPTION_KEYS")
+if not DATASOURCE_ENCRYPTION_KEYS and env_bool("PRODUCTION"):
+    raise RuntimeError("DATASOURCE_ENCRYPTION_KEYS must be set in production")
+# Generated tenant database names: <prefix><enterprise number>_<n>, e.g. hgj100001_1.
+TENANT_DB_PREFIX = os.environ.get("TENANT_DB_PREFIX", "hgj")
+TENANT_CONNECT_TIMEOUT = float(os.environ.get("TENANT_CONNECT_TIMEOUT", "5"))
+TENANT_QUERY_TIMEOUT = float(os.environ.get("TENANT_QUERY_TIMEOUT", "30"))
+# Directory of ordered .sql files per database type (mysql/, postgresql/); empty: none.
+TENANT_BASELINE_DIR = os.environ.get(
+    "TENANT_BASELINE_DIR", str(BASE_DIR / "apps" / "datasources" / "baseline")
+)
+TENANT_PG_MAINTENANCE_DB = os.environ.get("TENANT_PG_MAINTENANCE_DB", "postgres")
+# Tables whose rows are platform metadata, not customer data (ignored by the delete probe).
+TENANT_METADATA_TABLES = env_list("TENANT_METADATA_TABLES", "schema_version")
+TENANT_COMMUNITY_TABLE = os.environ.get("TENANT_COMMUNITY_TABLE", "communities")
+TENANT_COMMUNITY_ONLINE_COLUMN = os.environ.get("TENANT_COMMUNITY_ONLINE_COLUMN", "online")
 LIST_PAGE_SIZE = 20
 LIST_PAGE_SIZE_CHOICES = [20, 50, 100]
 

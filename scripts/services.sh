@@ -27,3 +27,18 @@ for port in 5432 3306 6379; do
   for _ in $(seq 1 30); do answers "$port" && break; sleep 1; done
   answers "$port" || { echo "service on port $port does not answer" >&2; exit 1; }
 done
+
+# The data-source tests log in with real passwords as members of the group role
+# hgj_password_auth: make PostgreSQL check passwords for that group (first matching rule)
+# even where the rest of the local server trusts connections.
+HBA_RULE="host all +hgj_password_auth 127.0.0.1/32 scram-sha-256"
+hba=$(psql -h 127.0.0.1 -U postgres -Atc "show hba_file" 2>/dev/null || true)
+if [ -n "$hba" ] && [ -w "$hba" ] && ! grep -qF "$HBA_RULE" "$hba"; then
+  echo "PostgreSQL: checking passwords for members of hgj_password_auth"
+  psql -h 127.0.0.1 -U postgres -qc "DO \$\$BEGIN CREATE ROLE hgj_password_auth NOLOGIN;
+    EXCEPTION WHEN duplicate_object THEN NULL; END\$\$" >/dev/null
+  new=$(awk -v rule="$HBA_RULE" \
+    '!done && /^[[:space:]]*[^#[:space:]]/ { print rule; done = 1 } { print }' "$hba")
+  printf '%s\n' "$new" >"$hba"
+  psql -h 127.0.0.1 -U postgres -Atc "select pg_reload_conf()" >/dev/null
+fi

@@ -193,3 +193,17 @@ def test_the_plan_is_deterministic():
     assert demo.build_plan(today) == demo.build_plan(today)
     names = [p.profile["name"] for p in demo.build_plan(today)]
     assert len(set(names)) == len(names)
+
+
+@pytest.mark.django_db
+def test_every_opened_demo_customer_has_a_marked_demo_data_source():
+    from apps.core.demo import DEMO_DATASOURCE_NOTE
+    from apps.customers.models import Customer
+    from apps.datasources.models import DataSource
+
+    call_command("seed_demo", stdout=StringIO())
+    opened = Customer.objects.filter(activated_at__isnull=False)
+    assert opened.exists()
+    assert not opened.filter(datasource__isnull=True).exists()
+    assert set(DataSource.objects.values_list("remarks", flat=True)) == {DEMO_DATASOURCE_NOTE}
+    assert set(DataSource.objects.values_list("impl_status", flat=True)) == {0, 1, 2}

@@ -36,6 +36,7 @@ OPS_PERMS = (
     "leads.change_lead",
     "leads.claim_lead",
     "leads.convert_lead",
+    "datasources.view_datasource",
 )
 
 ROLES: dict[str, Role] = {
@@ -63,14 +64,19 @@ ROLES: dict[str, Role] = {
             "devops",
             _("开发运维"),
             _("配置、检测、删除租户数据源并推进实施状态；只读客户"),
-            ("customers.view_customer", "accounts.data_scope_all"),
+            (
+                "customers.view_customer",
+                "accounts.data_scope_all",
+                "datasources.manage_datasource",
+                "datasources.view_datasource",
+            ),
         ),
         Role("admin", _("系统管理员"), _("全部权限，含员工账号与角色"), ("*",)),
     )
 }
 
 ROLE_CHOICES = [(code, role.label) for code, role in ROLES.items()]
-PROJECT_APPS = ("accounts", "audit", "customers", "contracts", "leads")
+PROJECT_APPS = ("accounts", "audit", "customers", "contracts", "leads", "datasources")
 
 
 def sync_roles(apps=None) -> None:

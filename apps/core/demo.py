@@ -576,3 +576,35 @@ def build_plan(today: dt.date) -> list[CustomerPlan]:
 
 def plan_license_numbers(plans: list[CustomerPlan]) -> list[str]:
     return [p.profile["license_no"] for p in plans if p.profile.get("license_no")]
+
+
+DEMO_DATASOURCE_NOTE = "演示数据源：记录用于演示，未连接真实数据库"
+
+
+def demo_datasource(customer, *, actor, index: int):
+    """A data-source record for a demo customer, written directly: there is no tenant
+    database server in a development checkout, so the provisioning pipeline (which must
+    prove a real connection) is not run. Marked as demo in its 备注."""
+    from apps.audit import services as audit
+    from apps.datasources.models import DataSource
+    from apps.datasources.services import allocate_names
+
+    name, database = allocate_names(customer)
+    datasource = DataSource(
+        customer=customer,
+        name=name,
+        database=database,
+        db_type=DataSource.DbType.MYSQL if index % 4 else DataSource.DbType.POSTGRESQL,
+        host=f"10.0.3.{11 + index % 4}",
+        port=3306 if index % 4 else 5432,
+        username=f"t{customer.enterprise_no.lower()}",
+        max_connections=10,
+        min_connections=2,
+        remarks=DEMO_DATASOURCE_NOTE,
+        impl_status=index % 3,
+        configured_by=actor,
+    )
+    datasource.set_password(f"Demo#{customer.enterprise_no}x")
+    datasource.save()
+    audit.record(actor=actor, action="create", obj=datasource, after=audit.snapshot(datasource))
+    return datasource

@@ -6,7 +6,7 @@ import pytest
 from apps.audit.models import AuditLog
 from apps.customers.models import Customer
 from tests.browser.conftest import login
-from tests.factories import make_staff, unique_uscc
+from tests.factories import make_datasource, make_staff, unique_uscc
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -38,6 +38,8 @@ def test_activation_through_completeness_modal(page):
     make_staff("ops_b", "ops", name="运营小王")
     login(page, "ops_b")
     customer = create_minimal_customer(page, "深圳市万家物业服务有限公司")
+    make_datasource(customer)  # configured by devops beforehand
+    page.reload()
 
     page.click("#btn-activate")
     modal = page.locator(".modal")

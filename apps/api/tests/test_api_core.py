@@ -15,7 +15,7 @@ from openapi_spec_validator import validate
 from apps.accounts.models import ApiToken
 from apps.audit.models import AuditLog
 from apps.customers.models import Customer
-from tests.factories import make_customer, make_staff
+from tests.factories import make_customer, make_datasource, make_staff
 
 from .helpers import (
     API,
@@ -129,6 +129,7 @@ def test_admin_can_do_everything(records, admin_user, ops2, client_for):
     client = client_for(admin_user)
     theirs = records["theirs"]
     contract = records["their_contract"]
+    make_datasource(theirs)
     for method, path, body in every_endpoint(theirs.pk, contract.pk):
         response = call(client, method, path, body)
         assert response.status_code in (200, 201), (method, path, response.content)

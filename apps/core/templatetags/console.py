@@ -25,6 +25,12 @@ ACTION_LABELS = {
     "enable": _("启用"),
     "issue_token": _("签发令牌"),
     "revoke_token": _("吊销令牌"),
+    "datasource_check": _("检测数据源连接"),
+    "datasource_configure": _("配置数据源"),
+    "datasource_configure_failed": _("配置数据源失败"),
+    "datasource_status": _("变更实施状态"),
+    "datasource_delete": _("删除数据源"),
+    "datasource_rotate_keys": _("轮换数据源密钥"),
 }
 
 

@@ -12,7 +12,13 @@ from django.test.utils import CaptureQueriesContext
 from apps.api.tests.helpers import API, PNG_BYTES, assert_error, call, upload
 from apps.audit.models import AuditLog
 from apps.customers.models import Customer
-from tests.factories import COMPLETE_PROFILE, make_customer, make_staff, unique_uscc
+from tests.factories import (
+    COMPLETE_PROFILE,
+    make_customer,
+    make_datasource,
+    make_staff,
+    unique_uscc,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -298,8 +304,18 @@ def test_activate_incomplete_customer_names_the_missing_fields(ops, client_for):
     assert not AuditLog.objects.filter(action="activate").exists()
 
 
+def test_activate_needs_a_data_source(ops, client_for):
+    customer = make_customer(actor=ops, complete=True)
+    path = f"{API}/customers/{customer.pk}/activate"
+    body = assert_error(call(client_for(ops), "post", path, {"modules": ["property"]}), 409)
+    assert body["code"] == "datasource_missing" and "数据源" in body["message"]
+    customer.refresh_from_db()
+    assert not customer.is_open
+
+
 def test_activate_complete_customer(ops, client_for):
     customer = make_customer(actor=ops, complete=True)
+    make_datasource(customer)
     response = call(
         client_for(ops),
         "post",
@@ -318,6 +334,7 @@ def test_activate_complete_customer(ops, client_for):
 
 def test_activate_with_profile_completes_and_activates_in_one_step(ops, client_for):
     customer = make_customer(actor=ops, name="待补全")
+    make_datasource(customer)
     profile = {k: v for k, v in COMPLETE_PROFILE.items() if k != "name"}
     profile["license_no"] = unique_uscc()
     response = call(
@@ -349,6 +366,7 @@ def test_activate_with_partial_profile_changes_nothing(ops, client_for):
 
 def test_activate_conflicts_and_bad_modules(ops, client_for):
     customer = make_customer(actor=ops, complete=True)
+    make_datasource(customer)
     client = client_for(ops)
     path = f"{API}/customers/{customer.pk}/activate"
     body = assert_error(call(client, "post", path, {"modules": ["teleport"]}), 422)
@@ -362,6 +380,7 @@ def test_activate_conflicts_and_bad_modules(ops, client_for):
 
 def test_close_with_reason(ops, client_for):
     customer = make_customer(actor=ops, complete=True)
+    make_datasource(customer)
     client = client_for(ops)
     path = f"{API}/customers/{customer.pk}/close"
     assert_error(call(client, "post", path, {"reason": "欠费"}), 409, "already_closed")

@@ -14,7 +14,7 @@ from apps.customers.services import (
     customer_update,
     missing_profile_fields,
 )
-from tests.factories import COMPLETE_PROFILE, make_customer, unique_uscc
+from tests.factories import COMPLETE_PROFILE, make_customer, make_datasource, unique_uscc
 
 pytestmark = pytest.mark.django_db
 
@@ -106,6 +106,7 @@ def test_activation_needs_a_complete_profile(ops):
 
 def test_activation_with_profile_completes_and_opens_in_one_step(ops):
     customer = make_customer(actor=ops, contact_name="张三", contact_phone="13900139000")
+    make_datasource(customer)
     profile = {k: COMPLETE_PROFILE[k] for k in ("province", "city", "address")}
     profile["license_no"] = unique_uscc()
     customer = customer_activate(
@@ -141,6 +142,7 @@ def test_partial_profile_in_modal_is_refused(ops):
 
 def test_activate_twice_conflicts_and_close_needs_reason(ops):
     customer = make_customer(actor=ops, complete=True)
+    make_datasource(customer)
     customer_activate(actor=ops, customer=customer, modules=["property"])
     with pytest.raises(Conflict):
         customer_activate(actor=ops, customer=customer, modules=["property"])
@@ -165,8 +167,13 @@ def test_activation_requires_modules(ops):
 
 def test_blockers_list_is_the_single_prerequisite_home(ops):
     customer = make_customer(actor=ops)
-    assert [b.code for b in activation_blockers(customer)] == ["profile_incomplete"]
+    assert [b.code for b in activation_blockers(customer)] == [
+        "profile_incomplete",
+        "datasource_missing",
+    ]
     full = make_customer(actor=ops, complete=True)
+    assert [b.code for b in activation_blockers(full)] == ["datasource_missing"]
+    make_datasource(full)
     assert activation_blockers(full) == []
     assert set(PROFILE_REQUIRED_FIELDS) == {
         "license_no",

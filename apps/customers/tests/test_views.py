@@ -6,7 +6,7 @@ from django.urls import reverse
 
 from apps.audit.models import AuditLog
 from apps.customers.models import Customer
-from tests.factories import COMPLETE_PROFILE, make_customer, unique_uscc
+from tests.factories import COMPLETE_PROFILE, make_customer, make_datasource, unique_uscc
 
 pytestmark = pytest.mark.django_db
 
@@ -162,6 +162,7 @@ def test_edit_saves_and_audits(client_for, ops):
 
 def test_activate_modal_lists_exactly_missing_fields(client_for, ops):
     customer = make_customer(actor=ops, contact_name="张三", contact_phone="13900139000")
+    make_datasource(customer)
     response = client_for(ops).get(reverse("customers:activate", args=[customer.pk]), **HX)
     body = response.content.decode()
     assert 'class="modal"' in body and "<html" not in body
@@ -173,6 +174,7 @@ def test_activate_modal_lists_exactly_missing_fields(client_for, ops):
 
 def test_activate_modal_errors_stay_in_modal(client_for, ops):
     customer = make_customer(actor=ops, contact_name="张三", contact_phone="13900139000")
+    make_datasource(customer)
     response = client_for(ops).post(
         reverse("customers:activate", args=[customer.pk]),
         {"license_no": "bad", "modules": ["property"]},
@@ -187,6 +189,7 @@ def test_activate_modal_errors_stay_in_modal(client_for, ops):
 
 def test_activate_modal_completes_and_activates(client_for, ops):
     customer = make_customer(actor=ops, contact_name="张三", contact_phone="13900139000")
+    make_datasource(customer)
     response = client_for(ops).post(
         reverse("customers:activate", args=[customer.pk]),
         {
@@ -207,6 +210,7 @@ def test_activate_modal_completes_and_activates(client_for, ops):
 
 def test_activate_complete_customer_shows_only_modules(client_for, ops):
     customer = make_customer(actor=ops, complete=True)
+    make_datasource(customer)
     body = (
         client_for(ops)
         .get(reverse("customers:activate", args=[customer.pk]), **HX)
@@ -236,6 +240,7 @@ def test_contract_gate_modal_completes_then_continues(client_for, ops):
 
 def test_close_modal_requires_reason(client_for, ops):
     customer = make_customer(actor=ops, complete=True)
+    make_datasource(customer)
     client_for(ops).post(
         reverse("customers:activate", args=[customer.pk]), {"modules": ["property"]}, **HX
     )

@@ -69,6 +69,9 @@ def create_demo_customers(plans: list[demo.CustomerPlan], staff: dict[str, User]
             customer = customer_update(actor=worker, customer=customer, data=plan.later)
 
         goes_live = plan.state in {"open", "closed"}
+        if goes_live:
+            demo.demo_datasource(customer, actor=staff["devops"], index=counts["datasources"])
+            counts["datasources"] += 1
         if goes_live and not plan.contracts:
             customer = customer_activate(actor=worker, customer=customer, modules=plan.modules)
         for index, contract_plan in enumerate(plan.contracts):
@@ -106,7 +109,7 @@ class Command(BaseCommand):
                         )
                 staff = {
                     u.username: u
-                    for u in User.objects.filter(username__in=["opsmgr", "ops", "ops2"])
+                    for u in User.objects.filter(username__in=["opsmgr", "ops", "ops2", "devops"])
                 }
                 present = demo_data_present(plans)
                 counts = None if present else create_demo_customers(plans, staff)
@@ -117,7 +120,10 @@ class Command(BaseCommand):
         if counts is None:
             self.stdout.write("已存在演示客户与合同，未做任何修改。")
         else:
-            total = f"已创建演示客户 {len(plans)} 个、合同 {counts['contracts']} 份："
+            total = (
+                f"已创建演示客户 {len(plans)} 个、合同 {counts['contracts']} 份、"
+                f"数据源 {counts['datasources']} 个（演示记录）："
+            )
             self.stdout.write(self.style.SUCCESS(total))
             for state, label in STATE_LABELS.items():
                 self.stdout.write(f"  {label}：{counts[state]} 个")

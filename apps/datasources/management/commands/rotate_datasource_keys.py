@@ -1,0 +1,52 @@
+"""Re-encrypt every stored data-source password with the current key.
+
+Key rotation: put the new key first in DATASOURCE_ENCRYPTION_KEYS (keep the old ones after
+it), run this command, then remove the old keys."""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from apps.audit import services as audit
+from apps.datasources import crypto
+from apps.datasources.models import DataSource
+
+
+class Command(BaseCommand):
+    help = "用当前密钥（DATASOURCE_ENCRYPTION_KEYS 的第一个）重新加密所有已保存的数据源密码"
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--dry-run", action="store_true", help="只检查每个密码能否解密，不写入")
+
+    def handle(self, *args, **options) -> None:
+        dry_run = options["dry_run"]
+        with transaction.atomic():
+            rows = list(
+                DataSource.objects.select_for_update()
+                .order_by("pk")
+                .values_list("pk", "name", "password_encrypted")
+            )
+            rotated: list[tuple[int, str]] = []
+            unreadable: list[str] = []
+            for pk, name, token in rows:
+                try:
+                    rotated.append((pk, crypto.rotate(token)))
+                except crypto.InvalidToken:
+                    unreadable.append(name)
+            if unreadable:
+                raise CommandError(
+                    "以下数据源的密码无法用已配置的任何密钥解密，未做任何修改："
+                    + "、".join(unreadable)
+                )
+            if dry_run:
+                self.stdout.write(f"检查完成：{len(rows)} 个数据源的密码均可解密（未写入）")
+                return
+            for pk, token in rotated:
+                DataSource.objects.reencrypt(pk, token)
+            audit.record(
+                actor=None,
+                action="datasource_rotate_keys",
+                message=f"已用当前密钥重新加密 {len(rotated)} 个数据源密码",
+            )
+        self.stdout.write(self.style.SUCCESS(f"已用当前密钥重新加密 {len(rotated)} 个数据源密码"))

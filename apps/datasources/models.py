@@ -1,0 +1,317 @@
+"""数据源 (spec table 4): one tenant database per customer, immutable once saved.
+
+Only the implementation status (实施状态) moves after saving, one way:
+未实施 → 实施中 → 已上线. The model itself refuses any other change — ``save()`` compares
+with the stored row, and the queryset refuses ``update()`` / ``bulk_update()`` of other
+fields — so no path (service, API, admin, shell) can edit a configuration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from apps.core.errors import Conflict
+
+from . import crypto
+from .validators import USERNAME_MAX, validate_host, validate_username
+
+# The only fields that may change after a data source is saved.
+MUTABLE_FIELDS = frozenset({"impl_status", "updated_at"})
+MAX_POOL = 10000
+
+_positive = MinValueValidator(1, message=_("必须是大于 0 的整数"))
+_pool_cap = MaxValueValidator(MAX_POOL, message=_("不能超过 %(limit_value)s"))
+
+
+class ImmutableDataSource(Conflict):
+    code = "datasource_immutable"
+    default_message = "数据源保存后不可修改"
+
+
+class DataSourceQuerySet(models.QuerySet):
+    def update(self, **kwargs: Any) -> int:
+        _refuse_immutable(kwargs)
+        return super().update(**kwargs)
+
+    def bulk_update(self, objs: Iterable[models.Model], fields: Iterable[str], **kwargs: Any):
+        fields = list(fields)
+        _refuse_immutable(fields)
+        return super().bulk_update(objs, fields, **kwargs)
+
+    def delete(self):
+        if self.exclude(impl_status=DataSource.ImplStatus.NOT_STARTED).exists():
+            raise Conflict(gettext("只有「未实施」的数据源可以删除"), code="datasource_in_use")
+        return super().delete()
+
+    def reencrypt(self, pk: int, token: str) -> int:
+        """Store the same password encrypted under another key (key rotation only: the
+        secret does not change, only its ciphertext)."""
+        return models.QuerySet.update(self.filter(pk=pk), password_encrypted=token)
+
+
+def _field_labels(names: Iterable[str]) -> str:
+    labels = []
+    for name in names:
+        try:
+            labels.append(str(DataSource._meta.get_field(name).verbose_name))
+        except Exception:
+            labels.append(name)
+    return "、".join(labels)
+
+
+def _refuse_immutable(names: Iterable[str]) -> None:
+    bad = [n for n in names if n not in MUTABLE_FIELDS]
+    if bad:
+        raise ImmutableDataSource(
+            gettext("数据源保存后不可修改：%(f)s") % {"f": _field_labels(bad)},
+            fields={n: [gettext("保存后不可修改")] for n in bad},
+        )
+
+
+class DataSource(models.Model):
+    class DbType(models.TextChoices):
+        MYSQL = "mysql", _("MySQL（含 MariaDB）")
+        POSTGRESQL = "postgresql", _("PostgreSQL")
+
+    class ImplStatus(models.IntegerChoices):
+        NOT_STARTED = 0, _("未实施")
+        IN_PROGRESS = 1, _("实施中")
+        ONLINE = 2, _("已上线")
+
+    AUDIT_REDACT = ("password_encrypted",)
+
+    customer = models.OneToOneField(
+        "customers.Customer",
+        verbose_name=_("客户"),
+        on_delete=models.PROTECT,
+        related_name="datasource",
+    )
+    name = models.CharField(_("数据源名称"), max_length=64, unique=True)
+    database = models.CharField(_("数据库名称"), max_length=63, unique=True)
+    db_type = models.CharField(
+        _("数据源类型"), max_length=16, choices=DbType.choices, default=DbType.MYSQL
+    )
+    host = models.CharField(_("数据库地址"), max_length=253, validators=[validate_host])
+    port = models.PositiveIntegerField(
+        _("端口"),
+        validators=[
+            MinValueValidator(1, message=_("端口应在 1–65535 之间")),
+            MaxValueValidator(65535, message=_("端口应在 1–65535 之间")),
+        ],
+    )
+    username = models.CharField(_("账号"), max_length=USERNAME_MAX, validators=[validate_username])
+    password_encrypted = models.TextField(_("密码"), editable=False)
+    max_connections = models.PositiveIntegerField(
+        _("最大连接数"), validators=[_positive, _pool_cap]
+    )
+    min_connections = models.PositiveIntegerField(
+        _("最小连接数"), validators=[_positive, _pool_cap]
+    )
+    remarks = models.TextField(_("备注"), blank=True, max_length=500)
+    impl_status = models.SmallIntegerField(
+        _("实施状态"), choices=ImplStatus.choices, default=ImplStatus.NOT_STARTED, db_index=True
+    )
+    database_created = models.BooleanField(_("数据库由平台创建"), default=False)
+    server_version = models.CharField(_("服务器版本"), max_length=100, blank=True)
+    configured_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("配置人"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    configured_at = models.DateTimeField(_("配置时间"), default=timezone.now)
+    updated_at = models.DateTimeField(_("更新时间"), auto_now=True)
+
+    objects = DataSourceQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("数据源")
+        verbose_name_plural = _("数据源")
+        ordering = ["-configured_at", "-id"]
+        default_permissions = ()
+        permissions = [
+            ("manage_datasource", _("配置与管理数据源")),
+            ("view_datasource", _("查看数据源状态")),
+        ]
+        indexes = [models.Index(fields=["host", "port"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None:
+            self._refuse_changes(kwargs.get("update_fields"))
+        super().save(*args, **kwargs)
+
+    def _refuse_changes(self, update_fields: Iterable[str] | None) -> None:
+        if update_fields is not None:
+            _refuse_immutable(update_fields)
+            return
+        fixed = [f for f in self._meta.concrete_fields if f.name not in MUTABLE_FIELDS]
+        stored = (
+            type(self)._base_manager.filter(pk=self.pk).values(*[f.attname for f in fixed]).first()
+        )
+        if stored is None:  # not saved yet (explicit pk): an insert
+            return
+        changed = [
+            f.name
+            for f in fixed
+            if f.to_python(getattr(self, f.attname)) != f.to_python(stored[f.attname])
+        ]
+        _refuse_immutable(changed)
+
+    def delete(self, *args: Any, **kwargs: Any):
+        if not self.deletable:
+            raise Conflict(gettext("只有「未实施」的数据源可以删除"), code="datasource_in_use")
+        return super().delete(*args, **kwargs)
+
+    # --- secret -------------------------------------------------------------------------
+    def set_password(self, raw: str) -> None:
+        self.password_encrypted = crypto.encrypt(raw)
+
+    def get_password(self) -> str:
+        return crypto.decrypt(self.password_encrypted)
+
+    # --- rules --------------------------------------------------------------------------
+    def clean(self) -> None:
+        self.host = (self.host or "").strip().lower()
+        self.username = (self.username or "").strip()
+        self.remarks = (self.remarks or "").strip()
+        if (
+            self.min_connections is not None
+            and self.max_connections is not None
+            and self.min_connections > self.max_connections
+        ):
+            raise ValidationError(
+                {"min_connections": gettext("最小连接数不能大于最大连接数")}, code="min_gt_max"
+            )
+
+    @property
+    def address(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    @property
+    def deletable(self) -> bool:
+        return self.impl_status == self.ImplStatus.NOT_STARTED
+
+
+class ProvisioningRun(models.Model):
+    """One attempt to configure a data source: the recorded pipeline steps
+    (检测连接 → 创建数据库 → 初始化表结构 → 验证建表权限 → 保存配置), who ran it, and
+    why it failed. Kept for failures too (nothing else is saved then)."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", _("进行中")
+        SUCCEEDED = "succeeded", _("成功")
+        FAILED = "failed", _("失败")
+
+    customer = models.ForeignKey(
+        "customers.Customer",
+        verbose_name=_("客户"),
+        on_delete=models.PROTECT,
+        related_name="datasource_runs",
+    )
+    datasource = models.ForeignKey(
+        DataSource,
+        verbose_name=_("数据源"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="runs",
+    )
+    name = models.CharField(_("数据源名称"), max_length=64)
+    database = models.CharField(_("数据库名称"), max_length=63)
+    db_type = models.CharField(_("数据源类型"), max_length=16, choices=DataSource.DbType.choices)
+    host = models.CharField(_("数据库地址"), max_length=253)
+    port = models.PositiveIntegerField(_("端口"))
+    username = models.CharField(_("账号"), max_length=USERNAME_MAX)
+    status = models.CharField(
+        _("结果"), max_length=16, choices=Status.choices, default=Status.RUNNING
+    )
+    failed_step = models.CharField(_("失败步骤"), max_length=32, blank=True)
+    message = models.CharField(_("说明"), max_length=1000, blank=True)
+    # [{"code", "label", "status": ok|failed|skipped, "message", "ms"}]
+    steps = models.JSONField(_("步骤"), default=list, blank=True)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("操作人"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    started_at = models.DateTimeField(_("开始时间"), default=timezone.now)
+    finished_at = models.DateTimeField(_("结束时间"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("数据源配置记录")
+        verbose_name_plural = _("数据源配置记录")
+        ordering = ["-started_at", "-id"]
+        default_permissions = ()
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.get_status_display()}"
+
+    @property
+    def duration_ms(self) -> int | None:
+        if not self.finished_at:
+            return None
+        return int((self.finished_at - self.started_at).total_seconds() * 1000)
+
+
+class DataSourceTombstone(models.Model):
+    """What remains of a deleted data source: its names (never reused) and who deleted it."""
+
+    name = models.CharField(_("数据源名称"), max_length=64, unique=True)
+    database = models.CharField(_("数据库名称"), max_length=63, unique=True)
+    customer = models.ForeignKey(
+        "customers.Customer",
+        verbose_name=_("客户"),
+        on_delete=models.PROTECT,
+        related_name="datasource_tombstones",
+    )
+    datasource_id = models.BigIntegerField(_("原数据源编号"))
+    db_type = models.CharField(_("数据源类型"), max_length=16, choices=DataSource.DbType.choices)
+    host = models.CharField(_("数据库地址"), max_length=253)
+    port = models.PositiveIntegerField(_("端口"))
+    username = models.CharField(_("账号"), max_length=USERNAME_MAX)
+    configured_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("配置人"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    configured_at = models.DateTimeField(_("配置时间"))
+    database_dropped = models.BooleanField(_("已删除租户数据库"), default=False)
+    deleted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("删除人"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    deleted_at = models.DateTimeField(_("删除时间"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("已删除的数据源")
+        verbose_name_plural = _("已删除的数据源")
+        ordering = ["-deleted_at", "-id"]
+        default_permissions = ()
+
+    def __str__(self) -> str:
+        return self.name
