@@ -12,7 +12,10 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import os
 import re
+import subprocess
+import sys
 import threading
 import time
 import urllib.parse
@@ -410,3 +413,21 @@ def test_public_api_reports_a_provider_failure_in_chinese(
     )
     assert sent not in caplog.text and "13800138000" not in caplog.text
     assert "sms send failed" in caplog.text
+
+
+def test_production_refuses_the_logging_backends():
+    env = {**os.environ, "PRODUCTION": "1", "SECRET_KEY": "x" * 50, "SMS_BACKEND": "console"}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    result = subprocess.run(
+        [sys.executable, "-c", "import config.settings"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0 and "SMS_BACKEND must be aliyun or tencent" in result.stderr
+    env["SMS_BACKEND"] = "tencent"
+    result = subprocess.run(
+        [sys.executable, "-c", "import config.settings"], env=env, capture_output=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
