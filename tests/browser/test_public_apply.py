@@ -84,6 +84,19 @@ def test_send_code_errors_appear_under_the_field(phone_page):
     assert page.locator(".error[data-for=phone]").count() == 0
 
 
+def test_enter_in_the_code_field_submits_the_application(phone_page):
+    page = phone_page
+    page.goto(f"{page.base_url}/apply/")
+    page.fill("#f-name", "李经理")
+    page.fill("#f-phone", "13900139000")
+    page.click("#send-code")
+    page.wait_for_selector("#code-notice:has-text('验证码已发送')")
+    page.fill("#f-code", captured_code("13900139000"))
+    page.press("#f-code", "Enter")
+    page.wait_for_selector("h1:has-text('申请已提交，我们会尽快与您联系')")
+    assert Lead.objects.get().name == "李经理"
+
+
 def test_desktop_browser_gets_the_same_page(page, sms_cache):
     page.goto(f"{page.base_url}/apply/")
     sheet = page.locator(".sheet").bounding_box()
