@@ -12,6 +12,10 @@ import pytest
 
 from tests.factories import make_staff
 
+# Fixtures of the SMS code tests (a fresh cache, a movable clock), used by apps/sms and
+# apps/leads tests.
+pytest_plugins = ["apps.sms.tests.fixtures"]
+
 
 def pytest_collection_modifyitems(config, items):
     # Browser tests drive the live server; keep them last so fast tests report first.

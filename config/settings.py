@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "apps.contracts",
     "apps.leads",
     "apps.datasources",
+    "apps.sms",
     "apps.api",
 ]
 
@@ -249,6 +250,32 @@ TENANT_COMMUNITY_TABLE = os.environ.get("TENANT_COMMUNITY_TABLE", "communities")
 TENANT_COMMUNITY_ONLINE_COLUMN = os.environ.get("TENANT_COMMUNITY_ONLINE_COLUMN", "online")
 LIST_PAGE_SIZE = 20
 LIST_PAGE_SIZE_CHOICES = [20, 50, 100]
+
+# --- SMS verification codes (public registration) -------------------------------------------
+# Gateway: console (development: the code goes to the log, phone masked), aliyun, tencent, or
+# capture (benchmarks and tests: also keeps the last code per phone in the cache).
+SMS_BACKEND = os.environ.get("SMS_BACKEND", "console")
+if SMS_BACKEND in {"console", "capture"} and env_bool("PRODUCTION"):
+    raise RuntimeError(
+        "SMS_BACKEND must be aliyun or tencent in production (codes would be logged)"
+    )
+SMS_ACCESS_KEY_ID = os.environ.get("SMS_ACCESS_KEY_ID", "")  # Aliyun AccessKeyId / Tencent SecretId
+SMS_ACCESS_KEY_SECRET = os.environ.get("SMS_ACCESS_KEY_SECRET", "")  # never logged
+SMS_SIGN_NAME = os.environ.get("SMS_SIGN_NAME", "绘管家")
+SMS_TEMPLATE_ID = os.environ.get("SMS_TEMPLATE_ID", "")  # Aliyun TemplateCode / Tencent TemplateId
+SMS_APP_ID = os.environ.get("SMS_APP_ID", "")  # Tencent SmsSdkAppId
+SMS_REGION = os.environ.get("SMS_REGION", "")  # default: cn-hangzhou / ap-guangzhou
+SMS_ENDPOINT = os.environ.get("SMS_ENDPOINT", "")  # default: the provider's public endpoint
+SMS_TIMEOUT = float(os.environ.get("SMS_TIMEOUT", "5"))
+SMS_CODE_TTL = int(os.environ.get("SMS_CODE_TTL", "300"))  # seconds a code stays valid
+SMS_MAX_ATTEMPTS = int(os.environ.get("SMS_MAX_ATTEMPTS", "5"))  # wrong entries void the code
+SMS_COOLDOWN = int(os.environ.get("SMS_COOLDOWN", "60"))  # one send per phone per this many s
+SMS_PHONE_PER_HOUR = int(os.environ.get("SMS_PHONE_PER_HOUR", "5"))
+SMS_PHONE_PER_DAY = int(os.environ.get("SMS_PHONE_PER_DAY", "10"))
+SMS_IP_PER_HOUR = int(os.environ.get("SMS_IP_PER_HOUR", "20"))
+SMS_IP_PER_DAY = int(os.environ.get("SMS_IP_PER_DAY", "50"))
+SMS_GLOBAL_PER_HOUR = int(os.environ.get("SMS_GLOBAL_PER_HOUR", "1000"))
+SMS_GLOBAL_PER_DAY = int(os.environ.get("SMS_GLOBAL_PER_DAY", "5000"))
 
 # --- Logging ------------------------------------------------------------------------------
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")

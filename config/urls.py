@@ -8,6 +8,7 @@ urlpatterns = [
     path("customers/", include("apps.customers.urls")),
     path("contracts/", include("apps.contracts.urls")),
     path("audit/", include("apps.audit.urls")),
+    path("apply/", include("apps.leads.public_urls")),
     path("api/v1/", api.urls),
 ]
 

@@ -74,7 +74,14 @@ ROUTES = [
     Route("accounts:token_revoke", ADMIN, "post", args="token", ok=(302,)),
 ]
 # Open to everyone (or handled by the login flow itself).
-PUBLIC = {"core:healthz", "core:readyz", "accounts:login", "accounts:logout"}
+PUBLIC = {
+    "core:healthz",
+    "core:readyz",
+    "accounts:login",
+    "accounts:logout",
+    "public:apply",
+    "public:apply_done",
+}
 
 
 def _route_names(resolver: URLResolver, prefix: str = "") -> set[str]:

@@ -10,7 +10,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
-from apps.core.errors import DomainError
+from apps.core.errors import DomainError, RateLimited
 
 
 def _body(code: str, message: str, fields: dict | None = None) -> dict:
@@ -71,7 +71,10 @@ _TYPE_MESSAGES = {
 def install(api: NinjaAPI) -> None:
     @api.exception_handler(DomainError)
     def domain_error(request: HttpRequest, exc: DomainError):
-        return api.create_response(request, exc.as_dict(), status=exc.status)
+        response = api.create_response(request, exc.as_dict(), status=exc.status)
+        if isinstance(exc, RateLimited) and exc.retry_after is not None:
+            response["Retry-After"] = str(max(1, int(exc.retry_after)))
+        return response
 
     @api.exception_handler(NinjaValidationError)
     def validation_error(request: HttpRequest, exc: NinjaValidationError):

@@ -72,9 +72,22 @@ class ProfileIncomplete(ValidationFailed):
 
 
 class RateLimited(DomainError):
+    """Too many requests. ``retry_after`` (seconds, optional) becomes the API's Retry-After."""
+
     status = 429
     code = "rate_limited"
     default_message = "操作过于频繁，请稍后再试"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        code: str | None = None,
+        fields: dict[str, list[str]] | None = None,
+        retry_after: int | None = None,
+    ) -> None:
+        super().__init__(message, code=code, fields=fields)
+        self.retry_after = retry_after
 
 
 def summarise(fields: dict[str, list[str]], labels: dict[str, str] | None = None) -> str:

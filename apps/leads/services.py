@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from apps.audit import services as audit
 from apps.core import validators as v
 from apps.core.errors import ValidationFailed
+from apps.sms.services import sms_verify_code
 
 from .models import SELF_APPLIED, Channel, Lead, QrChannel
 
@@ -130,3 +131,50 @@ def _record_repeat(data: dict[str, str], channel: str, ref: str, now) -> Lead:
     )
     log.info("repeat application phone=%s", v.mask_phone(data["phone"]))
     return lead
+
+
+REGISTER_PURPOSE = "register"
+
+
+def lead_apply(
+    *,
+    name: str,
+    phone: str,
+    code: str,
+    company: str = "",
+    channel: str = Channel.WEB,
+    channel_ref: str = "",
+    ip: str | None = None,
+    user_agent: str = "",
+) -> RegistrationResult:
+    """Self-registration from the public page or API: the fields first (so a typo does not
+    burn the SMS code), then the code (consumed), then ``lead_register``.
+
+    Callers answer new and repeat applications alike: the result's ``created`` is for
+    logging and tests, never for the applicant."""
+    fields: dict[str, list[str]] = {}
+    try:
+        clean_applicant(name=name, phone=phone, company=company)
+    except ValidationFailed as exc:
+        fields.update(exc.fields)
+    if not (code or "").strip():
+        fields["code"] = [_("请输入短信验证码")]
+    if fields:
+        labels = {
+            "name": _("姓名"),
+            "phone": _("电话"),
+            "company": _("公司名"),
+            "code": _("验证码"),
+        }
+        message = "；".join(f"{labels[k]}：{m[0]}" for k, m in fields.items())
+        raise ValidationFailed(message, fields=fields)
+    sms_verify_code(phone=phone, purpose=REGISTER_PURPOSE, code=code)
+    return lead_register(
+        name=name,
+        phone=phone,
+        company=company,
+        channel=channel,
+        channel_ref=channel_ref,
+        ip=ip,
+        user_agent=user_agent,
+    )

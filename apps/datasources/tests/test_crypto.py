@@ -57,11 +57,13 @@ def _settings_import(**env) -> subprocess.CompletedProcess:
 
 def test_production_refuses_to_start_without_keys():
     secret = "a-real-production-secret-key-0123456789abcdefghijklmnopqrstuvwxyz"
-    result = _settings_import(PRODUCTION="1", SECRET_KEY=secret)
+    result = _settings_import(PRODUCTION="1", SECRET_KEY=secret, SMS_BACKEND="aliyun")
     assert result.returncode != 0
     assert "DATASOURCE_ENCRYPTION_KEYS must be set in production" in result.stderr
     key = Fernet.generate_key().decode()
-    result = _settings_import(PRODUCTION="1", SECRET_KEY=secret, DATASOURCE_ENCRYPTION_KEYS=key)
+    result = _settings_import(
+        PRODUCTION="1", SECRET_KEY=secret, DATASOURCE_ENCRYPTION_KEYS=key, SMS_BACKEND="aliyun"
+    )
     assert result.returncode == 0, result.stderr
 
 

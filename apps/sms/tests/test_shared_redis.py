@@ -1,0 +1,195 @@
+"""The limits hold across app processes: two real gunicorn servers share one Redis.
+
+Each server is its own process with its own memory; only Redis (REDIS_URL, a key prefix of
+this test's own) is shared. A code sent through server A puts the phone on cooldown for a
+request through server B, and a code verified through one cannot be used again through the
+other. Needs Redis on 127.0.0.1:6379 (scripts/services.sh starts it); TEST_REDIS_URL
+overrides. Afterwards only this test's key prefix is deleted."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+import redis
+from django.conf import settings
+from django.core.cache.backends.redis import RedisCache
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/3")
+PHONE = "13800138000"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _call(base: str, path: str, body: dict) -> tuple[int, dict, dict]:
+    request = urllib.request.Request(
+        base + path,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read()), dict(response.headers)
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read()), dict(exc.headers)
+
+
+def _wait_ready(base: str, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"server exited early:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(base + "/healthz", timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    pytest.fail(f"server did not start:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def two_servers(tmp_path_factory):
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        pytest.fail(f"Redis is needed at {REDIS_URL} (scripts/services.sh starts it): {exc}")
+    prefix = f"hgj-test-{uuid.uuid4().hex[:12]}"
+    tmp = tmp_path_factory.mktemp("two-servers")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "TEST_DATABASE_NAME", "PRODUCTION", "DEBUG"}
+    }
+    env.update(
+        DATABASE_URL=f"sqlite:///{tmp / 'control.sqlite3'}",
+        VAR_DIR=str(tmp),
+        STATIC_ROOT=str(tmp / "static"),
+        REDIS_URL=REDIS_URL,
+        CACHE_KEY_PREFIX=prefix,
+        SMS_BACKEND="capture",
+        DJANGO_SETTINGS_MODULE="config.settings",
+        LOG_LEVEL="WARNING",
+    )
+    root = Path(settings.BASE_DIR)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=root,
+        env=env,
+        check=True,
+        timeout=120,
+    )
+    servers, processes, logs = [], [], []
+    try:
+        for name in ("a", "b"):
+            port = _free_port()
+            log = tmp / f"server-{name}.log"
+            logs.append(log)
+            processes.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "gunicorn",
+                        "config.wsgi:application",
+                        "--bind",
+                        f"127.0.0.1:{port}",
+                        "--workers",
+                        "1",
+                        "--threads",
+                        "4",
+                    ],
+                    cwd=root,
+                    env=env,
+                    stdout=log.open("w"),
+                    stderr=subprocess.STDOUT,
+                )
+            )
+            servers.append(f"http://127.0.0.1:{port}")
+        for base, process, log in zip(servers, processes, logs, strict=True):
+            _wait_ready(base, process, log)
+        shared = RedisCache(REDIS_URL, {"KEY_PREFIX": prefix})
+        yield servers[0], servers[1], shared, client, prefix
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=500))
+        if keys:
+            client.delete(*keys)
+        client.close()
+
+
+def test_cooldown_set_through_one_process_holds_in_the_other(two_servers):
+    a, b, _shared, _client, _prefix = two_servers
+    status, body, _ = _call(a, "/api/v1/public/sms-codes", {"phone": PHONE})
+    assert (status, body) == (202, {"cooldown": 60})
+    status, body, headers = _call(b, "/api/v1/public/sms-codes", {"phone": PHONE})
+    assert status == 429
+    assert body["code"] == "rate_limited" and "秒后再试" in body["message"]
+    assert 55 <= int(headers["Retry-After"]) <= 60
+
+
+def test_a_code_used_through_one_process_is_spent_in_the_other(two_servers):
+    a, b, shared, _client, _prefix = two_servers
+    phone = "13900139000"
+    assert _call(b, "/api/v1/public/sms-codes", {"phone": phone})[0] == 202
+    code = shared.get(f"sms:capture:+86{phone}")
+    assert code and len(code) == 6
+    registration = {"name": "王经理", "phone": phone, "code": code}
+    assert _call(a, "/api/v1/public/registrations", registration)[0] == 201
+    status, body, _ = _call(b, "/api/v1/public/registrations", registration)
+    assert status == 422 and body["fields"] == {"code": ["验证码已失效，请重新获取"]}
+
+
+def test_simultaneous_requests_to_both_processes_send_once(two_servers):
+    a, b, _shared, _client, _prefix = two_servers
+    phone = "13700137000"
+    statuses: list[int] = []
+    barrier = threading.Barrier(12)
+
+    def hit(base):
+        barrier.wait()
+        statuses.append(_call(base, "/api/v1/public/sms-codes", {"phone": phone})[0])
+
+    threads = [threading.Thread(target=hit, args=(a if i % 2 else b,)) for i in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(statuses) == [202] + [429] * 11
+
+
+def test_redis_holds_no_code_or_phone_in_clear(two_servers):
+    a, _b, shared, client, prefix = two_servers
+    phone = "13600136000"
+    assert _call(a, "/api/v1/public/sms-codes", {"phone": phone})[0] == 202
+    code = shared.get(f"sms:capture:+86{phone}")
+    capture_key = f"{prefix}:1:sms:capture:+86{phone}".encode()
+    keys = [k for k in client.scan_iter(match=f"{prefix}:*", count=500) if k != capture_key]
+    assert any(b":sms:code:" in k for k in keys)
+    for key in keys:
+        assert phone.encode() not in key
+        value = client.get(key) or b""
+        assert code.encode() not in value, key
+        assert phone.encode() not in value, key
