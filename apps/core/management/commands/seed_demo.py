@@ -132,3 +132,4 @@ class Command(BaseCommand):
             self.stdout.write(f"  {username:<8} {name}")
         self.stdout.write(f"  密码：{password}")
         self.stdout.write(f"  控制台：{settings.PUBLIC_BASE_URL}/")
+        self.stdout.write(f"  报名页：{settings.PUBLIC_BASE_URL}/apply/")
