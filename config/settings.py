@@ -226,6 +226,8 @@ CUSTOMER_MODULES = [
 DEFAULT_CUSTOMER_MODULES = ["property", "repair", "community"]
 ENTERPRISE_NO_PREFIX = os.environ.get("ENTERPRISE_NO_PREFIX", "HGJ")
 CONTRACT_EXPIRY_WARNING_DAYS = 30
+# Self-applied leads not called back within this many hours are overdue (DESIGN §3.1).
+LEAD_FIRST_CALL_HOURS = int(os.environ.get("LEAD_FIRST_CALL_HOURS", "24"))
 LIST_PAGE_SIZE = 20
 LIST_PAGE_SIZE_CHOICES = [20, 50, 100]
 
