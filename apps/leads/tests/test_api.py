@@ -372,3 +372,42 @@ def test_token_callers_act_as_their_user(manager):
         f"{API}/leads/{lead.pk}/claim", content_type="application/json", **bearer(raw)
     )
     assert response.status_code == 200 and response.json()["owner"]["id"] == manager.pk
+
+
+def _every_operation(lead_id: int) -> list[tuple[str, str, dict | None]]:
+    url = f"{API}/leads/{lead_id}"
+    return [
+        ("get", f"{API}/leads", None),
+        ("post", f"{API}/leads", {"name": "x", "phone": "13600136001"}),
+        ("get", url, None),
+        ("patch", url, {"company": "x"}),
+        ("get", f"{url}/follow-ups", None),
+        ("post", f"{url}/follow-ups", {"method": "phone", "result": "interested"}),
+        ("post", f"{url}/convert", {}),
+        ("post", f"{url}/assign", {"owner_id": None}),
+        ("post", f"{url}/claim", None),
+        ("post", f"{url}/close", {"reason": "no_need"}),
+        ("post", f"{url}/reopen", None),
+    ]
+
+
+def test_roles_without_lead_permissions_get_403_everywhere(client_for, ops, devops, nobody):
+    lead = make_lead(owner=ops)
+    for user in (devops, nobody):
+        client = client_for(user)
+        for method, path, body in _every_operation(lead.pk):
+            assert_error(call(client, method, path, body), 403, "forbidden")
+    lead.refresh_from_db()
+    assert lead.status == Lead.Status.NEW and lead.owner == ops
+    assert not AuditLog.objects.filter(
+        content_type__app_label="leads", actor__in=[devops, nobody]
+    ).exists()
+
+
+def test_another_specialists_lead_is_404_on_every_operation(client_for, ops, ops2):
+    lead = make_lead(owner=ops2)
+    client = client_for(ops)
+    for method, path, body in _every_operation(lead.pk)[2:]:
+        assert_error(call(client, method, path, body), 404, "not_found")
+    lead.refresh_from_db()
+    assert lead.status == Lead.Status.NEW and lead.owner == ops2
