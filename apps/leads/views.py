@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.accounts.scope import sees_all
-from apps.audit.services import history_for
+from apps.audit.selectors import history
 from apps.core.errors import Conflict, DomainError, ValidationFailed
 from apps.core.listing import paginate
 from apps.core.permissions import has_perm, require_perm
@@ -141,7 +141,7 @@ def detail_view(request: HttpRequest, pk: int) -> HttpResponse:
         "lead": lead,
         "overdue": selectors.is_overdue(lead),
         "follow_ups": list(selectors.follow_ups_of(lead)),
-        "history": history_for(lead),
+        "history": history(lead, viewer=user),
         "can_change": has_perm(user, "leads.change_lead"),
         "can_claim": has_perm(user, "leads.claim_lead") and lead.owner_id is None,
         "can_convert": has_perm(user, "leads.convert_lead")

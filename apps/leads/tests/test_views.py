@@ -231,7 +231,9 @@ def test_detail_shows_timeline_history_and_duplicate_warning(client_for, ops, op
     response = client_for(ops).get(reverse("leads:detail", args=[lead.pk]))
     body = response.content.decode()
     assert "要报价" in body and "微信" in body and "考虑中" in body
-    assert "回访" in body and "操作记录" in body
+    assert "操作记录" in body
+    # The history reads in labels, not codes.
+    assert '<th>状态</th><td class="old">待回访</td><td>→</td><td class="new">跟进中</td>' in body
     assert f'href="{reverse("customers:detail", args=[customer.pk])}"' in body
     assert "联系电话相同" in body and "企业名称相同" in body
     assert body.count("疑似与已有客户重复") == 2
