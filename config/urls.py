@@ -7,6 +7,7 @@ urlpatterns = [
     path("accounts/", include("apps.accounts.urls")),
     path("customers/", include("apps.customers.urls")),
     path("contracts/", include("apps.contracts.urls")),
+    path("leads/", include("apps.leads.urls")),
     path("audit/", include("apps.audit.urls")),
     path("apply/", include("apps.leads.public_urls")),
     path("api/v1/", api.urls),

@@ -17,6 +17,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from apps.contracts.services import contract_create
 from apps.customers.services import customer_update
+from apps.leads.services import lead_create_offline, qr_channel_create
 from tests.factories import make_customer, make_staff
 
 pytestmark = pytest.mark.django_db
@@ -26,6 +27,7 @@ ROLES = ("anon", "nobody", "ops", "ops_other", "manager", "devops", "admin")
 VIEW = {"ops", "ops_other", "manager", "devops", "admin"}
 WORK = {"ops", "ops_other", "manager", "admin"}  # ops roles and admin
 ADMIN = {"admin"}
+MANAGERS = {"manager", "admin"}
 SIGNED_IN = set(ROLES) - {"anon"}
 
 
@@ -34,7 +36,7 @@ class Route:
     name: str
     allowed: set[str]
     method: str = "get"
-    args: str = ""  # "customer", "contract", "staff", "token"
+    args: str = ""  # "customer", "contract", "staff", "token", "lead", "qrchannel"
     query: str = ""
     data: dict = field(default_factory=dict)
     ok: tuple[int, ...] = (200,)
@@ -60,6 +62,23 @@ ROUTES = [
     Route("contracts:edit", WORK, args="contract", scoped=True),
     Route("contracts:status", WORK, args="contract", scoped=True),
     Route("contracts:scan", WORK, args="contract", scoped=True),
+    Route("leads:list", WORK),
+    Route("leads:to_call", WORK),
+    Route("leads:pool", WORK),
+    Route("leads:create", WORK),
+    Route("leads:assign", MANAGERS, "post", ok=(302,), data={"owner": ""}),
+    Route("leads:detail", WORK, args="lead", scoped=True),
+    Route("leads:edit", WORK, args="lead", scoped=True),
+    Route("leads:claim", WORK, "post", args="lead", scoped=True, ok=(302,)),
+    Route("leads:follow_up", WORK, args="lead", scoped=True),
+    Route("leads:close", WORK, args="lead", scoped=True),
+    Route("leads:reopen", WORK, "post", args="lead", scoped=True, ok=(302,)),
+    Route("leads:convert", WORK, args="lead", scoped=True),
+    Route("leads:qr_list", MANAGERS),
+    Route("leads:qr_create", MANAGERS),
+    Route("leads:qr_edit", MANAGERS, args="qrchannel"),
+    Route("leads:qr_png", MANAGERS, args="qrchannel"),
+    Route("leads:qr_svg", MANAGERS, args="qrchannel"),
     Route("audit:list", ADMIN),
     Route("audit:export", ADMIN),
     Route("accounts:staff_list", ADMIN),
@@ -138,11 +157,15 @@ def world(db):
     token, _raw = token_issue(
         actor=users["admin"], user=users["devops"], name="t", scopes=["api"], expires_at=None
     )
+    lead = lead_create_offline(actor=users["ops"], name="矩阵", phone="13800138000")
+    qr = qr_channel_create(actor=users["admin"], name="矩阵海报")
     objects = {
         "customer": customer.pk,
         "contract": contract.pk,
         "staff": users["ops"].pk,
         "token": token.pk,
+        "lead": lead.pk,
+        "qrchannel": qr.pk,
     }
     return users, objects
 
@@ -158,6 +181,8 @@ def _call(route: Route, role: str, users, objects):
     data = dict(route.data)
     if route.name == "customers:assign":
         data["ids"] = [objects["customer"]]
+    if route.name == "leads:assign":
+        data["ids"] = [objects["lead"]]
     return getattr(client, route.method)(url, data) if route.method == "post" else client.get(url)
 
 

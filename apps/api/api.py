@@ -35,12 +35,14 @@ def _register() -> None:
     from apps.accounts.api import router as accounts_router
     from apps.contracts.api import router as contracts_router
     from apps.customers.api import router as customers_router
+    from apps.leads.api import router as leads_router
     from apps.leads.public_api import router as public_router
 
     api.add_router("", accounts_router)
     api.add_router("", customers_router)
     api.add_router("", contracts_router)
     api.add_router("", public_router)
+    api.add_router("", leads_router)
 
 
 _register()

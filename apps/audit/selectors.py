@@ -33,6 +33,8 @@ VIEW_PERM = "audit.view_auditlog"
 OBJECT_TYPES: dict[str, tuple[Any, str, str]] = {
     "customer": (_("客户"), "customers", "customer"),
     "contract": (_("合同"), "contracts", "contract"),
+    "lead": (_("客户申请"), "leads", "lead"),
+    "qrchannel": (_("二维码渠道"), "leads", "qrchannel"),
     "staff": (_("员工"), "accounts", "user"),
     "token": (_("API 令牌"), "accounts", "apitoken"),
 }
@@ -46,6 +48,7 @@ SYSTEM_ACTOR = "system"
 DETAIL_URLS: dict[tuple[str, str], tuple[str, str]] = {
     ("customers", "customer"): ("customers:detail", "customers.view_customer"),
     ("contracts", "contract"): ("contracts:detail", "contracts.view_contract"),
+    ("leads", "lead"): ("leads:detail", "leads.view_lead"),
     ("accounts", "user"): ("accounts:staff_edit", "accounts.manage_staff"),
 }
 

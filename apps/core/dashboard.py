@@ -7,6 +7,7 @@ from django.db.models import Count, Q
 from apps.contracts.selectors import expiring_window, visible_contracts
 from apps.customers.models import Customer
 from apps.customers.selectors import visible_customers
+from apps.leads.selectors import lead_counts
 
 
 def dashboard_context(user) -> dict:
@@ -25,4 +26,10 @@ def dashboard_context(user) -> dict:
         .order_by("end_date")[:10]
     )
     recent = customers.select_related("owner").order_by("-created_at", "-id")[:8]
-    return {"counts": counts, "expiring": expiring, "recent": recent, "nav": "dashboard"}
+    return {
+        "counts": counts,
+        "lead_counts": lead_counts(user),
+        "expiring": expiring,
+        "recent": recent,
+        "nav": "dashboard",
+    }

@@ -20,8 +20,11 @@ class MenuItem:
 
 MENU: list[MenuItem] = [
     MenuItem(_("工作台"), "core:dashboard", None, "dashboard"),
+    MenuItem(_("客户申请"), "leads:list", "leads.view_lead", "leads"),
+    MenuItem(_("待回访"), "leads:to_call", "leads.view_lead", "to_call"),
     MenuItem(_("客户"), "customers:list", "customers.view_customer", "customers"),
     MenuItem(_("合同"), "contracts:list", "contracts.view_contract", "contracts"),
+    MenuItem(_("二维码渠道"), "leads:qr_list", "leads.manage_qrchannel", "qr"),
     MenuItem(_("操作日志"), "audit:list", "audit.view_auditlog", "audit"),
     MenuItem(_("员工与角色"), "accounts:staff_list", "accounts.manage_staff", "staff"),
     MenuItem(_("API 令牌"), "accounts:token_list", "accounts.manage_api_tokens", "tokens"),

@@ -3,20 +3,27 @@ API, console views and commands call these functions."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.audit import services as audit
 from apps.core import validators as v
-from apps.core.errors import ValidationFailed
+from apps.core.errors import Conflict, Forbidden, ValidationFailed
+from apps.core.permissions import has_perm, require_perm
 from apps.sms.services import sms_verify_code
 
-from .models import SELF_APPLIED, Channel, Lead, QrChannel
+from .models import SELF_APPLIED, Channel, FollowUp, Lead, QrChannel
 
 log = logging.getLogger(__name__)
 
@@ -178,3 +185,442 @@ def lead_apply(
         ip=ip,
         user_agent=user_agent,
     )
+
+
+# --- Console and API: staff working on leads ---------------------------------------------
+
+# Who may own leads: staff who work on them (运营专员, 运营主管, 系统管理员).
+OWNER_PERM = "leads.change_lead"
+NO_ANSWER_RETRY = dt.timedelta(days=1)
+EDITABLE_FIELDS = ("name", "phone", "company", "notes")
+
+
+class _Unset:
+    pass
+
+
+UNSET: Any = _Unset()
+
+
+def _owner_name(user) -> str:
+    return user.display_name if user is not None else _("公海（未分配）")
+
+
+def _check_owner(owner) -> None:
+    """Only an active member of staff who works on leads can own one (None: the pool)."""
+    if owner is not None and not (owner.is_active and has_perm(owner, OWNER_PERM)):
+        raise ValidationFailed(
+            _("负责人：该员工不能负责客户申请"), fields={"owner": [_("该员工不能负责客户申请")]}
+        )
+
+
+def _clean_notes(notes: str, field: str = "notes", limit: int = 2000) -> str:
+    notes = (notes or "").strip()
+    if len(notes) > limit:
+        label = _("备注") if field == "notes" else _("回访记录")
+        raise ValidationFailed(
+            _("%(label)s：最多 %(n)d 字") % {"label": label, "n": limit},
+            fields={field: [_("最多 %(n)d 字") % {"n": limit}]},
+        )
+    return notes
+
+
+def _duplicate_phone(phone: str, exclude_pk: int | None = None) -> Conflict | None:
+    """The 409 naming the lead that already holds ``phone`` (E.164), if there is one."""
+    qs = Lead.objects.select_related("owner").filter(phone=phone)
+    if exclude_pk is not None:
+        qs = qs.exclude(pk=exclude_pk)
+    existing = qs.first()
+    if existing is None:
+        return None
+    message = _(
+        "该手机号已有客户申请：#%(id)d %(name)s（%(date)s 登记，%(status)s，负责人 %(owner)s）"
+    ) % {
+        "id": existing.pk,
+        "name": existing.name,
+        "date": timezone.localtime(existing.registered_at).strftime("%Y-%m-%d"),
+        "status": existing.get_status_display(),
+        "owner": _owner_name(existing.owner),
+    }
+    error = Conflict(message, code="duplicate_lead", fields={"phone": [message]})
+    error.existing_id = existing.pk
+    return error
+
+
+def _lock(lead: Lead) -> Lead:
+    return Lead.objects.select_for_update().get(pk=lead.pk)
+
+
+def _save_with_audit(*, actor, lead: Lead, before: dict, action: str, message: str = "") -> None:
+    lead.save()
+    audit.record(
+        actor=actor,
+        action=action,
+        obj=lead,
+        changes=audit.diff(before, audit.snapshot(lead)),
+        message=message,
+    )
+
+
+@transaction.atomic
+def lead_create_offline(
+    *, actor, name: str, phone: str, company: str = "", notes: str = ""
+) -> Lead:
+    """线下录入: staff enter an applicant they met or who called (no SMS). Channel 线下,
+    owned by the member of staff who entered it. A phone already on a lead is refused,
+    naming that lead."""
+    require_perm(actor, "leads.add_lead")
+    data = clean_applicant(name=name, phone=phone, company=company)
+    notes = _clean_notes(notes)
+    duplicate = _duplicate_phone(data["phone"])
+    if duplicate is not None:
+        raise duplicate
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            lead = Lead.objects.create(
+                **data,
+                notes=notes,
+                channel=Channel.OFFLINE,
+                channel_ref=clean_channel_ref(actor.username),
+                owner=actor,
+                created_by=actor,
+                registered_at=now,
+                last_applied_at=now,
+            )
+    except IntegrityError:  # the same phone entered concurrently
+        raise _duplicate_phone(data["phone"]) or Conflict() from None
+    audit.record(actor=actor, action="create", obj=lead, after=audit.snapshot(lead))
+    return lead
+
+
+@transaction.atomic
+def lead_update(*, actor, lead: Lead, data: dict[str, Any]) -> Lead:
+    """Correct a lead's name, phone, company or notes."""
+    require_perm(actor, "leads.change_lead")
+    unknown = set(data) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise ValidationFailed(
+            _("不可修改的字段：%(f)s") % {"f": "、".join(sorted(unknown))},
+            fields={name: [_("不可修改")] for name in unknown},
+        )
+    lead = _lock(lead)
+    before = audit.snapshot(lead)
+    cleaned = clean_applicant(
+        name=data.get("name", lead.name),
+        phone=data.get("phone", lead.phone),
+        company=data.get("company", lead.company),
+    )
+    if "notes" in data:
+        lead.notes = _clean_notes(data["notes"] or "")
+    if cleaned["phone"] != lead.phone:
+        duplicate = _duplicate_phone(cleaned["phone"], exclude_pk=lead.pk)
+        if duplicate is not None:
+            raise duplicate
+    for name, value in cleaned.items():
+        setattr(lead, name, value)
+    try:
+        with transaction.atomic():
+            lead.save()
+    except IntegrityError:
+        raise _duplicate_phone(cleaned["phone"], exclude_pk=lead.pk) or Conflict() from None
+    changes = audit.diff(before, audit.snapshot(lead))
+    if changes:
+        audit.record(actor=actor, action="update", obj=lead, changes=changes)
+    return lead
+
+
+@transaction.atomic
+def lead_claim(*, actor, lead: Lead) -> Lead:
+    """领取: a specialist takes a lead from the pool (公海). The row is locked, so of two
+    concurrent claims one wins and the other gets 409."""
+    require_perm(actor, "leads.claim_lead")
+    lead = _lock(lead)
+    if lead.owner_id is not None:
+        if lead.owner_id == actor.pk:
+            raise Conflict(_("你已领取该客户申请"), code="already_claimed")
+        raise Conflict(
+            _("该客户申请已被 %(who)s 领取") % {"who": lead.owner.display_name},
+            code="already_claimed",
+        )
+    if lead.status == Lead.Status.CONVERTED:
+        raise Conflict(_("该客户申请已转化，无需领取"), code="already_converted")
+    _check_owner(actor)
+    before = audit.snapshot(lead)
+    lead.owner = actor
+    _save_with_audit(actor=actor, lead=lead, before=before, action="claim")
+    return lead
+
+
+@transaction.atomic
+def lead_assign(*, actor, leads: Iterable[Lead], owner) -> int:
+    """Managers (re)assign one or many leads to a specialist, or back to the pool (None).
+    Returns how many changed owner; audit rows are written in one statement."""
+    require_perm(actor, "leads.assign_lead")
+    _check_owner(owner)
+    ids = {lead.pk for lead in leads}
+    locked = list(Lead.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
+    if len(locked) != len(ids):
+        raise Forbidden()
+    new_owner_id = owner.pk if owner else None
+    changed = [lead for lead in locked if lead.owner_id != new_owner_id]
+    now = timezone.now()
+    entries = []
+    for lead in changed:
+        entries.append((lead, {"owner": [lead.owner_id, new_owner_id]}))
+        lead.owner = owner
+        lead.updated_at = now
+    if changed:
+        Lead.objects.bulk_update(changed, ["owner", "updated_at"])
+        audit.record_many(
+            actor=actor,
+            action="assign",
+            entries=entries,
+            message=_("分配给 %(who)s") % {"who": _owner_name(owner)},
+        )
+    return len(changed)
+
+
+def _choice(value: str, choices, field: str, label: str) -> str:
+    if value not in {c for c, _label in choices}:
+        message = _("请选择%(label)s") % {"label": label} if not value else _("无效的选项")
+        raise ValidationFailed(f"{label}：{message}", fields={field: [message]})
+    return value
+
+
+def clean_lost_reason(reason: str, note: str) -> tuple[str, str]:
+    """无意向 takes a reason; 其他 also takes a note (at most 200 characters)."""
+    reason = _choice(reason or "", Lead.LostReason.choices, "lost_reason", _("无意向原因"))
+    note = (note or "").strip()
+    if reason == Lead.LostReason.OTHER and not note:
+        raise ValidationFailed(
+            _("原因说明：原因为“其他”时请说明"), fields={"lost_note": [_("原因为“其他”时请说明")]}
+        )
+    if len(note) > 200:
+        raise ValidationFailed(_("原因说明：最多 200 字"), fields={"lost_note": [_("最多 200 字")]})
+    return reason, note
+
+
+def _refuse_unless_open(lead: Lead, doing: str) -> None:
+    if lead.status == Lead.Status.CONVERTED:
+        raise Conflict(
+            _("该客户申请已转化为客户，不能%(doing)s") % {"doing": doing}, code="already_converted"
+        )
+    if lead.status == Lead.Status.NOT_INTERESTED:
+        raise Conflict(
+            _("该客户申请已关闭（无意向），请先重新打开再%(doing)s") % {"doing": doing},
+            code="lead_closed",
+        )
+
+
+RESULT_STATUS = {
+    FollowUp.Result.INTERESTED: Lead.Status.INTERESTED,
+    FollowUp.Result.CONSIDERING: Lead.Status.FOLLOWING,
+    FollowUp.Result.NOT_INTERESTED: Lead.Status.NOT_INTERESTED,
+    # 未接通 keeps the status: an attempt, not a conversation.
+}
+
+
+@transaction.atomic
+def lead_follow_up(
+    *,
+    actor,
+    lead: Lead,
+    method: str,
+    result: str,
+    notes: str = "",
+    next_follow_up_at: dt.datetime | None = None,
+    lost_reason: str = "",
+    lost_note: str = "",
+) -> FollowUp:
+    """回访: record a call-back and move the lead's status by its result.
+
+    有意向 → 有意向; 考虑中 → 跟进中; 未接通 keeps the status (an attempt; next try in a
+    day unless given); 无意向 closes the lead and takes a reason. A follow-up on a pool
+    lead hands it to the caller. Closed and converted leads refuse follow-ups (409)."""
+    require_perm(actor, "leads.change_lead")
+    method = _choice(method or "", FollowUp.Method.choices, "method", _("回访方式"))
+    result = _choice(result or "", FollowUp.Result.choices, "result", _("回访结果"))
+    notes = _clean_notes(notes, field="notes")
+    now = timezone.now()
+    if next_follow_up_at is not None and timezone.is_naive(next_follow_up_at):
+        next_follow_up_at = timezone.make_aware(next_follow_up_at)
+    if next_follow_up_at is not None and next_follow_up_at <= now:
+        raise ValidationFailed(
+            _("下次回访时间：应晚于现在"), fields={"next_follow_up_at": [_("应晚于现在")]}
+        )
+    if result == FollowUp.Result.NOT_INTERESTED:
+        lost_reason, lost_note = clean_lost_reason(lost_reason, lost_note)
+        next_follow_up_at = None
+    elif result == FollowUp.Result.NO_ANSWER and next_follow_up_at is None:
+        next_follow_up_at = now + NO_ANSWER_RETRY
+    lead = _lock(lead)
+    _refuse_unless_open(lead, _("回访"))
+    before = audit.snapshot(lead)
+    follow_up = FollowUp.objects.create(
+        lead=lead,
+        actor=actor,
+        at=now,
+        method=method,
+        result=result,
+        notes=notes,
+        next_follow_up_at=next_follow_up_at,
+    )
+    if lead.owner_id is None and has_perm(actor, "leads.claim_lead"):
+        lead.owner = actor
+    lead.last_follow_up_at = now
+    lead.follow_up_count += 1
+    lead.next_follow_up_at = next_follow_up_at
+    lead.status = RESULT_STATUS.get(result, lead.status)
+    if result == FollowUp.Result.NOT_INTERESTED:
+        lead.lost_reason, lead.lost_note = lost_reason, lost_note
+    message = f"{follow_up.get_method_display()}：{follow_up.get_result_display()}"
+    if notes:
+        message += f"。{notes}"
+    _save_with_audit(actor=actor, lead=lead, before=before, action="follow_up", message=message)
+    return follow_up
+
+
+@transaction.atomic
+def lead_close(*, actor, lead: Lead, reason: str, note: str = "") -> Lead:
+    """无意向: close an open lead with a reason (and a note when the reason is 其他)."""
+    require_perm(actor, "leads.change_lead")
+    reason, note = clean_lost_reason(reason, note)
+    lead = _lock(lead)
+    _refuse_unless_open(lead, _("关闭"))
+    before = audit.snapshot(lead)
+    lead.status = Lead.Status.NOT_INTERESTED
+    lead.lost_reason, lead.lost_note = reason, note
+    lead.next_follow_up_at = None
+    label = Lead.LostReason(reason).label
+    _save_with_audit(
+        actor=actor,
+        lead=lead,
+        before=before,
+        action="close",
+        message=f"{label}：{note}" if note else str(label),
+    )
+    return lead
+
+
+@transaction.atomic
+def lead_reopen(*, actor, lead: Lead) -> Lead:
+    """重新打开 a lead closed as 无意向: back to 待回访, due for a call now."""
+    require_perm(actor, "leads.change_lead")
+    lead = _lock(lead)
+    if lead.status != Lead.Status.NOT_INTERESTED:
+        raise Conflict(_("只有已关闭（无意向）的客户申请可以重新打开"), code="not_closed")
+    before = audit.snapshot(lead)
+    lead.status = Lead.Status.NEW
+    lead.lost_reason = ""
+    lead.lost_note = ""
+    lead.next_follow_up_at = timezone.now()
+    _save_with_audit(actor=actor, lead=lead, before=before, action="reopen")
+    return lead
+
+
+def conversion_initial(lead: Lead) -> dict[str, str]:
+    """What the customer form starts with: the applicant as contact, the company's name."""
+    return {"contact_name": lead.name, "contact_phone": lead.display_phone, "name": lead.company}
+
+
+@transaction.atomic
+def lead_convert(
+    *,
+    actor,
+    lead: Lead,
+    data: dict[str, Any] | None = None,
+    owner=UNSET,
+    license_scan: UploadedFile | None = None,
+):
+    """转为客户: create the customer from the lead (contact name and phone, company name;
+    ``data`` overrides or adds profile fields), link the two and mark the lead 已转化 —
+    in one transaction. A lead converts once (409 afterwards)."""
+    from apps.customers import services as customers
+
+    require_perm(actor, "leads.convert_lead", "customers.add_customer")
+    lead = _lock(lead)
+    if lead.status == Lead.Status.CONVERTED or lead.customer_id:
+        raise Conflict(_("该客户申请已转化为客户"), code="already_converted")
+    _refuse_unless_open(lead, _("转为客户"))
+    payload: dict[str, Any] = conversion_initial(lead)
+    payload.update({k: v for k, v in (data or {}).items() if v is not None or k not in payload})
+    if owner is UNSET:
+        owner = lead.owner if lead.owner_id else actor
+        if owner != actor and not has_perm(actor, "customers.assign_customer"):
+            owner = actor
+    customer = customers.customer_create(
+        actor=actor, data=payload, owner=owner, license_scan=license_scan
+    )
+    before = audit.snapshot(lead)
+    lead.customer = customer
+    lead.status = Lead.Status.CONVERTED
+    lead.converted_at = timezone.now()
+    lead.next_follow_up_at = None
+    if lead.owner_id is None:
+        lead.owner = actor
+    _save_with_audit(
+        actor=actor,
+        lead=lead,
+        before=before,
+        action="convert",
+        message=_("转为客户 %(no)s") % {"no": customer.enterprise_no},
+    )
+    return customer
+
+
+# --- QR channels -----------------------------------------------------------------------
+
+QR_FIELDS = ("name", "campaign", "owner", "is_active")
+
+
+def apply_url(code: str) -> str:
+    """The public registration address a QR channel's code points at (DESIGN §4a)."""
+    base = settings.PUBLIC_BASE_URL.rstrip("/")
+    return f"{base}/apply/?ch={Channel.QR}&ref={code}"
+
+
+def _validated_qr_save(channel: QrChannel) -> None:
+    channel.name = (channel.name or "").strip()
+    channel.campaign = (channel.campaign or "").strip()
+    try:
+        channel.full_clean()
+    except ValidationError as exc:
+        labels = {f.name: str(f.verbose_name) for f in QrChannel._meta.concrete_fields}
+        raise ValidationFailed.from_django(exc, labels) from exc
+    channel.save()
+
+
+@transaction.atomic
+def qr_channel_create(*, actor, name: str, campaign: str = "", owner=None) -> QrChannel:
+    """A new QR code for posters: leads it brings carry its code and go to its owner."""
+    require_perm(actor, "leads.manage_qrchannel")
+    _check_owner(owner)
+    channel = QrChannel(name=name, campaign=campaign, owner=owner, created_by=actor)
+    _validated_qr_save(channel)
+    audit.record(actor=actor, action="create", obj=channel, after=audit.snapshot(channel))
+    return channel
+
+
+@transaction.atomic
+def qr_channel_update(*, actor, channel: QrChannel, data: dict[str, Any]) -> QrChannel:
+    """Rename, re-own, or switch a QR channel on or off. The code never changes (it is
+    printed on posters)."""
+    require_perm(actor, "leads.manage_qrchannel")
+    unknown = set(data) - set(QR_FIELDS)
+    if unknown:
+        raise ValidationFailed(
+            _("不可修改的字段：%(f)s") % {"f": "、".join(sorted(unknown))},
+            fields={name: [_("不可修改")] for name in unknown},
+        )
+    channel = QrChannel.objects.select_for_update().get(pk=channel.pk)
+    before = audit.snapshot(channel)
+    if "owner" in data:
+        _check_owner(data["owner"])
+    for name, value in data.items():
+        setattr(channel, name, "" if value is None and name != "owner" else value)
+    _validated_qr_save(channel)
+    changes = audit.diff(before, audit.snapshot(channel))
+    if changes:
+        audit.record(actor=actor, action="update", obj=channel, changes=changes)
+    return channel

@@ -14,7 +14,7 @@ MISSING_LABELS = ["营业执照号", "所属省份", "所属城市", "企业详�
 
 
 def create_minimal_customer(page, name: str) -> Customer:
-    page.click("nav >> text=客户")
+    page.click('nav >> text="客户"')  # exact: the menu also has 客户申请
     page.click("text=新建客户")
     page.fill("#id_name", name)
     page.fill("#id_contact_name", "王经理")

@@ -1,0 +1,465 @@
+"""Lead console pages (客户申请, 公海, 待回访, 二维码渠道). Views parse, call a selector or
+service, and render; every rule lives in ``services``."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from apps.accounts.scope import sees_all
+from apps.audit.selectors import history
+from apps.core.errors import Conflict, DomainError, ValidationFailed
+from apps.core.listing import paginate
+from apps.core.permissions import has_perm, require_perm
+from apps.customers import selectors as customer_selectors
+from apps.customers.forms import CustomerForm
+from apps.customers.forms import apply_errors as apply_customer_errors
+
+from . import qr, selectors, services
+from .forms import (
+    CloseForm,
+    FollowUpForm,
+    LeadForm,
+    QrChannelForm,
+    apply_errors,
+    default_next_follow_up,
+)
+from .models import Channel, Lead
+
+
+def _hx_redirect(request: HttpRequest, url: str) -> HttpResponse:
+    if request.htmx:
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = url
+        return response
+    return redirect(url)
+
+
+def _safe_next(request: HttpRequest, default: str) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return default
+    return target
+
+
+def _date(value: str) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def _filters(request: HttpRequest, **forced) -> selectors.LeadFilters:
+    get = request.GET
+    filters = selectors.LeadFilters(
+        q=get.get("q", ""),
+        status=get.get("status", ""),
+        channel=get.get("channel", ""),
+        owner=get.get("owner", ""),
+        date_from=_date(get.get("date_from", "")),
+        date_to=_date(get.get("date_to", "")),
+        overdue=get.get("overdue") == "1",
+        qr=get.get("qr", ""),
+        sort=get.get("sort", "-registered"),
+    )
+    for name, value in forced.items():
+        setattr(filters, name, value)
+    return filters
+
+
+def _list_context(request: HttpRequest, filters: selectors.LeadFilters, mode: str) -> dict:
+    user = request.user
+    can_assign = has_perm(user, "leads.assign_lead")
+    return {
+        "nav": "to_call" if mode == "to_call" else "leads",
+        "mode": mode,
+        "filters": filters,
+        "sort": filters.sort,
+        "status_choices": Lead.Status.choices,
+        "channel_choices": Channel.choices,
+        "owners": list(selectors.assignable_owners()) if sees_all(user) else [],
+        "can_add": has_perm(user, "leads.add_lead"),
+        "can_assign": can_assign,
+        "can_claim": has_perm(user, "leads.claim_lead"),
+        "can_follow_up": has_perm(user, "leads.change_lead"),
+        "first_call_hours": selectors.first_call_hours(),
+    }
+
+
+def _render_list(request: HttpRequest, qs, context: dict, table: str) -> HttpResponse:
+    context.update(paginate(request, qs))
+    now = timezone.now()
+    rows = selectors.attach_duplicates(context["rows"], viewer=request.user)
+    for lead in rows:
+        lead.overdue = selectors.is_overdue(lead, now)
+    if context["mode"] == "to_call":
+        selectors.mark_waiting(rows, now)
+    context["rows"] = rows
+    template = table if request.htmx else "leads/list.html"
+    context["table_template"] = table
+    return render(request, template, context)
+
+
+def list_view(request: HttpRequest) -> HttpResponse:
+    filters = _filters(request)
+    qs = selectors.lead_list(user=request.user, filters=filters)
+    context = _list_context(request, filters, "list")
+    return _render_list(request, qs, context, "leads/_list_table.html")
+
+
+def pool_view(request: HttpRequest) -> HttpResponse:
+    """公海: unassigned leads, open ones unless another status is asked for."""
+    status = request.GET.get("status") or selectors.OPEN
+    filters = _filters(request, owner="none", status=status)
+    qs = selectors.lead_list(user=request.user, filters=filters)
+    context = _list_context(request, filters, "pool")
+    return _render_list(request, qs, context, "leads/_list_table.html")
+
+
+def to_call_view(request: HttpRequest) -> HttpResponse:
+    """待回访: leads never followed up or whose next follow-up time has passed, the one
+    waiting longest first, with how long each has waited."""
+    filters = _filters(request, status="", sort="")
+    qs = selectors.to_call_list(user=request.user, filters=filters)
+    context = _list_context(request, filters, "to_call")
+    return _render_list(request, qs, context, "leads/_to_call_table.html")
+
+
+def detail_view(request: HttpRequest, pk: int) -> HttpResponse:
+    lead = selectors.access_lead(request.user, pk)
+    user = request.user
+    selectors.attach_duplicates([lead], viewer=user)
+    context = {
+        "nav": "leads",
+        "lead": lead,
+        "overdue": selectors.is_overdue(lead),
+        "follow_ups": list(selectors.follow_ups_of(lead)),
+        "history": history(lead, viewer=user),
+        "can_change": has_perm(user, "leads.change_lead"),
+        "can_claim": has_perm(user, "leads.claim_lead") and lead.owner_id is None,
+        "can_convert": has_perm(user, "leads.convert_lead")
+        and has_perm(user, "customers.add_customer"),
+        "can_assign": has_perm(user, "leads.assign_lead"),
+        "can_view_customer": lead.customer_id is not None
+        and customer_selectors.visible_customers(user).filter(pk=lead.customer_id).exists(),
+        "owners": list(selectors.assignable_owners())
+        if has_perm(user, "leads.assign_lead")
+        else [],
+    }
+    return render(request, "leads/detail.html", context)
+
+
+def _duplicate_link(exc: Conflict) -> str:
+    existing = getattr(exc, "existing_id", None)
+    return reverse("leads:detail", args=[existing]) if existing else ""
+
+
+@require_http_methods(["GET", "POST"])
+def create_view(request: HttpRequest) -> HttpResponse:
+    """线下录入: staff enter an applicant by hand (no SMS); they own the lead."""
+    require_perm(request.user, "leads.add_lead")
+    form = LeadForm(request.POST or None)
+    duplicate_url = ""
+    if request.method == "POST" and form.is_valid():
+        try:
+            lead = services.lead_create_offline(actor=request.user, **form.service_data())
+        except ValidationFailed as exc:
+            apply_errors(form, exc)
+        except Conflict as exc:
+            apply_errors(form, exc)
+            duplicate_url = _duplicate_link(exc)
+        else:
+            messages.success(request, _("已录入客户申请"))
+            return redirect("leads:detail", pk=lead.pk)
+    return render(
+        request,
+        "leads/form.html",
+        {"form": form, "nav": "leads", "title": _("线下录入"), "duplicate_url": duplicate_url},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def edit_view(request: HttpRequest, pk: int) -> HttpResponse:
+    lead = selectors.access_lead(request.user, pk, perm="leads.change_lead")
+    initial = {
+        "name": lead.name,
+        "phone": lead.display_phone,
+        "company": lead.company,
+        "notes": lead.notes,
+    }
+    form = LeadForm(request.POST or None, initial=initial)
+    duplicate_url = ""
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.lead_update(actor=request.user, lead=lead, data=form.service_data())
+        except ValidationFailed as exc:
+            apply_errors(form, exc)
+        except Conflict as exc:
+            apply_errors(form, exc)
+            duplicate_url = _duplicate_link(exc)
+        else:
+            messages.success(request, _("已保存"))
+            return redirect("leads:detail", pk=lead.pk)
+    return render(
+        request,
+        "leads/form.html",
+        {
+            "form": form,
+            "lead": lead,
+            "nav": "leads",
+            "title": _("编辑客户申请"),
+            "duplicate_url": duplicate_url,
+        },
+    )
+
+
+@require_POST
+def claim_view(request: HttpRequest, pk: int) -> HttpResponse:
+    lead = selectors.access_lead(request.user, pk, perm="leads.claim_lead")
+    back = _safe_next(request, reverse("leads:detail", args=[lead.pk]))
+    try:
+        services.lead_claim(actor=request.user, lead=lead)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("已领取：%(name)s") % {"name": lead.name})
+    return _hx_redirect(request, back)
+
+
+@require_POST
+def assign_view(request: HttpRequest) -> HttpResponse:
+    """Managers assign one or many leads to a specialist, or back to the pool."""
+    require_perm(request.user, "leads.assign_lead")
+    ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit()]
+    owner_raw = request.POST.get("owner", "")
+    back = _safe_next(request, reverse("leads:list"))
+    if not ids:
+        messages.error(request, _("请先勾选要分配的客户申请"))
+        return redirect(back)
+    owner = None
+    if owner_raw:
+        owner = (
+            selectors.assignable_owners().filter(pk=owner_raw).first()
+            if owner_raw.isdigit()
+            else None
+        )
+        if owner is None:
+            messages.error(request, _("负责人：请选择有效的员工"))
+            return redirect(back)
+    leads = list(selectors.visible_leads(request.user).filter(pk__in=ids))
+    if len(leads) != len(set(ids)):
+        messages.error(request, _("部分客户申请不存在或无权访问"))
+        return redirect(back)
+    try:
+        changed = services.lead_assign(actor=request.user, leads=leads, owner=owner)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        who = owner.display_name if owner else _("公海（未分配）")
+        messages.success(
+            request, _("已将 %(n)d 条客户申请分配给 %(who)s") % {"n": changed, "who": who}
+        )
+    return redirect(back)
+
+
+@require_http_methods(["GET", "POST"])
+def follow_up_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """记录回访 modal: method, result, notes, next time; moves the lead's status."""
+    lead = selectors.access_lead(request.user, pk, perm="leads.change_lead")
+    back = _safe_next(request, reverse("leads:detail", args=[lead.pk]))
+    form = FollowUpForm(
+        request.POST if request.method == "POST" else None,
+        initial={"next_follow_up_at": default_next_follow_up()},
+    )
+    error = ""
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.lead_follow_up(actor=request.user, lead=lead, **form.service_data())
+        except ValidationFailed as exc:
+            apply_errors(form, exc)
+        except DomainError as exc:
+            error = exc.message
+        else:
+            messages.success(request, _("已记录回访：%(name)s") % {"name": lead.name})
+            return _hx_redirect(request, back)
+    context = {"lead": lead, "form": form, "error": error, "next": back}
+    return render(request, "leads/_follow_up_modal.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def close_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """无意向 modal: close the lead with a reason."""
+    lead = selectors.access_lead(request.user, pk, perm="leads.change_lead")
+    form = CloseForm(request.POST if request.method == "POST" else None)
+    error = ""
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.lead_close(
+                actor=request.user,
+                lead=lead,
+                reason=form.cleaned_data["reason"],
+                note=form.cleaned_data["note"],
+            )
+        except ValidationFailed as exc:
+            if "lost_note" in exc.fields:
+                exc.fields = {"note": exc.fields["lost_note"]}
+            elif "lost_reason" in exc.fields:
+                exc.fields = {"reason": exc.fields["lost_reason"]}
+            apply_errors(form, exc)
+        except DomainError as exc:
+            error = exc.message
+        else:
+            messages.success(request, _("已标记为无意向"))
+            return _hx_redirect(request, reverse("leads:detail", args=[lead.pk]))
+    return render(request, "leads/_close_modal.html", {"lead": lead, "form": form, "error": error})
+
+
+@require_POST
+def reopen_view(request: HttpRequest, pk: int) -> HttpResponse:
+    lead = selectors.access_lead(request.user, pk, perm="leads.change_lead")
+    try:
+        services.lead_reopen(actor=request.user, lead=lead)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("已重新打开，待回访"))
+    return _hx_redirect(request, reverse("leads:detail", args=[lead.pk]))
+
+
+@require_http_methods(["GET", "POST"])
+def convert_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """转为客户: the customer form pre-filled from the lead; saving creates the customer,
+    links it and marks the lead 已转化."""
+    lead = selectors.access_lead(request.user, pk, perm="leads.convert_lead")
+    require_perm(request.user, "customers.add_customer")
+    detail = reverse("leads:detail", args=[lead.pk])
+    if not lead.is_open:
+        if lead.status == Lead.Status.CONVERTED:
+            messages.error(request, _("该客户申请已转化为客户"))
+        else:
+            messages.error(request, _("该客户申请已关闭（无意向），请先重新打开再转为客户"))
+        return redirect(detail)
+    can_assign = has_perm(request.user, "customers.assign_customer")
+    owners = customer_selectors.assignable_owners() if can_assign else None
+    initial = services.conversion_initial(lead)
+    if can_assign:
+        initial["owner"] = lead.owner_id or request.user.pk
+    form = CustomerForm(
+        request.POST or None,
+        request.FILES or None,
+        can_assign=can_assign,
+        owners=owners,
+        initial=initial,
+    )
+    if request.method == "POST" and form.is_valid():
+        owner = form.cleaned_data.get("owner") if can_assign else services.UNSET
+        try:
+            customer = services.lead_convert(
+                actor=request.user,
+                lead=lead,
+                data=form.service_data(),
+                owner=owner,
+                license_scan=request.FILES.get("license_scan"),
+            )
+        except ValidationFailed as exc:
+            apply_customer_errors(form, exc)
+        except DomainError as exc:
+            messages.error(request, exc.message)
+            return redirect(detail)
+        else:
+            messages.success(request, _("已转为客户 %(no)s") % {"no": customer.enterprise_no})
+            return redirect("customers:detail", pk=customer.pk)
+    selectors.attach_duplicates([lead], viewer=request.user)
+    return render(
+        request,
+        "leads/convert.html",
+        {"form": form, "lead": lead, "nav": "leads", "title": _("转为客户")},
+    )
+
+
+# --- QR channels -----------------------------------------------------------------------
+
+
+def qr_list_view(request: HttpRequest) -> HttpResponse:
+    channels = list(selectors.qr_channel_list(user=request.user))
+    for channel in channels:
+        channel.url = qr.channel_url(channel)
+    return render(request, "leads/qr_list.html", {"channels": channels, "nav": "qr"})
+
+
+@require_http_methods(["GET", "POST"])
+def qr_create_view(request: HttpRequest) -> HttpResponse:
+    require_perm(request.user, "leads.manage_qrchannel")
+    form = QrChannelForm(request.POST or None, owners=selectors.assignable_owners())
+    if request.method == "POST" and form.is_valid():
+        data = form.service_data()
+        try:
+            channel = services.qr_channel_create(
+                actor=request.user,
+                name=data["name"],
+                campaign=data.get("campaign") or "",
+                owner=data.get("owner"),
+            )
+        except ValidationFailed as exc:
+            apply_errors(form, exc)
+        else:
+            messages.success(request, _("已创建二维码渠道 %(code)s") % {"code": channel.code})
+            return redirect("leads:qr_list")
+    return render(
+        request, "leads/qr_form.html", {"form": form, "nav": "qr", "title": _("新建二维码渠道")}
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def qr_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
+    channel = selectors.access_qr_channel(request.user, pk)
+    form = QrChannelForm(
+        request.POST or None, instance=channel, owners=selectors.assignable_owners()
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.qr_channel_update(
+                actor=request.user, channel=channel, data=form.service_data()
+            )
+        except ValidationFailed as exc:
+            apply_errors(form, exc)
+        else:
+            messages.success(request, _("已保存"))
+            return redirect("leads:qr_list")
+    channel.url = qr.channel_url(channel)
+    return render(
+        request,
+        "leads/qr_form.html",
+        {"form": form, "channel": channel, "nav": "qr", "title": _("编辑二维码渠道")},
+    )
+
+
+def _qr_download(channel, content: bytes, content_type: str, ext: str, request) -> HttpResponse:
+    response = HttpResponse(content, content_type=content_type)
+    if request.GET.get("download") == "1":
+        from django.utils.http import content_disposition_header
+
+        response["Content-Disposition"] = content_disposition_header(
+            as_attachment=True, filename=f"二维码-{channel.name}-{channel.code}.{ext}"
+        )
+    response["Cache-Control"] = "private, max-age=300"
+    return response
+
+
+def qr_png_view(request: HttpRequest, pk: int) -> HttpResponse:
+    channel = selectors.access_qr_channel(request.user, pk)
+    return _qr_download(channel, qr.png_bytes(qr.channel_url(channel)), "image/png", "png", request)
+
+
+def qr_svg_view(request: HttpRequest, pk: int) -> HttpResponse:
+    channel = selectors.access_qr_channel(request.user, pk)
+    return _qr_download(
+        channel, qr.svg_bytes(qr.channel_url(channel)), "image/svg+xml", "svg", request
+    )
