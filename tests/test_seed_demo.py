@@ -52,7 +52,11 @@ def state_of_database() -> dict:
 def test_second_run_changes_nothing():
     first_output = seed()
     before = state_of_database()
-    assert len(before["customers"]) == len(demo.LAYOUT)
+    from apps.leads.models import Lead
+
+    converted = Lead.objects.filter(customer__isnull=False).count()
+    assert converted >= 1
+    assert len(before["customers"]) == len(demo.LAYOUT) + converted
     assert "已创建演示客户" in first_output
 
     second_output = seed()
@@ -207,3 +211,18 @@ def test_every_opened_demo_customer_has_a_marked_demo_data_source():
     assert not opened.filter(datasource__isnull=True).exists()
     assert set(DataSource.objects.values_list("remarks", flat=True)) == {DEMO_DATASOURCE_NOTE}
     assert set(DataSource.objects.values_list("impl_status", flat=True)) == {0, 1, 2}
+
+
+@pytest.mark.django_db
+def test_demo_leads_cover_every_state_and_channel():
+    from apps.leads.models import FollowUp, Lead, QrChannel
+
+    call_command("seed_demo", stdout=StringIO())
+    statuses = set(Lead.objects.values_list("status", flat=True))
+    assert statuses == {s.value for s in Lead.Status}
+    assert set(Lead.objects.values_list("channel", flat=True)) == {"web", "wechat", "qr", "offline"}
+    assert Lead.objects.filter(owner__isnull=True).exists()
+    assert QrChannel.objects.count() == 2 and Lead.objects.filter(qr_channel__isnull=False)
+    assert FollowUp.objects.exists()
+    call_command("seed_demo", stdout=StringIO())
+    assert QrChannel.objects.count() == 2 and Lead.objects.count() == 30

@@ -608,3 +608,108 @@ def demo_datasource(customer, *, actor, index: int):
     datasource.save()
     audit.record(actor=actor, action="create", obj=datasource, after=audit.snapshot(datasource))
     return datasource
+
+
+# --- Leads (客户申请) and QR channels ---------------------------------------------------
+
+DEMO_QR_CHANNELS = [
+    ("2026 物业管理博览会（深圳）展台海报", "物博会2026", "ops"),
+    ("杭州物业协会年会易拉宝", "协会年会", "ops2"),
+]
+DEMO_LEAD_COMPANIES = [
+    "深圳市德馨物业服务有限公司",
+    "广州市恒安物业管理有限公司",
+    "杭州市绿城悦居物业有限公司",
+    "成都市天府嘉苑物业服务有限公司",
+    "北京市京华时代物业管理有限公司",
+    "上海市浦江之星物业有限公司",
+    "武汉市楚天安居物业服务有限公司",
+    "深圳市蛇口海湾物业管理有限公司",
+    "杭州市西溪湿地物业有限公司",
+    "成都市锦江华庭物业服务有限公司",
+    "",
+    "广州市天河瑞景物业有限公司",
+    "上海市静安晶座物业有限公司",
+    "北京市朝阳金悦物业服务有限公司",
+    "",
+    "武汉市汉阳江城物业管理有限公司",
+]
+
+
+def create_demo_leads(staff: dict, *, seed: int = 2026) -> dict[str, int]:
+    """QR channels and about thirty leads in every state, through the services (public
+    registration, offline entry, claims, call-backs, closing, conversion). Registration times
+    are then spread over the past three weeks so the 待回访 and overdue views have content."""
+    from django.utils import timezone
+
+    from apps.leads.models import FollowUp, Lead
+    from apps.leads.services import (
+        lead_assign,
+        lead_claim,
+        lead_close,
+        lead_convert,
+        lead_create_offline,
+        lead_follow_up,
+        lead_register,
+        qr_channel_create,
+    )
+
+    rng = random.Random(seed)
+    manager, ops, ops2 = staff["opsmgr"], staff["ops"], staff["ops2"]
+    channels = [
+        qr_channel_create(actor=manager, name=name, campaign=campaign, owner=staff[owner])
+        for name, campaign, owner in DEMO_QR_CHANNELS
+    ]
+    counts = {"leads": 0, "follow_ups": 0, "converted": 0}
+    now = timezone.now()
+    for i, company in enumerate(DEMO_LEAD_COMPANIES * 2):
+        if i >= 30:
+            break
+        name = person_name(rng)
+        phone = f"1{rng.choice('3578')}{rng.randint(0, 9)}{rng.randint(10000000, 99999999)}"
+        kind = i % 6
+        if kind == 5:
+            lead = lead_create_offline(
+                actor=ops if i % 2 else ops2, name=name, phone=phone, company=company,
+                notes="展会现场交换名片",
+            )  # fmt: skip
+        else:
+            channel = ("web", "wechat", "qr", "web", "wechat")[kind]
+            ref = channels[i % 2].code if channel == "qr" else ("baidu-sem" if i % 3 else "")
+            lead = lead_register(
+                name=name, phone=phone, company=company, channel=channel, channel_ref=ref
+            ).lead
+        counts["leads"] += 1
+        worker = lead.owner or (ops if i % 2 else ops2)
+        stage = i % 5
+        if stage >= 1 and lead.owner_id is None:
+            if i % 4 == 0:
+                lead_assign(actor=manager, leads=[lead], owner=worker)
+            else:
+                lead_claim(actor=worker, lead=lead)
+        if stage >= 2:
+            lead_follow_up(
+                actor=worker, lead=lead, method="phone", result="no_answer", notes="无人接听"
+            )
+            counts["follow_ups"] += 1
+        if stage >= 3:
+            result = "interested" if i % 2 else "considering"
+            lead_follow_up(
+                actor=worker, lead=lead, method=rng.choice(["phone", "wechat", "visit"]),
+                result=result, notes="介绍了收费和报修模块，对方希望看演示",
+                next_follow_up_at=now + dt.timedelta(days=rng.randint(1, 7)),
+            )  # fmt: skip
+            counts["follow_ups"] += 1
+        if stage == 4 and i % 3 == 0:
+            lead_close(actor=worker, lead=lead, reason="has_system", note="已在用其他物业系统")
+        elif stage == 4 and company:
+            lead_convert(actor=worker, lead=lead)
+            counts["converted"] += 1
+    # Spread registration times over the past three weeks (demo realism only).
+    for lead in Lead.objects.all():
+        back = dt.timedelta(hours=rng.randint(2, 21 * 24))
+        Lead.objects.filter(pk=lead.pk).update(
+            registered_at=lead.registered_at - back, last_applied_at=lead.registered_at - back
+        )
+        FollowUp.objects.filter(lead=lead).update(at=lead.registered_at - back / 2)
+    return counts

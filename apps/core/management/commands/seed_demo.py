@@ -113,6 +113,8 @@ class Command(BaseCommand):
                 }
                 present = demo_data_present(plans)
                 counts = None if present else create_demo_customers(plans, staff)
+                if counts is not None:
+                    counts.update(demo.create_demo_leads(staff))
         except DomainError as exc:
             raise CommandError(f"演示数据创建失败：{exc.message} {exc.fields or ''}") from exc
 
@@ -127,6 +129,10 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS(total))
             for state, label in STATE_LABELS.items():
                 self.stdout.write(f"  {label}：{counts[state]} 个")
+            self.stdout.write(
+                f"已创建客户申请 {counts['leads']} 条（回访 {counts['follow_ups']} 次，"
+                f"转化 {counts['converted']} 条）与二维码渠道 {len(demo.DEMO_QR_CHANNELS)} 个"
+            )
         self.stdout.write(self.style.SUCCESS("演示账号（密码均为 DEMO_PASSWORD）："))
         for username, _role, name in DEMO_STAFF:
             self.stdout.write(f"  {username:<8} {name}")
