@@ -15,6 +15,16 @@ from .errors import ValidationFailed
 from .files import validate_scan
 
 
+class _Unset:
+    """Marks a keyword argument the caller did not pass (where ``None`` means something)."""
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Any = _Unset()
+
+
 def field_labels(model: type[models.Model]) -> dict[str, str]:
     return {f.name: str(f.verbose_name) for f in model._meta.concrete_fields}
 

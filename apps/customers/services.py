@@ -19,7 +19,7 @@ from apps.core import records
 from apps.core.errors import Conflict, Forbidden, ProfileIncomplete, ValidationFailed
 from apps.core.models import next_value
 from apps.core.permissions import has_perm, require_perm
-from apps.core.records import apply_fields, attach_scan, validated_save
+from apps.core.records import UNSET, apply_fields, attach_scan, validated_save
 
 from .models import Customer
 
@@ -88,13 +88,6 @@ def _check_owner(owner) -> None:
         raise ValidationFailed(
             _("负责人：该员工不能负责客户"), fields={"owner": [_("该员工不能负责客户")]}
         )
-
-
-class _Unset:
-    pass
-
-
-UNSET: Any = _Unset()
 
 
 @transaction.atomic

@@ -21,6 +21,7 @@ from apps.audit import services as audit
 from apps.core import validators as v
 from apps.core.errors import Conflict, Forbidden, ValidationFailed
 from apps.core.permissions import has_perm, require_perm
+from apps.core.records import UNSET
 from apps.sms.services import sms_verify_code
 
 from .models import SELF_APPLIED, Channel, FollowUp, Lead, QrChannel
@@ -193,13 +194,6 @@ def lead_apply(
 OWNER_PERM = "leads.change_lead"
 NO_ANSWER_RETRY = dt.timedelta(days=1)
 EDITABLE_FIELDS = ("name", "phone", "company", "notes")
-
-
-class _Unset:
-    pass
-
-
-UNSET: Any = _Unset()
 
 
 def _owner_name(user) -> str:
