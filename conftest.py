@@ -12,6 +12,9 @@ import pytest
 
 from tests.factories import make_staff
 
+# Real tenant database servers (MariaDB, PostgreSQL) with least-privilege accounts.
+pytest_plugins = ["tests.tenant_fixtures"]
+
 
 def pytest_collection_modifyitems(config, items):
     # Browser tests drive the live server; keep them last so fast tests report first.
