@@ -247,6 +247,9 @@ TENANT_PG_MAINTENANCE_DB = os.environ.get("TENANT_PG_MAINTENANCE_DB", "postgres"
 TENANT_METADATA_TABLES = env_list("TENANT_METADATA_TABLES", "schema_version")
 TENANT_COMMUNITY_TABLE = os.environ.get("TENANT_COMMUNITY_TABLE", "communities")
 TENANT_COMMUNITY_ONLINE_COLUMN = os.environ.get("TENANT_COMMUNITY_ONLINE_COLUMN", "online")
+# The tenant registry keeps a found registry token in each process this many seconds
+# (a revoked registry token stops working within that time); 0 looks it up every time.
+REGISTRY_TOKEN_CACHE_SECONDS = float(os.environ.get("REGISTRY_TOKEN_CACHE_SECONDS", "5"))
 LIST_PAGE_SIZE = 20
 LIST_PAGE_SIZE_CHOICES = [20, 50, 100]
 

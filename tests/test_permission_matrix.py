@@ -17,7 +17,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from apps.contracts.services import contract_create
 from apps.customers.services import customer_update
-from tests.factories import make_customer, make_staff
+from tests.factories import make_customer, make_datasource, make_staff
 
 pytestmark = pytest.mark.django_db
 
@@ -26,6 +26,7 @@ ROLES = ("anon", "nobody", "ops", "ops_other", "manager", "devops", "admin")
 VIEW = {"ops", "ops_other", "manager", "devops", "admin"}
 WORK = {"ops", "ops_other", "manager", "admin"}  # ops roles and admin
 ADMIN = {"admin"}
+DATASOURCE = {"devops", "admin"}  # configure, check, status, delete, probe
 SIGNED_IN = set(ROLES) - {"anon"}
 
 
@@ -34,7 +35,7 @@ class Route:
     name: str
     allowed: set[str]
     method: str = "get"
-    args: str = ""  # "customer", "contract", "staff", "token"
+    args: str = ""  # "customer", "ds_customer" (has a data source), "contract", "staff", "token"
     query: str = ""
     data: dict = field(default_factory=dict)
     ok: tuple[int, ...] = (200,)
@@ -60,6 +61,12 @@ ROUTES = [
     Route("contracts:edit", WORK, args="contract", scoped=True),
     Route("contracts:status", WORK, args="contract", scoped=True),
     Route("contracts:scan", WORK, args="contract", scoped=True),
+    Route("datasources:panel", VIEW, args="customer", scoped=True),
+    Route("datasources:configure", DATASOURCE, args="customer"),
+    Route("datasources:check", DATASOURCE, "post", args="customer"),
+    Route("datasources:status", DATASOURCE, args="ds_customer"),
+    Route("datasources:delete", DATASOURCE, args="ds_customer"),
+    Route("datasources:probe", DATASOURCE, args="ds_customer"),
     Route("audit:list", ADMIN),
     Route("audit:export", ADMIN),
     Route("accounts:staff_list", ADMIN),
@@ -131,8 +138,12 @@ def world(db):
     token, _raw = token_issue(
         actor=users["admin"], user=users["devops"], name="t", scopes=["api"], expires_at=None
     )
+    # A closed local port: 检测数据 fails at once, without leaving the machine.
+    ds_customer = make_customer(actor=users["ops"], complete=True)
+    make_datasource(ds_customer, actor=users["devops"], host="127.0.0.1", port=1)
     objects = {
         "customer": customer.pk,
+        "ds_customer": ds_customer.pk,
         "contract": contract.pk,
         "staff": users["ops"].pk,
         "token": token.pk,

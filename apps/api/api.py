@@ -35,10 +35,14 @@ def _register() -> None:
     from apps.accounts.api import router as accounts_router
     from apps.contracts.api import router as contracts_router
     from apps.customers.api import router as customers_router
+    from apps.datasources.api import registry_router
+    from apps.datasources.api import router as datasources_router
 
     api.add_router("", accounts_router)
     api.add_router("", customers_router)
     api.add_router("", contracts_router)
+    api.add_router("", datasources_router)
+    api.add_router("", registry_router)
 
 
 _register()

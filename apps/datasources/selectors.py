@@ -3,6 +3,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Q, QuerySet, Sum
 
@@ -88,3 +93,103 @@ def datasource_history(customer: Customer, limit: int = 50) -> QuerySet[AuditLog
         .select_related("actor")
         .order_by("-at", "-id")[:limit]
     )
+
+
+def customer_history(customer: Customer, limit: int = 50) -> QuerySet[AuditLog]:
+    """The customer's own history without the data-source rows (检测连接 and failed
+    configure attempts are recorded against the customer and name the server and account;
+    they are shown in the data-source panel, to those who may see connection details)."""
+    ct = ContentType.objects.get_for_model(customer)
+    return (
+        AuditLog.objects.filter(content_type=ct, object_id=str(customer.pk))
+        .exclude(action__startswith="datasource_")
+        .select_related("actor")
+        .order_by("-at", "-id")[:limit]
+    )
+
+
+# --- 租户注册表 (the business system's read) -----------------------------------------------
+
+IMPL_STATUS_CODES = {
+    DataSource.ImplStatus.NOT_STARTED: "not_started",
+    DataSource.ImplStatus.IN_PROGRESS: "in_progress",
+    DataSource.ImplStatus.ONLINE: "online",
+}
+CUSTOMER_STATUS_CODES = {Customer.Status.CLOSED: "closed", Customer.Status.OPEN: "open"}
+
+_REGISTRY_FIELDS = (
+    "name",
+    "db_type",
+    "host",
+    "port",
+    "database",
+    "username",
+    "password_encrypted",
+    "min_connections",
+    "max_connections",
+    "impl_status",
+    "customer__enterprise_no",
+    "customer__name",
+    "customer__status",
+    "customer__modules",
+)
+
+
+@dataclass(frozen=True)
+class RegistryEntry:
+    """One tenant as the business system sees it. ``etag`` is computed without
+    decrypting anything (over the public fields and the stored ciphertext), so a
+    revalidation (304) never touches the secret, and no hash of the password is ever
+    published. The data source is immutable, so the tag changes only with 实施状态, the
+    customer's status or modules — or when the secret is re-encrypted under a new key."""
+
+    datasource: DataSource
+    public: dict[str, Any]
+    etag: str
+
+    def payload(self) -> dict[str, Any]:
+        """The full answer, password decrypted."""
+        data = {**self.public, "datasource": dict(self.public["datasource"])}
+        data["datasource"]["password"] = self.datasource.get_password()
+        return data
+
+
+def registry_entry(enterprise_no: str) -> RegistryEntry | None:
+    """The registry entry of a tenant (one query), or None for an unknown tenant or one
+    without a data source. No user check here: the caller is the registry API, which
+    admits only tokens holding the ``registry`` scope."""
+    no = (enterprise_no or "").strip().upper()
+    if not no or len(no) > 20:
+        return None
+    ds = (
+        DataSource.objects.select_related("customer")
+        .only(*_REGISTRY_FIELDS)
+        .filter(customer__enterprise_no=no)
+        .first()
+    )
+    if ds is None:
+        return None
+    customer = ds.customer
+    public = {
+        "enterprise_no": customer.enterprise_no,
+        "name": customer.name,
+        "status": CUSTOMER_STATUS_CODES.get(customer.status, str(customer.status)),
+        "modules": list(customer.modules or []),
+        "datasource": {
+            "name": ds.name,
+            "type": ds.db_type,
+            "host": ds.host,
+            "port": ds.port,
+            "database": ds.database,
+            "username": ds.username,
+            "min_connections": ds.min_connections,
+            "max_connections": ds.max_connections,
+            "impl_status": IMPL_STATUS_CODES.get(ds.impl_status, str(ds.impl_status)),
+        },
+    }
+    digest = hashlib.sha256(
+        json.dumps(public, sort_keys=True, ensure_ascii=False).encode()
+        + b"\0"
+        + ds.password_encrypted.encode()
+    ).hexdigest()
+    return RegistryEntry(datasource=ds, public=public, etag=f'"{digest[:40]}"')
