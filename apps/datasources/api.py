@@ -193,11 +193,7 @@ def datasource_out(ds: DataSource, *, full: bool) -> dict[str, Any]:
         "next_status": STATUS_CODES[nxt] if nxt is not None else None,
         "deletable": ds.deletable,
         "configured_at": ds.configured_at,
-        "configured_by": (
-            {"id": ds.configured_by_id, "name": ds.configured_by.display_name}
-            if ds.configured_by_id
-            else None
-        ),
+        "configured_by": ds.configured_by if ds.configured_by_id else None,
     }
     if full:
         for name in (
