@@ -35,6 +35,7 @@ OBJECT_TYPES: dict[str, tuple[Any, str, str]] = {
     "contract": (_("合同"), "contracts", "contract"),
     "staff": (_("员工"), "accounts", "user"),
     "token": (_("API 令牌"), "accounts", "apitoken"),
+    "datasource": (_("数据源"), "datasources", "datasource"),
 }
 
 # Pseudo-action: every row of the login log (登录日志).

@@ -206,3 +206,12 @@ def test_status_of_an_open_customer(client, raw, ds, ops):
     DataSource.objects.filter(pk=ds.pk).update(impl_status=2)
     body = client.get(url(ds.customer.enterprise_no), **bearer(raw)).json()
     assert body["status"] == "open" and body["datasource"]["impl_status"] == "online"
+
+
+def test_reads_are_listed_in_the_audit_log(client, client_for, raw, ds, admin_user):
+    client.get(url(ds.customer.enterprise_no), **bearer(raw))
+    page = client_for(admin_user).get("/audit/?object_type=datasource&action=registry_read")
+    body = page.content.decode()
+    assert page.status_code == 200
+    assert "读取租户注册表" in body and ds.name in body and "业务系统" in body
+    assert PASSWORD not in body and ds.password_encrypted not in body
