@@ -15,6 +15,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.test import Client
 from django.urls import reverse
 from openpyxl import load_workbook
+from psycopg import sql
 
 from apps.accounts.models import ApiToken
 from apps.api.auth import registry_auth
@@ -22,7 +23,7 @@ from apps.api.tests.helpers import API, bearer, call, make_token
 from apps.audit.models import AuditLog
 from apps.datasources.models import DataSource, ProvisioningRun
 from tests.factories import make_customer, make_staff
-from tests.tenant_fixtures import PREFIX, RUN
+from tests.tenant_fixtures import PG_PASSWORD_GROUP, PREFIX, RUN
 
 pytestmark = pytest.mark.django_db
 
@@ -30,26 +31,40 @@ HX = {"HTTP_HX_REQUEST": "true"}
 WRONG = "Wrong#Pass2026"
 
 
-@pytest.fixture
-def leaky_account(mysql_admin, tenant_settings):
-    """A least-privilege MariaDB account whose password is like no other string here."""
+@pytest.fixture(params=["mysql", "postgresql"])
+def leaky_account(request, tenant_settings):
+    """A least-privilege account whose password is like no other string here, on the real
+    MariaDB or PostgreSQL."""
     name = f"hgjl_{RUN}"
     password = f"Lk#{secrets.token_hex(8)}Q7"
-    pattern = PREFIX.replace("_", "\\_") + "%"
-    mysql_admin.execute(f"CREATE USER '{name}'@'%%' IDENTIFIED BY %s", [password])
-    mysql_admin.execute(f"GRANT ALL PRIVILEGES ON `{pattern}`.* TO '{name}'@'%'")
+    if request.param == "mysql":
+        admin = request.getfixturevalue("mysql_admin")
+        pattern = PREFIX.replace("_", "\\_") + "%"
+        admin.execute(f"CREATE USER '{name}'@'%%' IDENTIFIED BY %s", [password])
+        admin.execute(f"GRANT ALL PRIVILEGES ON `{pattern}`.* TO '{name}'@'%'")
+        drop = f"DROP USER IF EXISTS '{name}'@'%'"
+        port = 3306
+    else:
+        admin = request.getfixturevalue("pg_admin")
+        admin.execute(
+            sql.SQL("CREATE ROLE {} LOGIN CREATEDB PASSWORD {} IN ROLE {}").format(
+                sql.Identifier(name), sql.Literal(password), sql.Identifier(PG_PASSWORD_GROUP)
+            )
+        )
+        drop = sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name))
+        port = 5432
     yield {
         "host": "127.0.0.1",
-        "port": 3306,
-        "db_type": "mysql",
+        "port": port,
+        "db_type": request.param,
         "username": name,
         "password": password,
         "max_connections": 10,
         "min_connections": 2,
         "remarks": "泄露检查",
     }
-    mysql_admin.drop_run_databases()
-    mysql_admin.execute(f"DROP USER IF EXISTS '{name}'@'%'")
+    admin.drop_run_databases()
+    admin.execute(drop)
 
 
 def signed_in(user) -> Client:
@@ -183,7 +198,7 @@ def test_the_password_appears_only_in_the_registry_answer(
     for role in ("ops", "manager"):
         assert leaky_account["username"] not in seen[f"customer detail ({role})"]
         assert leaky_account["username"] not in seen[f"api datasource ({role})"]
-        assert "127.0.0.1:3306" not in seen[f"customer detail ({role})"]
+        assert f"127.0.0.1:{leaky_account['port']}" not in seen[f"customer detail ({role})"]
 
     stored = {
         "audit rows": json.dumps(
