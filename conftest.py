@@ -13,8 +13,9 @@ import pytest
 from tests.factories import make_staff
 
 # Fixtures of the SMS code tests (a fresh cache, a movable clock), used by apps/sms and
-# apps/leads tests.
-pytest_plugins = ["apps.sms.tests.fixtures"]
+# apps/leads tests; real tenant database servers (MariaDB, PostgreSQL) with least-privilege
+# accounts.
+pytest_plugins = ["apps.sms.tests.fixtures", "tests.tenant_fixtures"]
 
 
 def pytest_collection_modifyitems(config, items):

@@ -250,6 +250,9 @@ TENANT_COMMUNITY_TABLE = os.environ.get("TENANT_COMMUNITY_TABLE", "communities")
 TENANT_COMMUNITY_ONLINE_COLUMN = os.environ.get("TENANT_COMMUNITY_ONLINE_COLUMN", "online")
 # Self-applied leads not called back within this many hours are overdue (DESIGN §3.1).
 LEAD_FIRST_CALL_HOURS = int(os.environ.get("LEAD_FIRST_CALL_HOURS", "24"))
+# The tenant registry keeps a found registry token in each process this many seconds
+# (a revoked registry token stops working within that time); 0 looks it up every time.
+REGISTRY_TOKEN_CACHE_SECONDS = float(os.environ.get("REGISTRY_TOKEN_CACHE_SECONDS", "5"))
 LIST_PAGE_SIZE = 20
 LIST_PAGE_SIZE_CHOICES = [20, 50, 100]
 

@@ -6,6 +6,7 @@ urlpatterns = [
     path("", include("apps.core.urls")),
     path("accounts/", include("apps.accounts.urls")),
     path("customers/", include("apps.customers.urls")),
+    path("customers/", include("apps.datasources.urls")),
     path("contracts/", include("apps.contracts.urls")),
     path("leads/", include("apps.leads.urls")),
     path("audit/", include("apps.audit.urls")),

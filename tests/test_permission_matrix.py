@@ -18,7 +18,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from apps.contracts.services import contract_create
 from apps.customers.services import customer_update
 from apps.leads.services import lead_create_offline, qr_channel_create
-from tests.factories import make_customer, make_staff
+from tests.factories import make_customer, make_datasource, make_staff
 
 pytestmark = pytest.mark.django_db
 
@@ -28,6 +28,7 @@ VIEW = {"ops", "ops_other", "manager", "devops", "admin"}
 WORK = {"ops", "ops_other", "manager", "admin"}  # ops roles and admin
 ADMIN = {"admin"}
 MANAGERS = {"manager", "admin"}
+DATASOURCE = {"devops", "admin"}  # configure, check, status, delete, probe
 SIGNED_IN = set(ROLES) - {"anon"}
 
 
@@ -36,7 +37,9 @@ class Route:
     name: str
     allowed: set[str]
     method: str = "get"
-    args: str = ""  # "customer", "contract", "staff", "token", "lead", "qrchannel"
+    args: str = (
+        ""  # customer, ds_customer (has a data source), contract, staff, token, lead, qrchannel
+    )
     query: str = ""
     data: dict = field(default_factory=dict)
     ok: tuple[int, ...] = (200,)
@@ -79,6 +82,12 @@ ROUTES = [
     Route("leads:qr_edit", MANAGERS, args="qrchannel"),
     Route("leads:qr_png", MANAGERS, args="qrchannel"),
     Route("leads:qr_svg", MANAGERS, args="qrchannel"),
+    Route("datasources:panel", VIEW, args="customer", scoped=True),
+    Route("datasources:configure", DATASOURCE, args="customer"),
+    Route("datasources:check", DATASOURCE, "post", args="customer"),
+    Route("datasources:status", DATASOURCE, args="ds_customer"),
+    Route("datasources:delete", DATASOURCE, args="ds_customer"),
+    Route("datasources:probe", DATASOURCE, args="ds_customer"),
     Route("audit:list", ADMIN),
     Route("audit:export", ADMIN),
     Route("accounts:staff_list", ADMIN),
@@ -159,8 +168,12 @@ def world(db):
     )
     lead = lead_create_offline(actor=users["ops"], name="矩阵", phone="13800138000")
     qr = qr_channel_create(actor=users["admin"], name="矩阵海报")
+    # A closed local port: 检测数据 fails at once, without leaving the machine.
+    ds_customer = make_customer(actor=users["ops"], complete=True)
+    make_datasource(ds_customer, actor=users["devops"], host="127.0.0.1", port=1)
     objects = {
         "customer": customer.pk,
+        "ds_customer": ds_customer.pk,
         "contract": contract.pk,
         "staff": users["ops"].pk,
         "token": token.pk,

@@ -35,6 +35,8 @@ def _register() -> None:
     from apps.accounts.api import router as accounts_router
     from apps.contracts.api import router as contracts_router
     from apps.customers.api import router as customers_router
+    from apps.datasources.api import registry_router
+    from apps.datasources.api import router as datasources_router
     from apps.leads.api import router as leads_router
     from apps.leads.public_api import router as public_router
 
@@ -43,6 +45,8 @@ def _register() -> None:
     api.add_router("", contracts_router)
     api.add_router("", public_router)
     api.add_router("", leads_router)
+    api.add_router("", datasources_router)
+    api.add_router("", registry_router)
 
 
 _register()

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
+from django.conf import settings
 from django.http import HttpRequest
 from django.utils import timezone
 from ninja.security import APIKeyCookie, HttpBearer
@@ -50,14 +54,47 @@ def token_for(raw: str) -> ApiToken | None:
 
 
 class TokenAuth(HttpBearer):
-    """``Authorization: Bearer <token>``; acts as the token's user, limited to its scopes."""
+    """``Authorization: Bearer <token>``; acts as the token's user, limited to its scopes.
 
-    def __init__(self, scope: str = ApiToken.SCOPE_API) -> None:
+    ``cache_setting`` names a setting of seconds for which a found token is kept in this
+    process (0: look it up every time). Only the registry uses it — it is on the business
+    system's hot path — so a revoked or expired registry token keeps working in a process
+    for at most that long."""
+
+    _CACHE_MAX = 1024
+
+    def __init__(self, scope: str = ApiToken.SCOPE_API, *, cache_setting: str = "") -> None:
         super().__init__()
         self.scope = scope
+        self.cache_setting = cache_setting
+        self._cache: dict[str, tuple[float, ApiToken]] = {}
+        self._lock = threading.Lock()
+
+    def clear_cache(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+    def _lookup(self, raw: str) -> ApiToken | None:
+        ttl = float(getattr(settings, self.cache_setting, 0) or 0) if self.cache_setting else 0
+        if ttl <= 0 or not raw or len(raw) > 200:
+            return token_for(raw)
+        key = ApiToken.hash_key(raw)
+        now = time.monotonic()
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] > now and hit[1].is_active:
+            return hit[1]
+        found = token_for(raw)
+        with self._lock:
+            if len(self._cache) >= self._CACHE_MAX:
+                self._cache.clear()
+            if found is None:
+                self._cache.pop(key, None)
+            else:
+                self._cache[key] = (now + ttl, found)
+        return found
 
     def authenticate(self, request: HttpRequest, token: str):
-        found = token_for(token)
+        found = self._lookup(token)
         if found is None or self.scope not in (found.scopes or []):
             return None
         request.user = found.user
@@ -67,4 +104,4 @@ class TokenAuth(HttpBearer):
 
 session_auth = SessionAuth()
 token_auth = TokenAuth(ApiToken.SCOPE_API)
-registry_auth = TokenAuth(ApiToken.SCOPE_REGISTRY)
+registry_auth = TokenAuth(ApiToken.SCOPE_REGISTRY, cache_setting="REGISTRY_TOKEN_CACHE_SECONDS")

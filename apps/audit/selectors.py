@@ -37,6 +37,7 @@ OBJECT_TYPES: dict[str, tuple[Any, str, str]] = {
     "qrchannel": (_("二维码渠道"), "leads", "qrchannel"),
     "staff": (_("员工"), "accounts", "user"),
     "token": (_("API 令牌"), "accounts", "apitoken"),
+    "datasource": (_("数据源"), "datasources", "datasource"),
 }
 
 # Pseudo-action: every row of the login log (登录日志).

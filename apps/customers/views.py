@@ -12,13 +12,14 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.accounts.scope import sees_all
-from apps.audit.services import history_for
 from apps.core import regions
 from apps.core.errors import DomainError, ValidationFailed
 from apps.core.excel import xlsx_response
 from apps.core.files import serve_private
 from apps.core.listing import paginate
 from apps.core.permissions import has_perm, require_perm
+from apps.datasources.selectors import customer_history
+from apps.datasources.views import panel_context
 
 from . import services
 from .forms import CloseForm, CustomerForm, ModulesForm, ProfileForm, apply_errors
@@ -113,7 +114,7 @@ def detail_view(request: HttpRequest, pk: int) -> HttpResponse:
             if b.code != "profile_incomplete"
         ],
         "module_labels": dict(ModulesForm.base_fields["modules"].choices),
-        "history": history_for(customer),
+        "history": customer_history(customer),
         "contracts": customer.contracts.order_by("-end_date", "-id")
         if has_perm(user, "contracts.view_contract")
         else None,
@@ -125,6 +126,7 @@ def detail_view(request: HttpRequest, pk: int) -> HttpResponse:
         "can_download": has_perm(user, "customers.view_customer_file"),
         "gate": request.GET.get("gate", ""),
         "owners": list(assignable_owners()) if has_perm(user, "customers.assign_customer") else [],
+        **panel_context(request, customer),
     }
     return render(request, "customers/detail.html", context)
 

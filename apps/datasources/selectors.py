@@ -3,7 +3,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
 from django.contrib.contenttypes.models import ContentType
+from django.db import connection
 from django.db.models import Q, QuerySet, Sum
 
 from apps.audit.models import AuditLog
@@ -88,3 +94,136 @@ def datasource_history(customer: Customer, limit: int = 50) -> QuerySet[AuditLog
         .select_related("actor")
         .order_by("-at", "-id")[:limit]
     )
+
+
+def customer_history(customer: Customer, limit: int = 50) -> QuerySet[AuditLog]:
+    """The customer's own history without the data-source rows (检测连接 and failed
+    configure attempts are recorded against the customer and name the server and account;
+    they are shown in the data-source panel, to those who may see connection details)."""
+    ct = ContentType.objects.get_for_model(customer)
+    return (
+        AuditLog.objects.filter(content_type=ct, object_id=str(customer.pk))
+        .exclude(action__startswith="datasource_")
+        .select_related("actor")
+        .order_by("-at", "-id")[:limit]
+    )
+
+
+# --- 租户注册表 (the business system's read) -----------------------------------------------
+
+IMPL_STATUS_CODES = {
+    DataSource.ImplStatus.NOT_STARTED: "not_started",
+    DataSource.ImplStatus.IN_PROGRESS: "in_progress",
+    DataSource.ImplStatus.ONLINE: "online",
+}
+CUSTOMER_STATUS_CODES = {Customer.Status.CLOSED: "closed", Customer.Status.OPEN: "open"}
+
+_REGISTRY_FIELDS = (
+    "pk",
+    "name",
+    "db_type",
+    "host",
+    "port",
+    "database",
+    "username",
+    "password_encrypted",
+    "min_connections",
+    "max_connections",
+    "impl_status",
+    "customer__enterprise_no",
+    "customer__name",
+    "customer__status",
+    "customer__modules",
+)
+_MARK = "__enterprise_no__"
+# The registry's one query, compiled by the ORM once per database connection settings and
+# then only executed: compiling it costs ~15× running it, on the business system's hot path.
+_ENTRY_SQL: dict[str, str] = {}
+
+
+@dataclass(frozen=True)
+class RegistryEntry:
+    """One tenant as the business system sees it. ``etag`` is computed without
+    decrypting anything (over the public fields and the stored ciphertext), so a
+    revalidation (304) never touches the secret, and no hash of the password is ever
+    published. The data source is immutable, so the tag changes only with 实施状态, the
+    customer's status or modules — or when the secret is re-encrypted under a new key.
+    ``datasource`` is a partial instance (pk, name, ciphertext): enough to audit the read
+    and decrypt the password."""
+
+    datasource: DataSource
+    public: dict[str, Any]
+    etag: str
+
+    def payload(self) -> dict[str, Any]:
+        """The full answer, password decrypted."""
+        data = {**self.public, "datasource": dict(self.public["datasource"])}
+        data["datasource"]["password"] = self.datasource.get_password()
+        return data
+
+
+def _entry_sql() -> str:
+    key = f"{connection.alias}:{connection.vendor}"
+    sql = _ENTRY_SQL.get(key)
+    if sql is None:
+        qs = (
+            DataSource.objects.filter(customer__enterprise_no=_MARK)
+            .order_by()
+            .values_list(*_REGISTRY_FIELDS)[:1]
+        )
+        sql, params = qs.query.get_compiler(connection=connection).as_sql()
+        if list(params) != [_MARK]:
+            raise RuntimeError(f"unexpected parameters of the registry query: {params!r}")
+        _ENTRY_SQL[key] = sql
+    return sql
+
+
+def _entry_row(no: str) -> tuple | None:
+    sql = _entry_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [no])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    modules_field = Customer._meta.get_field("modules")
+    return (*row[:-1], modules_field.from_db_value(row[-1], None, connection))
+
+
+def registry_entry(enterprise_no: str) -> RegistryEntry | None:
+    """The registry entry of a tenant (one query), or None for an unknown tenant or one
+    without a data source. No user check here: the caller is the registry API, which
+    admits only tokens holding the ``registry`` scope."""
+    no = (enterprise_no or "").strip().upper()
+    if not no or len(no) > 20:
+        return None
+    row = _entry_row(no)
+    if row is None:
+        return None
+    (
+        pk, name, db_type, host, port, database, username, ciphertext, min_conn, max_conn,
+        impl_status, customer_no, customer_name, customer_status, modules,
+    ) = row  # fmt: skip
+    public = {
+        "enterprise_no": customer_no,
+        "name": customer_name,
+        "status": CUSTOMER_STATUS_CODES.get(customer_status, str(customer_status)),
+        "modules": list(modules or []),
+        "datasource": {
+            "name": name,
+            "type": db_type,
+            "host": host,
+            "port": port,
+            "database": database,
+            "username": username,
+            "min_connections": min_conn,
+            "max_connections": max_conn,
+            "impl_status": IMPL_STATUS_CODES.get(impl_status, str(impl_status)),
+        },
+    }
+    digest = hashlib.sha256(
+        json.dumps(public, sort_keys=True, ensure_ascii=False).encode()
+        + b"\0"
+        + ciphertext.encode()
+    ).hexdigest()
+    ds = DataSource(pk=pk, name=name, password_encrypted=ciphertext)
+    return RegistryEntry(datasource=ds, public=public, etag=f'"{digest[:40]}"')

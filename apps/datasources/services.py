@@ -8,6 +8,8 @@ API and commands call these functions.
 - ``datasource_advance`` — 实施状态 one step forward (未实施 → 实施中 → 已上线), under a row lock.
 - ``datasource_delete`` — only 未实施, only with the name typed, only when the tenant
   database holds no rows; the names stay reserved in a tombstone.
+- ``datasource_probe`` — 检测数据: which tenant tables hold rows, communities online.
+- ``registry_read_recorded`` — the audit row of one tenant-registry read (no secret).
 
 Passwords are write-only: they go in through ``data["password"]`` and are stored
 encrypted; no message, audit row, log line or step record contains them.
@@ -40,7 +42,7 @@ from apps.customers.services import Blocker
 from . import tenantdb
 from .models import DataSource, DataSourceTombstone, ProvisioningRun
 from .selectors import MANAGE, normalise_host, pools_configured_on
-from .tenantdb import PreflightReport, TenantDBError
+from .tenantdb import PreflightReport, ProbeResult, TenantDBError
 from .validators import validate_password
 
 logger = logging.getLogger(__name__)
@@ -726,6 +728,52 @@ def datasource_delete(*, actor, datasource: DataSource, confirm_name: str) -> Da
         ds.delete()
     logger.info("数据源 %s 已删除；%s", tombstone.name, note)
     return tombstone
+
+
+# --- 检测数据 -------------------------------------------------------------------------------
+
+
+def datasource_probe(*, actor, datasource: DataSource) -> ProbeResult:
+    """检测数据: which tables of the tenant database hold rows and how many communities
+    are online (informs 推进实施状态 and delete; gates nothing). Conflict when the server
+    cannot be asked."""
+    require_perm(actor, MANAGE)
+    try:
+        return tenantdb.probe(datasource)
+    except TenantDBError as exc:
+        raise Conflict(
+            _("无法检测租户数据库：%(m)s") % {"m": exc.message}, code="probe_failed"
+        ) from None
+
+
+# --- 租户注册表 -----------------------------------------------------------------------------
+
+
+def registry_read_recorded(
+    *,
+    actor,
+    datasource: DataSource | None,
+    enterprise_no: str,
+    token_name: str,
+    outcome: str,
+) -> None:
+    """Audit one read of the tenant registry: who (the token's account), which data
+    source, which token and what was answered (``ok``, ``not_modified``, ``not_found``).
+    One INSERT in autocommit — the registry is on the business system's hot path. The
+    row never holds the password (nor anything derived from it)."""
+    outcomes = {
+        "ok": _("已返回连接信息"),
+        "not_modified": _("未变化（304）"),
+        "not_found": _("未找到租户或未配置数据源（404）"),
+    }
+    audit.record(
+        actor=actor,
+        action="registry_read",
+        obj=datasource,
+        object_repr=None if datasource is not None else enterprise_no[:200],
+        message=_("令牌「%(t)s」读取租户 %(e)s：%(o)s")
+        % {"t": token_name, "e": enterprise_no, "o": outcomes.get(outcome, outcome)},
+    )
 
 
 # --- activation prerequisite ----------------------------------------------------------------

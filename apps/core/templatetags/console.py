@@ -35,6 +35,7 @@ ACTION_LABELS = {
     "datasource_status": _("变更实施状态"),
     "datasource_delete": _("删除数据源"),
     "datasource_rotate_keys": _("轮换数据源密钥"),
+    "registry_read": _("读取租户注册表"),
 }
 
 

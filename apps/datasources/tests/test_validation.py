@@ -14,8 +14,8 @@ from apps.datasources.services import (
     names_for,
     peek_names,
 )
-from apps.datasources.tests.conftest import PREFIX, Account
 from tests.factories import make_customer, make_datasource
+from tests.tenant_fixtures import PREFIX, Account
 
 pytestmark = pytest.mark.django_db
 

@@ -1,0 +1,382 @@
+"""REST endpoints for tenant data sources (/api/v1/customers/{id}/datasource…) and the
+tenant registry the business system reads (/api/v1/registry/tenants/{enterprise_no}).
+
+Thin: parse, call the selectors and services the console uses, shape the answer. The
+password goes in through ``POST …/datasource`` and comes out only through the registry,
+to tokens holding the ``registry`` scope."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from django.http import HttpRequest, HttpResponse
+from django.utils.http import parse_etags
+from ninja import Field, Router, Schema, Status
+from pydantic import ConfigDict
+
+from apps.api.auth import registry_auth
+from apps.api.common import ErrorOut, LocalDateTime, StaffRef, errors
+from apps.api.errors import register_labels
+from apps.core.errors import NotFound
+from apps.core.permissions import has_perm, require_perm
+from apps.customers.selectors import access_customer
+
+from . import selectors, services
+from .models import DataSource
+
+router = Router(tags=["数据源"])
+registry_router = Router(tags=["租户注册表"], auth=registry_auth)
+
+register_labels({**services.field_labels(), "to": "实施状态"})
+
+Status_ = DataSource.ImplStatus
+STATUS_CODES = selectors.IMPL_STATUS_CODES
+STATUS_BY_CODE = {code: status for status, code in STATUS_CODES.items()}
+ImplStatusCode = Literal["not_started", "in_progress", "online"]
+_STATUS_DOC = "`not_started` 未实施、`in_progress` 实施中、`online` 已上线"
+
+
+# --- Schemas -----------------------------------------------------------------------------
+
+
+class _Strict(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataSourceIn(_Strict):
+    """What devops types. 数据源名称和数据库名称由系统生成；保存后不可修改。"""
+
+    host: str | None = Field(
+        None, description="数据库地址（内网 IP 或主机名）", examples=["10.0.3.12"]
+    )
+    port: int | None = Field(None, description="端口", examples=[3306])
+    db_type: Literal["mysql", "postgresql"] | None = Field(
+        None, description="数据源类型：`mysql`（默认，含 MariaDB）或 `postgresql`"
+    )
+    username: str | None = Field(None, description="账号（不可为 root、postgres 等超级账号）")
+    password: str | None = Field(
+        None,
+        description="密码：至少 8 位，含大写字母、数字和特殊字符；只写，任何接口都不会返回",
+    )
+    max_connections: int | None = Field(None, description="最大连接数（> 0）", examples=[20])
+    min_connections: int | None = Field(None, description="最小连接数（> 0，≤ 最大连接数）")
+    remarks: str | None = Field(None, description="备注")
+
+
+class StatusIn(_Strict):
+    to: Literal["in_progress", "online"] = Field(
+        ..., description="推进到的实施状态（只能逐级向前：未实施 → 实施中 → 已上线）"
+    )
+
+
+class DeleteIn(_Strict):
+    confirm_name: str = Field(..., description="确认：输入数据源名称，如 DS-HGJ100001-1")
+
+
+class DataSourceOut(Schema):
+    """运营角色只得到状态字段；连接信息（名称、地址、账号、数据库等）只返回给有数据源管理
+    权限的开发运维和系统管理员。密码任何时候都不返回。"""
+
+    id: int
+    db_type: str = Field(..., description="数据源类型：`mysql` 或 `postgresql`")
+    db_type_label: str = Field(..., description="数据源类型名称")
+    impl_status: ImplStatusCode = Field(..., description=f"实施状态：{_STATUS_DOC}")
+    impl_status_label: str = Field(..., description="实施状态名称")
+    next_status: ImplStatusCode | None = Field(
+        None, description="可推进到的下一个实施状态；已上线为 null"
+    )
+    deletable: bool = Field(..., description="是否可删除（仅「未实施」）")
+    configured_at: LocalDateTime = Field(..., description="配置时间")
+    configured_by: StaffRef | None = Field(None, description="配置人")
+    name: str | None = Field(None, description="数据源名称（系统生成；仅管理权限）")
+    database: str | None = Field(None, description="数据库名称（系统生成；仅管理权限）")
+    host: str | None = Field(None, description="数据库地址（仅管理权限）")
+    port: int | None = Field(None, description="端口（仅管理权限）")
+    username: str | None = Field(None, description="账号（仅管理权限）")
+    max_connections: int | None = Field(None, description="最大连接数（仅管理权限）")
+    min_connections: int | None = Field(None, description="最小连接数（仅管理权限）")
+    remarks: str | None = Field(None, description="备注（仅管理权限）")
+    server_version: str | None = Field(None, description="配置时的服务器版本（仅管理权限）")
+    database_created: bool | None = Field(
+        None, description="数据库是否由平台创建（删除数据源时只删除平台创建的库；仅管理权限）"
+    )
+
+
+class FindingOut(Schema):
+    code: str = Field(..., examples=["reachable"])
+    level: Literal["ok", "warn", "error"] = Field(
+        ..., description="ok 通过、warn 提示、error 不通过"
+    )
+    message: str = Field(..., examples=["已连接 10.0.3.12:3306（12 毫秒）"])
+
+
+class CheckOut(Schema):
+    """检测连接的报告（不保存任何内容）。"""
+
+    ok: bool = Field(..., description="是否通过（无不通过项）")
+    summary: str
+    db_type: str
+    address: str
+    username: str
+    name: str = Field(..., description="保存时预计生成的数据源名称")
+    database: str = Field(..., description="保存时预计生成的数据库名称")
+    server_version: str
+    charset: str
+    database_exists: bool | None
+    database_tables: int | None
+    server_max_connections: int | None
+    pools_configured: int = Field(..., description="该服务器上已配置的连接池上限合计")
+    max_pool: int
+    elapsed_ms: int
+    findings: list[FindingOut]
+
+
+class StepOut(Schema):
+    code: str = Field(..., examples=["create_database"])
+    label: str = Field(..., examples=["创建数据库"])
+    status: Literal["ok", "failed", "skipped"]
+    message: str
+    ms: int | None = None
+
+
+class ProvisioningErrorOut(ErrorOut):
+    """配置失败（422）：`step` 为失败的步骤，`steps` 为本次各步骤的记录；未保存任何内容。"""
+
+    step: str = Field("", examples=["check"])
+    steps: list[StepOut] = Field(default_factory=list)
+
+
+class ProbeOut(Schema):
+    database_exists: bool
+    tables: list[str]
+    tables_with_rows: list[str] = Field(..., description="有数据的表（不含元数据表）")
+    has_data: bool
+    communities_online: int | None = Field(None, description="已上线小区数；无小区表时为 null")
+
+
+class RegistryDataSource(Schema):
+    name: str = Field(..., examples=["DS-HGJ100001-1"])
+    type: Literal["mysql", "postgresql"]
+    host: str = Field(..., examples=["10.0.3.12"])
+    port: int = Field(..., examples=[3306])
+    database: str = Field(..., examples=["hgj100001_1"])
+    username: str
+    password: str = Field(..., description="明文密码（仅此接口返回）")
+    min_connections: int
+    max_connections: int
+    impl_status: ImplStatusCode = Field(..., description=f"实施状态：{_STATUS_DOC}")
+
+
+class RegistryOut(Schema):
+    enterprise_no: str = Field(..., examples=["HGJ100001"])
+    name: str = Field(..., description="企业名称")
+    status: Literal["open", "closed"] = Field(..., description="客户状态：open 开通，closed 关闭")
+    modules: list[str] = Field(..., description="已开通模块")
+    datasource: RegistryDataSource
+
+
+# --- Helpers -----------------------------------------------------------------------------
+
+
+def datasource_out(ds: DataSource, *, full: bool) -> dict[str, Any]:
+    """The answer for one data source: status fields for everyone who may see it,
+    connection details (never the password) only with ``full``."""
+    current = Status_(ds.impl_status)
+    nxt = Status_(current + 1) if current < Status_.ONLINE else None
+    data: dict[str, Any] = {
+        "id": ds.pk,
+        "db_type": ds.db_type,
+        "db_type_label": str(ds.get_db_type_display()),
+        "impl_status": STATUS_CODES[current],
+        "impl_status_label": str(current.label),
+        "next_status": STATUS_CODES[nxt] if nxt is not None else None,
+        "deletable": ds.deletable,
+        "configured_at": ds.configured_at,
+        "configured_by": ds.configured_by if ds.configured_by_id else None,
+    }
+    if full:
+        for name in (
+            "name",
+            "database",
+            "host",
+            "port",
+            "username",
+            "max_connections",
+            "min_connections",
+            "remarks",
+            "server_version",
+            "database_created",
+        ):
+            data[name] = getattr(ds, name)
+    return data
+
+
+def _datasource(request: HttpRequest, id: int, *, perm: str = selectors.VIEW) -> DataSource:
+    require_perm(request.user, perm)
+    customer = access_customer(request.user, id)
+    ds = selectors.datasource_of(user=request.user, customer=customer)
+    if ds is None:
+        raise NotFound("暂未配置数据源", code="datasource_not_configured")
+    return ds
+
+
+def _input(payload: DataSourceIn) -> dict[str, Any]:
+    return {k: v for k, v in payload.model_dump().items() if v is not None}
+
+
+# --- Endpoints ---------------------------------------------------------------------------
+
+
+@router.get(
+    "customers/{id}/datasource",
+    response={200: DataSourceOut, **errors(401, 403, 404)},
+    exclude_unset=True,
+    summary="客户的数据源",
+    description=(
+        "未配置时返回 404（`code` 为 `datasource_not_configured`）。运营角色只得到状态字段；"
+        "开发运维和系统管理员另得到连接信息。密码从不返回。"
+    ),
+)
+def get_datasource(request: HttpRequest, id: int):
+    ds = _datasource(request, id)
+    return datasource_out(ds, full=has_perm(request.user, selectors.MANAGE))
+
+
+@router.post(
+    "customers/{id}/datasource",
+    response={201: DataSourceOut, 422: ProvisioningErrorOut, **errors(401, 403, 404, 409)},
+    exclude_unset=True,
+    summary="配置数据源（检测 → 建库 → 初始化表结构 → 验证 → 保存）",
+    description=(
+        "先在租户数据库服务器上完成全部步骤，成功后才保存；保存后不可修改。已配置返回 409"
+        "（`datasource_exists`）。输入有误返回 422（`validation_error`，`fields` 标出字段）；"
+        "某一步失败返回 422（`provisioning_failed`），`step` 为失败的步骤、`steps` 为各步骤"
+        "记录，本次创建的内容已清理，未保存任何配置。"
+    ),
+)
+def configure_datasource(request: HttpRequest, id: int, payload: DataSourceIn):
+    require_perm(request.user, selectors.MANAGE)
+    customer = access_customer(request.user, id)
+    try:
+        ds = services.datasource_configure(
+            actor=request.user, customer=customer, data=_input(payload)
+        )
+    except services.ProvisioningFailed as exc:
+        return Status(
+            422,
+            {**exc.as_dict(), "step": exc.step, "steps": list(exc.run.steps or [])},
+        )
+    ds = selectors.datasource_of(user=request.user, customer=customer)
+    return Status(201, datasource_out(ds, full=True))
+
+
+@router.post(
+    "customers/{id}/datasource/check",
+    response={200: CheckOut, **errors(401, 403, 404, 409, 422)},
+    summary="检测连接（不保存）",
+    description=(
+        "用填写的连接信息检测：能否连接、服务器版本、字符集、账号权限是否过大、数据库是否已存在"
+        "且有表、连接数预算。返回每一项的结果；不通过时 `ok` 为 false。"
+    ),
+)
+def check_datasource(request: HttpRequest, id: int, payload: DataSourceIn):
+    require_perm(request.user, selectors.MANAGE)
+    customer = access_customer(request.user, id)
+    report = services.datasource_check(actor=request.user, customer=customer, data=_input(payload))
+    name, _database = services.peek_names(customer)
+    return {**report.as_dict(), "name": name}
+
+
+@router.post(
+    "customers/{id}/datasource/status",
+    response={200: DataSourceOut, **errors(401, 403, 404, 409, 422)},
+    exclude_unset=True,
+    summary="推进实施状态",
+    description="只能逐级向前（未实施 → 实施中 → 已上线）；其他变更返回 409。",
+)
+def advance_datasource(request: HttpRequest, id: int, payload: StatusIn):
+    ds = _datasource(request, id, perm=selectors.MANAGE)
+    ds = services.datasource_advance(
+        actor=request.user, datasource=ds, to_status=int(STATUS_BY_CODE[payload.to])
+    )
+    ds = selectors.access_datasource(request.user, ds.pk, perm=selectors.MANAGE)
+    return datasource_out(ds, full=True)
+
+
+@router.delete(
+    "customers/{id}/datasource",
+    response={204: None, **errors(401, 403, 404, 409, 422)},
+    summary="删除数据源",
+    description=(
+        "仅「未实施」可删除，且须输入数据源名称确认；检测到租户数据库有数据时拒绝（409）。"
+        "平台创建的租户数据库一并删除。数据源名称和数据库名称不再复用。"
+    ),
+)
+def delete_datasource(request: HttpRequest, id: int, payload: DeleteIn):
+    ds = _datasource(request, id, perm=selectors.MANAGE)
+    services.datasource_delete(actor=request.user, datasource=ds, confirm_name=payload.confirm_name)
+    return Status(204, None)
+
+
+@router.get(
+    "customers/{id}/datasource/probe",
+    response={200: ProbeOut, **errors(401, 403, 404, 409)},
+    summary="检测数据（租户数据库中哪些表有数据、已上线小区数）",
+)
+def probe_datasource(request: HttpRequest, id: int):
+    ds = _datasource(request, id, perm=selectors.MANAGE)
+    return services.datasource_probe(actor=request.user, datasource=ds).as_dict()
+
+
+# --- Registry ----------------------------------------------------------------------------
+
+
+def _not_modified(header: str | None, etag: str) -> bool:
+    if not header:
+        return False
+    if header.strip() == "*":
+        return True
+    # If-None-Match uses the weak comparison (RFC 9110 §13.1.2).
+    return any(tag.removeprefix("W/") == etag for tag in parse_etags(header))
+
+
+@registry_router.get(
+    "registry/tenants/{enterprise_no}",
+    response={200: RegistryOut, 304: None, **errors(401, 404)},
+    summary="租户注册表：租户的数据库连接（业务系统使用）",
+    description=(
+        "仅接受 `registry` 范围的 API 令牌（会话或其他范围的令牌返回 401）。返回连接信息"
+        "（含明文密码）、连接池上限、实施状态、客户状态和已开通模块。支持 `ETag` / "
+        "`If-None-Match`（未变化返回 304）；`Cache-Control: no-store, private`。未知租户或"
+        "尚未配置数据源返回 404。每次读取都记录操作日志（不含密码）。"
+    ),
+)
+def registry_tenant(request: HttpRequest, enterprise_no: str):
+    token = request.api_token
+    entry = selectors.registry_entry(enterprise_no)
+    if entry is None:
+        services.registry_read_recorded(
+            actor=request.user,
+            datasource=None,
+            enterprise_no=enterprise_no,
+            token_name=token.name,
+            outcome="not_found",
+        )
+        raise NotFound("未找到该租户，或该租户尚未配置数据源", code="tenant_not_found")
+    if _not_modified(request.headers.get("If-None-Match"), entry.etag):
+        outcome, response = "not_modified", HttpResponse(status=304)
+    else:
+        body = json.dumps(entry.payload(), ensure_ascii=False, separators=(",", ":"))
+        outcome = "ok"
+        response = HttpResponse(body, content_type="application/json; charset=utf-8")
+    services.registry_read_recorded(
+        actor=request.user,
+        datasource=entry.datasource,
+        enterprise_no=entry.public["enterprise_no"],
+        token_name=token.name,
+        outcome=outcome,
+    )
+    response["ETag"] = entry.etag
+    response["Cache-Control"] = "no-store, private"
+    return response

@@ -1,0 +1,203 @@
+"""The data-source REST API: the same services as the console, the same permissions."""
+
+import pytest
+
+from apps.api.tests.helpers import API, assert_error, bearer, call, make_token
+from apps.audit.models import AuditLog
+from apps.datasources.models import DataSource, DataSourceTombstone
+from tests.factories import make_customer, make_datasource
+
+pytestmark = pytest.mark.django_db
+
+WRONG = "Wrong#Pass2026"
+CREDENTIALS = {
+    "name",
+    "database",
+    "host",
+    "port",
+    "username",
+    "max_connections",
+    "min_connections",
+    "remarks",
+    "server_version",
+    "database_created",
+}
+
+
+@pytest.fixture
+def customer(ops):
+    return make_customer(actor=ops, complete=True)
+
+
+def ds_url(customer, suffix: str = "") -> str:
+    return f"{API}/customers/{customer.pk}/datasource{suffix}"
+
+
+def test_get_none_configured(client_for, customer, devops, ops):
+    for user in (devops, ops):
+        body = assert_error(
+            client_for(user).get(ds_url(customer)), 404, "datasource_not_configured"
+        )
+        assert body["message"] == "暂未配置数据源"
+
+
+def test_get_status_only_for_ops_details_for_devops(client_for, customer, ops, devops, manager):
+    ds = make_datasource(customer, actor=devops, host="192.0.2.9", username="tenant_api")
+    for user in (ops, manager):
+        body = client_for(user).get(ds_url(customer)).json()
+        assert body["impl_status"] == "not_started" and body["impl_status_label"] == "未实施"
+        assert body["db_type"] == "mysql" and body["configured_by"]["name"] == devops.display_name
+        assert not CREDENTIALS & set(body), body
+        assert "password" not in body
+    body = client_for(devops).get(ds_url(customer)).json()
+    assert set(body) >= CREDENTIALS
+    assert body["host"] == "192.0.2.9" and body["username"] == "tenant_api"
+    assert body["name"] == ds.name and body["next_status"] == "in_progress"
+    assert "password" not in body and "password_encrypted" not in body
+    assert "Tenant#2026pw" not in str(body)
+
+
+def test_tokens_act_with_their_users_permissions(client, customer, ops, devops):
+    make_datasource(customer, actor=devops)
+    ops_token, devops_token = make_token(ops), make_token(devops)
+    body = client.get(ds_url(customer), **bearer(ops_token)).json()
+    assert "host" not in body
+    assert "host" in client.get(ds_url(customer), **bearer(devops_token)).json()
+    assert_error(
+        call(
+            client, "post", ds_url(customer, "/status"), {"to": "in_progress"}, **bearer(ops_token)
+        ),
+        403,
+        "forbidden",
+    )
+
+
+def test_writes_are_refused_to_ops(client_for, customer, ops, manager, nobody, devops):
+    make_datasource(customer, actor=devops)
+    for user in (ops, manager, nobody):
+        client = client_for(user)
+        for method, path, body in (
+            ("post", ds_url(customer), {"host": "x"}),
+            ("post", ds_url(customer, "/check"), {"host": "x"}),
+            ("post", ds_url(customer, "/status"), {"to": "in_progress"}),
+            ("delete", ds_url(customer), {"confirm_name": "x"}),
+            ("get", ds_url(customer, "/probe"), None),
+        ):
+            assert_error(call(client, method, path, body), 403, "forbidden")
+    assert_error(client_for(nobody).get(ds_url(customer)), 403)
+    assert DataSource.objects.get().impl_status == 0
+
+
+def test_out_of_scope_is_404(client_for, customer, ops2, devops):
+    make_datasource(customer, actor=devops)
+    assert_error(client_for(ops2).get(ds_url(customer)), 404, "not_found")
+
+
+def test_configure_check_advance_probe_delete(client_for, tenant, customer, devops):
+    account, admin = tenant
+    client = client_for(devops)
+
+    report = call(client, "post", ds_url(customer, "/check"), account.data())
+    assert report.status_code == 200, report.content
+    body = report.json()
+    assert body["ok"] is True and body["name"] == f"DS-{customer.enterprise_no}-1"
+    assert {f["level"] for f in body["findings"]} <= {"ok", "warn"}
+    assert {"reachable", "connection_budget"} <= {f["code"] for f in body["findings"]}
+
+    created = call(client, "post", ds_url(customer), account.data())
+    assert created.status_code == 201, created.content
+    body = created.json()
+    assert body["name"] == f"DS-{customer.enterprise_no}-1"
+    assert body["host"] == account.host and body["impl_status"] == "not_started"
+    assert body["database_created"] is True and "password" not in body
+    assert admin.database_exists(body["database"])
+
+    exists = call(client, "post", ds_url(customer), account.data())
+    assert_error(exists, 409, "datasource_exists")
+    assert_error(call(client, "post", ds_url(customer, "/check"), account.data()), 409)
+
+    probe = client.get(ds_url(customer, "/probe")).json()
+    assert probe["database_exists"] is True and probe["has_data"] is False
+    assert probe["communities_online"] == 0
+
+    advanced = call(client, "post", ds_url(customer, "/status"), {"to": "in_progress"})
+    assert advanced.status_code == 200 and advanced.json()["impl_status"] == "in_progress"
+    assert advanced.json()["deletable"] is False
+    refused = call(client, "delete", ds_url(customer), {"confirm_name": body["name"]})
+    assert_error(refused, 409, "datasource_in_use")
+    assert admin.database_exists(body["database"])
+
+    DataSource.objects.filter(pk=body["id"]).update(impl_status=0)
+    wrong = call(client, "delete", ds_url(customer), {"confirm_name": "nope"})
+    assert "confirm_name" in assert_error(wrong, 422)["fields"]
+    deleted = call(client, "delete", ds_url(customer), {"confirm_name": body["name"]})
+    assert deleted.status_code == 204 and deleted.content == b""
+    assert DataSourceTombstone.objects.get().name == body["name"]
+    assert not admin.database_exists(body["database"])
+    actions = set(AuditLog.objects.values_list("action", flat=True))
+    assert {
+        "datasource_check",
+        "datasource_configure",
+        "datasource_status",
+        "datasource_delete",
+    } <= actions
+
+
+def test_failed_provisioning_is_422_with_the_step(client_for, tenant, customer, devops):
+    account, admin = tenant
+    response = call(client_for(devops), "post", ds_url(customer), account.data(password=WRONG))
+    assert response.status_code == 422
+    body = response.json()
+    assert body["code"] == "provisioning_failed" and body["step"] == "check"
+    assert "第 1 步「检测连接」失败" in body["message"]
+    assert body["fields"]["password"] and body["fields"]["username"]
+    assert [s["code"] for s in body["steps"]] == ["check"]
+    assert body["steps"][0]["status"] == "failed"
+    assert WRONG not in response.content.decode()
+    assert not DataSource.objects.exists() and admin.databases() == []
+
+
+def test_input_errors_are_422_with_fields(client_for, customer, devops):
+    client = client_for(devops)
+    body = assert_error(
+        call(client, "post", ds_url(customer), {"username": "root", "password": "weak"}),
+        422,
+        "validation_error",
+    )
+    assert {"host", "port", "username", "password", "max_connections"} <= set(body["fields"])
+    assert "weak" not in str(body)
+    unknown = call(client, "post", ds_url(customer), {"name": "DS-x", "database": "x"})
+    assert set(assert_error(unknown, 422)["fields"]) == {"name", "database"}
+    bad_type = call(client, "post", ds_url(customer, "/check"), {"port": "abc"})
+    assert assert_error(bad_type, 422)["fields"]["port"] == ["请输入整数"]
+
+
+def test_status_moves_one_way(client_for, customer, devops):
+    make_datasource(customer, actor=devops)
+    client = client_for(devops)
+    skip = call(client, "post", ds_url(customer, "/status"), {"to": "online"})
+    assert_error(skip, 409, "invalid_transition")
+    moved = call(client, "post", ds_url(customer, "/status"), {"to": "in_progress"})
+    assert moved.status_code == 200
+    back = call(client, "post", ds_url(customer, "/status"), {"to": "in_progress"})
+    assert_error(back, 409, "invalid_transition")
+    assert (
+        call(client, "post", ds_url(customer, "/status"), {"to": "online"}).json()["next_status"]
+        is None
+    )
+    bad = call(client, "post", ds_url(customer, "/status"), {"to": "not_started"})
+    assert_error(bad, 422)
+
+
+def test_there_is_no_edit(client_for, customer, devops):
+    ds = make_datasource(customer, actor=devops)
+    client = client_for(devops)
+    for method in ("put", "patch"):
+        response = call(client, method, ds_url(customer), {"host": "192.0.2.1"})
+        assert_error(response, 405, "method_not_allowed")
+    assert DataSource.objects.get(pk=ds.pk).host == ds.host
+
+
+def test_probe_of_an_unreachable_server_is_409(client_for, customer, devops):
+    make_datasource(customer, actor=devops, host="127.0.0.1", port=1)
+    assert_error(client_for(devops).get(ds_url(customer, "/probe")), 409, "probe_failed")

@@ -1,0 +1,194 @@
+"""RegistryClient against the live server: caching, ETag revalidation, errors, threads."""
+
+import socket
+import threading
+import time
+
+import pytest
+
+from apps.accounts.models import ApiToken
+from apps.api.auth import registry_auth
+from apps.api.tests.helpers import make_token
+from apps.audit.models import AuditLog
+from apps.datasources.client import (
+    RegistryAuthError,
+    RegistryClient,
+    RegistryUnavailable,
+    TenantNotFound,
+)
+from apps.datasources.models import DataSource
+from tests.factories import make_customer, make_datasource, make_staff
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PASSWORD = "Tenant#2026pw"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(autouse=True)
+def _fresh_token_cache():
+    registry_auth.clear_cache()
+    yield
+    registry_auth.clear_cache()
+
+
+@pytest.fixture
+def world(db):
+    ops = make_staff("c_ops", "ops")
+    devops = make_staff("c_devops", "devops")
+    machine = make_staff("c_bizsys", None, name="业务系统")
+    ds = make_datasource(make_customer(actor=ops, complete=True), actor=devops, host="192.0.2.7")
+    raw = make_token(machine, scopes=(ApiToken.SCOPE_REGISTRY,))
+    return ds, raw
+
+
+def reads() -> list[str]:
+    rows = AuditLog.objects.filter(action="registry_read").order_by("id")
+    return list(rows.values_list("message", flat=True))
+
+
+def test_fetch_cache_and_revalidate(live_server, world):
+    ds, raw = world
+    clock = Clock()
+    client = RegistryClient(live_server.url, raw, ttl=30, clock=clock)
+    no = ds.customer.enterprise_no
+
+    tenant = client.tenant(no)
+    assert tenant["enterprise_no"] == no
+    assert tenant["datasource"]["password"] == PASSWORD
+    assert tenant["datasource"]["host"] == "192.0.2.7"
+    tenant["datasource"]["host"] = "changed by the caller"
+    assert client.tenant(no.lower())["datasource"]["host"] == "192.0.2.7"  # a copy, cached
+    assert client.requests_sent == 1 and len(reads()) == 1
+
+    clock.now += 31  # past the TTL: revalidate, the server answers 304
+    assert client.tenant(no)["datasource"]["password"] == PASSWORD
+    assert client.requests_sent == 2
+    assert "304" in reads()[-1]
+    clock.now += 10
+    client.tenant(no)
+    assert client.requests_sent == 2
+
+    DataSource.objects.filter(pk=ds.pk).update(impl_status=1)
+    clock.now += 30
+    assert client.tenant(no)["datasource"]["impl_status"] == "in_progress"
+    assert client.requests_sent == 3 and "已返回连接信息" in reads()[-1]
+
+
+def test_errors(live_server, world, ops):
+    ds, raw = world
+    client = RegistryClient(live_server.url, raw)
+    with pytest.raises(TenantNotFound):
+        client.tenant("HGJ999999")
+    with pytest.raises(TenantNotFound):
+        client.tenant(make_customer(actor=ops).enterprise_no)  # no data source
+    with pytest.raises(TenantNotFound):
+        client.tenant("  ")
+    api_token = make_token(ds.configured_by, scopes=(ApiToken.SCOPE_API,))
+    for token in (api_token, "hgj_wrong"):
+        with pytest.raises(RegistryAuthError) as exc:
+            RegistryClient(live_server.url, token).tenant(ds.customer.enterprise_no)
+        assert token not in str(exc.value)
+    with pytest.raises(ValueError):
+        RegistryClient("ftp://x", raw)
+    assert raw not in repr(client)
+
+
+def test_unreachable_and_hanging_servers(world):
+    _ds, raw = world
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there now
+    with pytest.raises(RegistryUnavailable) as exc:
+        RegistryClient(f"http://127.0.0.1:{port}", raw, timeout=1).tenant("HGJ100001")
+    assert raw not in str(exc.value)
+
+    silent = socket.socket()  # accepts connections (backlog) but never answers
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(4)
+    try:
+        started = time.monotonic()
+        with pytest.raises(RegistryUnavailable):
+            RegistryClient(f"http://127.0.0.1:{silent.getsockname()[1]}", raw, timeout=0.5).tenant(
+                "HGJ100001"
+            )
+        assert time.monotonic() - started < 3
+    finally:
+        silent.close()
+
+
+def test_stale_if_error(live_server, world):
+    ds, raw = world
+    no = ds.customer.enterprise_no
+    clock = Clock()
+    strict = RegistryClient(live_server.url, raw, ttl=5, clock=clock)
+    lenient = RegistryClient(live_server.url, raw, ttl=5, stale_if_error=60, clock=clock)
+    strict.tenant(no)
+    lenient.tenant(no)
+    dead = "http://127.0.0.1:1"
+    strict.base_url = lenient.base_url = dead
+    clock.now += 10
+    with pytest.raises(RegistryUnavailable):
+        strict.tenant(no)
+    assert lenient.tenant(no)["datasource"]["password"] == PASSWORD
+    clock.now += 60
+    with pytest.raises(RegistryUnavailable):
+        lenient.tenant(no)
+
+
+def test_threads_share_one_request(live_server, world):
+    ds, raw = world
+    client = RegistryClient(live_server.url, raw)
+    results, errors = [], []
+    barrier = threading.Barrier(8)
+
+    def work():
+        try:
+            barrier.wait()
+            results.append(client.tenant(ds.customer.enterprise_no)["datasource"]["name"])
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert errors == [] and results == [ds.name] * 8
+    assert client.requests_sent == 1
+
+
+def test_module_has_no_django_import():
+    import ast
+    from pathlib import Path
+
+    import apps.datasources.client as module
+
+    tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
+    imported = {
+        (node.module or "").split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+    } | {
+        alias.name.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    }
+    assert imported <= {
+        "__future__",
+        "json",
+        "threading",
+        "time",
+        "urllib",
+        "dataclasses",
+        "typing",
+    }

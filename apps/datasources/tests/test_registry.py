@@ -1,0 +1,217 @@
+"""The tenant registry the business system reads: registry-scope tokens only, 404 for
+unknown tenants, ETag revalidation, every read audited without the secret, few queries."""
+
+import hashlib
+import json
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from apps.accounts.models import ApiToken
+from apps.api.auth import registry_auth
+from apps.api.tests.helpers import API, assert_error, bearer, make_token
+from apps.audit.models import AuditLog
+from apps.customers.models import Customer
+from apps.datasources.models import DataSource
+from tests.factories import make_customer, make_datasource, make_staff
+
+pytestmark = pytest.mark.django_db
+
+PASSWORD = "Tenant#2026pw"  # tests.factories.make_datasource
+
+
+@pytest.fixture(autouse=True)
+def _fresh_token_cache():
+    registry_auth.clear_cache()
+    yield
+    registry_auth.clear_cache()
+
+
+@pytest.fixture
+def machine(db):
+    return make_staff("bizsys", None, name="业务系统")
+
+
+@pytest.fixture
+def raw(machine):
+    return make_token(machine, scopes=(ApiToken.SCOPE_REGISTRY,))
+
+
+@pytest.fixture
+def ds(ops, devops):
+    customer = make_customer(actor=ops, complete=True)
+    Customer.objects.filter(pk=customer.pk).update(modules=["property", "repair"])
+    return make_datasource(customer, actor=devops, host="192.0.2.20", port=3306, min_connections=2)
+
+
+def url(no: str) -> str:
+    return f"{API}/registry/tenants/{no}"
+
+
+def test_answer(client, raw, ds):
+    response = client.get(url(ds.customer.enterprise_no), **bearer(raw))
+    assert response.status_code == 200
+    assert response["Cache-Control"] == "no-store, private"
+    etag = response["ETag"]
+    assert etag.startswith('"') and etag.endswith('"') and not etag.startswith("W/")
+    assert response.json() == {
+        "enterprise_no": ds.customer.enterprise_no,
+        "name": ds.customer.name,
+        "status": "closed",
+        "modules": ["property", "repair"],
+        "datasource": {
+            "name": ds.name,
+            "type": "mysql",
+            "host": "192.0.2.20",
+            "port": 3306,
+            "database": ds.database,
+            "username": "tenant_app",
+            "password": PASSWORD,
+            "min_connections": 2,
+            "max_connections": 10,
+            "impl_status": "not_started",
+        },
+    }
+    lower = client.get(url(ds.customer.enterprise_no.lower()), **bearer(raw))
+    assert lower.status_code == 200 and lower["ETag"] == etag
+
+
+def test_only_registry_tokens(client, client_for, raw, ds, devops, admin_user, machine):
+    no = ds.customer.enterprise_no
+    assert_error(client.get(url(no)), 401, "unauthenticated")
+    for user in (devops, admin_user):  # a console session, however privileged
+        assert_error(client_for(user).get(url(no)), 401, "unauthenticated")
+    api_token = make_token(admin_user, scopes=(ApiToken.SCOPE_API,))
+    assert_error(client.get(url(no), **bearer(api_token)), 401)
+    assert_error(client.get(url(no), **bearer("hgj_not-a-token")), 401)
+    both = make_token(machine, scopes=(ApiToken.SCOPE_API, ApiToken.SCOPE_REGISTRY))
+    assert client.get(url(no), **bearer(both)).status_code == 200
+    # Registry tokens do not open the console API.
+    assert_error(client.get(f"{API}/customers", **bearer(raw)), 401)
+
+
+def test_revoked_or_expired_tokens_stop(client, raw, ds, settings):
+    settings.REGISTRY_TOKEN_CACHE_SECONDS = 0
+    no = ds.customer.enterprise_no
+    assert client.get(url(no), **bearer(raw)).status_code == 200
+    ApiToken.objects.update(revoked_at=timezone.now())
+    assert_error(client.get(url(no), **bearer(raw)), 401)
+    ApiToken.objects.update(revoked_at=None, expires_at=timezone.now())
+    assert_error(client.get(url(no), **bearer(raw)), 401)
+
+
+def test_token_cache_keeps_a_token_for_its_ttl_only(client, raw, ds, settings):
+    settings.REGISTRY_TOKEN_CACHE_SECONDS = 60
+    no = ds.customer.enterprise_no
+    assert client.get(url(no), **bearer(raw)).status_code == 200
+    ApiToken.objects.update(revoked_at=timezone.now())
+    # Documented: a revoked registry token works in a process until its cache entry ends.
+    assert client.get(url(no), **bearer(raw)).status_code == 200
+    registry_auth.clear_cache()
+    assert_error(client.get(url(no), **bearer(raw)), 401)
+
+
+def test_unknown_tenant_and_tenant_without_data_source(client, raw, ops, machine):
+    customer = make_customer(actor=ops, complete=True)
+    for no in ("HGJ999999", customer.enterprise_no, "x" * 30):
+        body = assert_error(client.get(url(no), **bearer(raw)), 404, "tenant_not_found")
+        assert "未找到该租户" in body["message"]
+    rows = AuditLog.objects.filter(action="registry_read")
+    assert rows.count() == 3
+    assert {r.actor_id for r in rows} == {machine.pk}
+    assert all("404" in r.message and r.object_id == "" for r in rows)
+    assert rows.filter(object_repr="HGJ999999").exists()
+
+
+def test_etag_revalidation(client, raw, ds, devops):
+    no = ds.customer.enterprise_no
+    first = client.get(url(no), **bearer(raw))
+    etag = first["ETag"]
+    for header in (etag, f"W/{etag}", f'"other", {etag}', "*"):
+        again = client.get(url(no), HTTP_IF_NONE_MATCH=header, **bearer(raw))
+        assert again.status_code == 304, header
+        assert again.content == b"" and again["ETag"] == etag
+        assert again["Cache-Control"] == "no-store, private"
+    stale = client.get(url(no), HTTP_IF_NONE_MATCH='"something-else"', **bearer(raw))
+    assert stale.status_code == 200 and stale.json()["datasource"]["password"] == PASSWORD
+
+    # What the business system acts on changes the tag: 实施状态, status, modules.
+    from apps.datasources.services import datasource_advance
+
+    datasource_advance(actor=devops, datasource=ds, to_status=1)
+    moved = client.get(url(no), HTTP_IF_NONE_MATCH=etag, **bearer(raw))
+    assert moved.status_code == 200 and moved["ETag"] != etag
+    assert moved.json()["datasource"]["impl_status"] == "in_progress"
+    Customer.objects.filter(pk=ds.customer_id).update(modules=["property"])
+    modules = client.get(url(no), HTTP_IF_NONE_MATCH=moved["ETag"], **bearer(raw))
+    assert modules.status_code == 200 and modules.json()["modules"] == ["property"]
+
+
+def test_etag_is_not_a_hash_of_the_password(client, raw, ds):
+    response = client.get(url(ds.customer.enterprise_no), **bearer(raw))
+    body = response.json()
+    for variant in (body, {k: v for k, v in body.items()}):
+        text = json.dumps(variant, sort_keys=True, ensure_ascii=False).encode()
+        assert hashlib.sha256(text).hexdigest()[:40] not in response["ETag"]
+    assert PASSWORD not in response["ETag"]
+
+
+def test_every_read_is_audited_without_the_secret(client, raw, ds, machine):
+    no = ds.customer.enterprise_no
+    etag = client.get(url(no), **bearer(raw))["ETag"]
+    client.get(url(no), HTTP_IF_NONE_MATCH=etag, **bearer(raw))
+    rows = list(AuditLog.objects.filter(action="registry_read").order_by("id"))
+    assert len(rows) == 2
+    for row in rows:
+        assert row.actor_id == machine.pk and row.actor_name == "业务系统"
+        assert row.object_id == str(ds.pk) and row.object_repr == ds.name
+        assert "测试令牌" in row.message and no in row.message
+        assert row.changes == {}
+        stored = json.dumps(
+            {f.name: str(getattr(row, f.attname)) for f in row._meta.concrete_fields},
+            ensure_ascii=False,
+        )
+        assert PASSWORD not in stored and ds.password_encrypted not in stored
+    assert "已返回连接信息" in rows[0].message and "304" in rows[1].message
+
+
+def test_query_count(client, raw, ds, settings):
+    settings.REGISTRY_TOKEN_CACHE_SECONDS = 60
+    no = ds.customer.enterprise_no
+    with CaptureQueriesContext(connection) as cold:
+        etag = client.get(url(no), **bearer(raw))["ETag"]
+    with CaptureQueriesContext(connection) as warm:
+        assert client.get(url(no), **bearer(raw)).status_code == 200
+    with CaptureQueriesContext(connection) as revalidate:
+        assert client.get(url(no), HTTP_IF_NONE_MATCH=etag, **bearer(raw)).status_code == 304
+
+    def kinds(queries):
+        return [q["sql"].split()[0].upper() for q in queries.captured_queries]
+
+    # Token (+ its last-used stamp the first time), the entry, the audit row.
+    assert len(cold) <= 4
+    assert kinds(warm) == ["SELECT", "INSERT"] and kinds(revalidate) == ["SELECT", "INSERT"]
+    everything = " ".join(q["sql"] for q in cold.captured_queries + warm.captured_queries)
+    assert "auth_group" not in everything and "auth_permission" not in everything
+    settings.REGISTRY_TOKEN_CACHE_SECONDS = 0
+    with CaptureQueriesContext(connection) as uncached:
+        client.get(url(no), **bearer(raw))
+    assert kinds(uncached) == ["SELECT", "SELECT", "INSERT"]
+
+
+def test_status_of_an_open_customer(client, raw, ds, ops):
+    Customer.objects.filter(pk=ds.customer_id).update(status=Customer.Status.OPEN)
+    DataSource.objects.filter(pk=ds.pk).update(impl_status=2)
+    body = client.get(url(ds.customer.enterprise_no), **bearer(raw)).json()
+    assert body["status"] == "open" and body["datasource"]["impl_status"] == "online"
+
+
+def test_reads_are_listed_in_the_audit_log(client, client_for, raw, ds, admin_user):
+    client.get(url(ds.customer.enterprise_no), **bearer(raw))
+    page = client_for(admin_user).get("/audit/?object_type=datasource&action=registry_read")
+    body = page.content.decode()
+    assert page.status_code == 200
+    assert "读取租户注册表" in body and ds.name in body and "业务系统" in body
+    assert PASSWORD not in body and ds.password_encrypted not in body

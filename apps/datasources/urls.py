@@ -1,0 +1,15 @@
+"""Console routes of the data-source panel, under the customer: /customers/<pk>/datasource/…"""
+
+from django.urls import path
+
+from . import views
+
+app_name = "datasources"
+urlpatterns = [
+    path("<int:pk>/datasource/", views.panel_view, name="panel"),
+    path("<int:pk>/datasource/configure/", views.configure_view, name="configure"),
+    path("<int:pk>/datasource/check/", views.check_view, name="check"),
+    path("<int:pk>/datasource/status/", views.status_view, name="status"),
+    path("<int:pk>/datasource/delete/", views.delete_view, name="delete"),
+    path("<int:pk>/datasource/probe/", views.probe_view, name="probe"),
+]
