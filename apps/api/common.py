@@ -7,9 +7,9 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from django.conf import settings
 from django.db.models import QuerySet
@@ -74,6 +74,17 @@ class PageMeta(Schema):
 
 
 PAGE_SIZE_MAX = max(settings.LIST_PAGE_SIZE_CHOICES)
+
+
+def one_of(values: Iterable[str]) -> Any:
+    """A ``Literal`` type of the given values, for a query or body field whose allowed
+    values come from code (model choices, sort keys): OpenAPI lists them as an enum."""
+    return Literal[tuple(values)]
+
+
+def sort_keys(sorts: Iterable[str]) -> Any:
+    """``one_of`` every sort key, ascending and descending (``name``, ``-name``)."""
+    return one_of(k for key in sorts for k in (key, f"-{key}"))
 
 
 class PageQuery(Schema):

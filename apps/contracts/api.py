@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Literal
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -20,8 +19,10 @@ from apps.api.common import (
     PageQuery,
     StaffRef,
     errors,
+    one_of,
     paginate,
     renamed_fields,
+    sort_keys,
     stream_scan,
 )
 from apps.api.errors import register_labels
@@ -35,7 +36,7 @@ router = Router(tags=["合同"])
 register_labels({f.name: f.verbose_name for f in Contract._meta.concrete_fields})
 
 _STATUS_DOC = "、".join(f"`{code}` {label}" for code, label in Contract.Status.choices)
-ContractStatus = Literal[tuple(Contract.Status.values)]  # type: ignore[valid-type]
+ContractStatus = one_of(Contract.Status.values)
 
 
 # --- Schemas -----------------------------------------------------------------------------
@@ -141,8 +142,7 @@ class ContractPatch(Schema):
     status: ContractStatus | None = None
 
 
-_SORT_KEYS = tuple(k for key in selectors.SORTS for k in (key, f"-{key}"))
-ContractSort = Literal[_SORT_KEYS]  # type: ignore[valid-type]
+ContractSort = sort_keys(selectors.SORTS)
 
 
 class CustomerContractQuery(PageQuery):

@@ -20,6 +20,7 @@ from apps.api.common import (
     errors,
     paginate,
     renamed_fields,
+    sort_keys,
     stream_scan,
 )
 from apps.api.errors import register_labels
@@ -53,8 +54,7 @@ def _label(name: str) -> str:
 
 # --- Schemas -----------------------------------------------------------------------------
 
-_SORT_KEYS = tuple(k for key in selectors.SORTS for k in (key, f"-{key}"))
-CustomerSort = Literal[_SORT_KEYS]  # type: ignore[valid-type]
+CustomerSort = sort_keys(selectors.SORTS)
 
 
 class CustomerQuery(PageQuery):

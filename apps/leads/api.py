@@ -4,7 +4,6 @@ that the console uses, shape the answer. Every rule lives in the services."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
 
 from django.contrib.auth import get_user_model
 from django.http import HttpRequest
@@ -12,7 +11,16 @@ from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema, Status
 from pydantic import ConfigDict
 
-from apps.api.common import LocalDateTime, PageMeta, PageQuery, StaffRef, errors, paginate
+from apps.api.common import (
+    LocalDateTime,
+    PageMeta,
+    PageQuery,
+    StaffRef,
+    errors,
+    one_of,
+    paginate,
+    sort_keys,
+)
 from apps.api.common import renamed_fields as renamed
 from apps.api.errors import register_labels
 from apps.core.errors import ValidationFailed
@@ -43,13 +51,12 @@ def _doc(choices) -> str:
     return "、".join(f"`{value}` {label}" for value, label in choices)
 
 
-_SORT_KEYS = tuple(k for key in selectors.SORTS for k in (key, f"-{key}"))
-LeadSort = Literal[_SORT_KEYS]  # type: ignore[valid-type]
-StatusValue = Literal[tuple(Lead.Status.values)]  # type: ignore[valid-type]
-ChannelValue = Literal[tuple(Channel.values)]  # type: ignore[valid-type]
-MethodValue = Literal[tuple(FollowUp.Method.values)]  # type: ignore[valid-type]
-ResultValue = Literal[tuple(FollowUp.Result.values)]  # type: ignore[valid-type]
-ReasonValue = Literal[tuple(Lead.LostReason.values)]  # type: ignore[valid-type]
+LeadSort = sort_keys(selectors.SORTS)
+StatusValue = one_of(Lead.Status.values)
+ChannelValue = one_of(Channel.values)
+MethodValue = one_of(FollowUp.Method.values)
+ResultValue = one_of(FollowUp.Result.values)
+ReasonValue = one_of(Lead.LostReason.values)
 
 
 # --- Schemas -----------------------------------------------------------------------------
@@ -59,7 +66,7 @@ class LeadQuery(PageQuery):
     q: str = Field(
         "", description="姓名、公司名（包含）或电话（完整手机号精确，4 位以上数字匹配部分）"
     )
-    status: Literal[(*Lead.Status.values, "open")] | None = Field(  # type: ignore[misc]
+    status: one_of([*Lead.Status.values, "open"]) | None = Field(
         None, description=f"状态：{_doc(Lead.Status.choices)}；`open` 为全部未关闭状态"
     )
     channel: ChannelValue | None = Field(None, description=f"渠道：{_doc(Channel.choices)}")

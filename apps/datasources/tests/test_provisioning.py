@@ -55,9 +55,7 @@ def assert_nothing_left(admin, customer, error: ProvisioningFailed) -> None:
 
 def test_configure_creates_database_and_baseline(tenant, devops, customer):
     account, admin = tenant
-    started = time.monotonic()
     ds = configure(devops, customer, account)
-    elapsed = time.monotonic() - started
 
     assert ds.customer == customer and ds.db_type == account.db_type
     assert ds.name == f"DS-{customer.enterprise_no}-1"
@@ -91,7 +89,6 @@ def test_configure_creates_database_and_baseline(tenant, devops, customer):
     ]
     assert all(s["status"] == "ok" and s["message"] for s in run.steps)
     assert run.steps[2]["message"].startswith("已执行 2 个文件、")
-    print(f"\nconfigure {account.db_type}: {elapsed * 1000:.0f} ms; steps", run.steps)
 
     row = AuditLog.objects.get(action="datasource_configure")
     assert row.object_id == str(ds.pk) and row.actor == devops
