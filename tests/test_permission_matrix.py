@@ -66,6 +66,7 @@ ROUTES = [
     Route("contracts:status", WORK, args="contract", scoped=True),
     Route("contracts:scan", WORK, args="contract", scoped=True),
     Route("leads:list", WORK),
+    Route("leads:export", WORK),
     Route("leads:to_call", WORK),
     Route("leads:pool", WORK),
     Route("leads:create", WORK),

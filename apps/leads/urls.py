@@ -5,6 +5,7 @@ from . import views
 app_name = "leads"
 urlpatterns = [
     path("", views.list_view, name="list"),
+    path("export/", views.export_view, name="export"),
     path("to-call/", views.to_call_view, name="to_call"),
     path("pool/", views.pool_view, name="pool"),
     path("new/", views.create_view, name="create"),

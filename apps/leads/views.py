@@ -16,6 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from apps.accounts.scope import sees_all
 from apps.audit.selectors import history
 from apps.core.errors import Conflict, DomainError, ValidationFailed
+from apps.core.excel import xlsx_response
 from apps.core.listing import paginate
 from apps.core.permissions import has_perm, require_perm
 from apps.customers import selectors as customer_selectors
@@ -112,6 +113,37 @@ def list_view(request: HttpRequest) -> HttpResponse:
     qs = selectors.lead_list(user=request.user, filters=filters)
     context = _list_context(request, filters, "list")
     return _render_list(request, qs, context, "leads/_list_table.html")
+
+
+def export_view(request: HttpRequest) -> HttpResponse:
+    """The filtered leads as Excel: the same selector, so the same rows the user may see."""
+    qs = selectors.lead_list(user=request.user, filters=_filters(request))
+    headers = [
+        "姓名", "电话", "公司名", "注册时间", "渠道", "渠道来源", "状态", "负责人",
+        "回访次数", "最近回访时间", "下次回访时间", "无意向原因", "重复申请次数",
+    ]  # fmt: skip
+
+    def local(value) -> str:
+        return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S") if value else ""
+
+    def to_row(lead: Lead) -> list:
+        return [
+            lead.name,
+            lead.display_phone,
+            lead.company,
+            local(lead.registered_at),
+            lead.get_channel_display(),
+            lead.channel_ref,
+            lead.get_status_display(),
+            lead.owner.display_name if lead.owner_id else "",
+            lead.follow_up_count,
+            local(lead.last_follow_up_at),
+            local(lead.next_follow_up_at),
+            lead.get_lost_reason_display(),
+            lead.repeat_count,
+        ]
+
+    return xlsx_response("客户申请", headers, qs.iterator(chunk_size=2000), to_row)
 
 
 def pool_view(request: HttpRequest) -> HttpResponse:

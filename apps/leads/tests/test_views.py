@@ -538,3 +538,19 @@ def test_audit_list_links_lead_rows(client_for, admin_user, ops):
     services.lead_assign(actor=admin_user, leads=[lead], owner=other)
     body = client_for(admin_user).get(reverse("audit:list"), {"object_type": "lead"}).content
     assert reverse("leads:detail", args=[lead.pk]) in body.decode()
+
+
+def test_export_uses_the_same_scope_and_filters(client_for, ops, ops2):
+    import io
+
+    from openpyxl import load_workbook
+
+    from apps.leads.services import lead_create_offline
+
+    lead_create_offline(actor=ops, name="我的申请", phone="13800000011", company="甲物业")
+    lead_create_offline(actor=ops2, name="别人的申请", phone="13800000012", company="乙物业")
+    response = client_for(ops).get("/leads/export/", {"channel": "offline"})
+    assert response["Content-Type"].startswith("application/vnd.openxmlformats")
+    rows = list(load_workbook(io.BytesIO(response.content)).active.iter_rows(values_only=True))
+    assert rows[0][:3] == ("姓名", "电话", "公司名")
+    assert [(r[0], r[1], r[4]) for r in rows[1:]] == [("我的申请", "13800000011", "线下")]
