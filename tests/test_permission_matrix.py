@@ -98,6 +98,7 @@ ROUTES = [
     Route(
         "accounts:staff_set_active", ADMIN, "post", args="staff", data={"active": "1"}, ok=(302,)
     ),
+    Route("accounts:staff_unlock", ADMIN, "post", args="staff", ok=(302,)),
     Route("accounts:token_list", ADMIN),
     Route("accounts:token_issue", ADMIN),
     Route("accounts:token_revoke", ADMIN, "post", args="token", ok=(302,)),

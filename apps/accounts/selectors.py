@@ -49,6 +49,16 @@ def access_staff(user, pk: int | str) -> User:
         raise NotFound() from None
 
 
+def staff_locked(member: User) -> bool:
+    """Whether failed logins have locked the account on some IP (django-axes)."""
+    from axes.models import AccessAttempt
+    from django.conf import settings
+
+    return AccessAttempt.objects.filter(
+        username=member.username, failures_since_start__gte=settings.AXES_FAILURE_LIMIT
+    ).exists()
+
+
 def staff_roles(member: User) -> list[str]:
     """Role codes of ``member`` from its prefetched groups (no query when prefetched)."""
     return sorted(g.name for g in member.groups.all())

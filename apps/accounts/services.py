@@ -152,6 +152,23 @@ def staff_update(
 
 
 @transaction.atomic
+def staff_unlock(*, actor: User, user: User) -> int:
+    """解除锁定: clear the failed-login lockouts of ``user`` (every IP) before they expire."""
+    from axes.utils import reset
+
+    require_perm(actor, "accounts.manage_staff")
+    cleared = reset(username=user.username)
+    audit.record(
+        actor=actor,
+        action="unlock",
+        obj=user,
+        changes={},
+        message=_("解除登录锁定（%(n)d 条失败记录）") % {"n": cleared},
+    )
+    return cleared
+
+
+@transaction.atomic
 def staff_set_password(*, actor: User | None, user: User, password: str) -> User:
     if actor is not None:
         require_perm(actor, "accounts.manage_staff")

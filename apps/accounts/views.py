@@ -149,6 +149,7 @@ def staff_edit(request: HttpRequest, pk: int) -> HttpResponse:
         "form": form,
         "member": member,
         "history": history(member, viewer=request.user, limit=30),
+        "locked": selectors.staff_locked(member),
         "nav": "staff",
     }
     return render(request, "accounts/staff_form.html", context)
@@ -197,6 +198,15 @@ def staff_set_active(request: HttpRequest, pk: int) -> HttpResponse:
         text = _("已启用 %(u)s") if active else _("已停用 %(u)s")
         messages.success(request, text % {"u": member.username})
     return redirect(_back(request, reverse("accounts:staff_list")))
+
+
+@require_POST
+def staff_unlock(request: HttpRequest, pk: int) -> HttpResponse:
+    """解除锁定 after too many failed logins."""
+    member = selectors.access_staff(request.user, pk)
+    services.staff_unlock(actor=request.user, user=member)
+    messages.success(request, _("已解除 %(u)s 的登录锁定") % {"u": member.username})
+    return redirect("accounts:staff_edit", pk=member.pk)
 
 
 # --- API tokens (API 令牌) ------------------------------------------------------------

@@ -125,3 +125,22 @@ def test_successful_login_resets_the_failure_count(client, db):
         response = post_login(client, "resetme", f"Wrong-{attempt}!Bb")
         assert response.status_code == 200
     assert post_login(client, "resetme", PASSWORD).status_code == 302
+
+
+def test_admin_unlocks_a_locked_account(client, client_for, ops, admin_user):
+    for attempt in range(5):
+        post_login(client, "ops1", f"Wrong-{attempt}!Aa")
+    assert post_login(client, "ops1", PASSWORD).status_code == 429
+
+    admin = client_for(admin_user)
+    page = admin.get(reverse("accounts:staff_edit", args=[ops.pk])).content.decode()
+    assert "已锁定" in page and "解除锁定" in page
+    response = admin.post(reverse("accounts:staff_unlock", args=[ops.pk]))
+    assert response.status_code == 302
+    row = AuditLog.objects.get(action="unlock")
+    assert row.actor == admin_user and row.object_id == str(ops.pk)
+
+    response = post_login(client.__class__(), "ops1", PASSWORD)
+    assert response.status_code == 302 and signed_in(response)
+    page = admin.get(reverse("accounts:staff_edit", args=[ops.pk])).content.decode()
+    assert "解除锁定" not in page

@@ -21,6 +21,7 @@ ACTION_LABELS = {
     "follow_up": _("回访"),
     "reopen": _("重新打开"),
     "convert": _("转为客户"),
+    "unlock": _("解除登录锁定"),
     "login": _("登录"),
     "login_failed": _("登录失败"),
     "logout": _("退出"),
