@@ -439,3 +439,79 @@ def reopen_lead(request: HttpRequest, id: int):
     lead = selectors.access_lead(request.user, id, perm="leads.change_lead")
     services.lead_reopen(actor=request.user, lead=lead)
     return _detail(request, id)
+
+
+# --- QR channels (二维码渠道) ---------------------------------------------------------------
+
+
+class QrChannelOut(Schema):
+    id: int
+    code: str
+    name: str
+    campaign: str
+    owner: StaffRef | None
+    is_active: bool
+    apply_url: str = Field(..., description="海报二维码指向的报名地址")
+    registrations: int = Field(0, description="带来的申请数")
+    conversions: int = Field(0, description="其中已转化为客户的数")
+    created_at: LocalDateTime
+
+    @staticmethod
+    def resolve_apply_url(obj) -> str:
+        return services.apply_url(obj.code)
+
+
+class QrChannelCreate(Schema):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(..., max_length=100)
+    campaign: str = Field("", max_length=100)
+    owner_id: int | None = None
+
+
+class QrChannelPatch(Schema):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(None, max_length=100)
+    campaign: str | None = Field(None, max_length=100)
+    owner_id: int | None = None
+    is_active: bool | None = None
+
+
+def _qr_out(request: HttpRequest, pk: int):
+    return selectors.qr_channel_list(user=request.user).get(pk=pk)
+
+
+@router.get(
+    "qr-channels",
+    response={200: list[QrChannelOut], **errors(401, 403)},
+    summary="二维码渠道（含申请数与转化数）",
+)
+def list_qr_channels(request: HttpRequest):
+    return list(selectors.qr_channel_list(user=request.user))
+
+
+@router.post(
+    "qr-channels",
+    response={201: QrChannelOut, **errors(401, 403, 422)},
+    summary="新建二维码渠道",
+)
+def create_qr_channel(request: HttpRequest, payload: QrChannelCreate):
+    data = payload.model_dump()
+    owner = _owner_from_id(data.pop("owner_id"))
+    with renamed({"owner": "owner_id"}):
+        channel = services.qr_channel_create(actor=request.user, owner=owner, **data)
+    return Status(201, _qr_out(request, channel.pk))
+
+
+@router.patch(
+    "qr-channels/{id}",
+    response={200: QrChannelOut, **errors(401, 403, 404, 422)},
+    summary="修改二维码渠道（渠道码不可修改）",
+)
+def update_qr_channel(request: HttpRequest, id: int, payload: QrChannelPatch):
+    channel = selectors.access_qr_channel(request.user, id)
+    data = payload.model_dump(exclude_unset=True)
+    if "owner_id" in data:
+        data["owner"] = _owner_from_id(data.pop("owner_id"))
+    with renamed({"owner": "owner_id"}):
+        services.qr_channel_update(actor=request.user, channel=channel, data=data)
+    return _qr_out(request, channel.pk)

@@ -411,3 +411,33 @@ def test_another_specialists_lead_is_404_on_every_operation(client_for, ops, ops
         assert_error(call(client, method, path, body), 404, "not_found")
     lead.refresh_from_db()
     assert lead.status == Lead.Status.NEW and lead.owner == ops2
+
+
+def test_qr_channel_api_for_managers_only(client_for, manager, ops):
+    from apps.audit.models import AuditLog
+
+    mgr = client_for(manager)
+    response = mgr.post(
+        "/api/v1/qr-channels",
+        {"name": "展会海报", "campaign": "物博会", "owner_id": ops.pk},
+        content_type="application/json",
+    )
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["apply_url"].endswith(f"/apply/?ch=qr&ref={body['code']}")
+    assert body["owner"]["id"] == ops.pk and body["registrations"] == 0
+    response = mgr.patch(
+        f"/api/v1/qr-channels/{body['id']}",
+        {"is_active": False, "code": "HACK"},
+        content_type="application/json",
+    )
+    assert response.status_code == 422 and "code" in response.json()["fields"]
+    response = mgr.patch(
+        f"/api/v1/qr-channels/{body['id']}", {"is_active": False}, content_type="application/json"
+    )
+    assert response.status_code == 200 and response.json()["is_active"] is False
+    assert [c["id"] for c in mgr.get("/api/v1/qr-channels").json()] == [body["id"]]
+    assert AuditLog.objects.filter(action="update", object_repr__contains="展会海报").exists()
+    assert client_for(ops).get("/api/v1/qr-channels").status_code == 403
+    response = mgr.post("/api/v1/qr-channels", {"name": ""}, content_type="application/json")
+    assert response.status_code == 422 and "name" in response.json()["fields"]
