@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from apps.audit.services import history_for
+from apps.audit.selectors import history
 from apps.core.errors import Conflict, NotFound, ProfileIncomplete, ValidationFailed
 from apps.core.files import serve_private
 from apps.core.listing import paginate
@@ -60,7 +60,11 @@ def detail_view(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "contracts/detail.html",
-        {"nav": "contracts", "contract": contract, "history": history_for(contract)},
+        {
+            "nav": "contracts",
+            "contract": contract,
+            "history": history(contract, viewer=request.user),
+        },
     )
 
 

@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.accounts.scope import sees_all
+from apps.audit.selectors import present
 from apps.core import regions
 from apps.core.errors import DomainError, ValidationFailed
 from apps.core.excel import xlsx_response
@@ -114,7 +115,7 @@ def detail_view(request: HttpRequest, pk: int) -> HttpResponse:
             if b.code != "profile_incomplete"
         ],
         "module_labels": dict(ModulesForm.base_fields["modules"].choices),
-        "history": customer_history(customer),
+        "history": present(customer_history(customer), viewer=user),
         "contracts": customer.contracts.order_by("-end_date", "-id")
         if has_perm(user, "contracts.view_contract")
         else None,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django import template
-from django.contrib.contenttypes.models import ContentType
 from django.utils.translation import gettext_lazy as _
 
 register = template.Library()
@@ -51,15 +50,3 @@ def role_label(code: str) -> str:
 
     role = ROLES.get(code)
     return str(role.label) if role else code
-
-
-@register.filter
-def field_label(name: str, row) -> str:
-    """The verbose name of ``name`` on the model an audit row is about (cached lookup)."""
-    if not getattr(row, "content_type_id", None):
-        return name
-    model = ContentType.objects.get_for_id(row.content_type_id).model_class()
-    try:
-        return str(model._meta.get_field(name).verbose_name)
-    except Exception:
-        return name

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 from collections import Counter
 
 from django.conf import settings
@@ -93,6 +94,16 @@ class Command(BaseCommand):
     help = "创建演示数据与演示账号（重复运行不会改变任何数据）"
 
     def handle(self, *args, **opts):
+        # The services log each demo registration at INFO; keep the start-up output short.
+        app_log = logging.getLogger("apps")
+        level = app_log.level
+        app_log.setLevel(logging.WARNING)
+        try:
+            self._seed()
+        finally:
+            app_log.setLevel(level)
+
+    def _seed(self) -> None:
         password = settings.DEMO_PASSWORD
         self.stdout.write(f"演示账号密码（DEMO_PASSWORD）：{password}")
         plans = demo.build_plan(timezone.localdate())
