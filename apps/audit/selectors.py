@@ -191,6 +191,10 @@ def _label(model: type[models.Model] | None, name: str) -> str:
     return str(getattr(f, "verbose_name", name)) if f is not None else name
 
 
+# Fields holding GB/T 2260 codes, shown by their names.
+REGION_FIELDS = {("customers.customer", "province"), ("customers.customer", "city")}
+
+
 def _format(
     model: type[models.Model] | None,
     name: str,
@@ -208,6 +212,10 @@ def _format(
     if f is not None and f.is_relation and f.many_to_one:
         label = f.related_model._meta.label_lower
         return names.get(label, {}).get(str(value), f"#{value}")
+    if model is not None and (model._meta.label_lower, name) in REGION_FIELDS:
+        from apps.core import regions
+
+        return f"{regions.name(str(value)) or value}"
     if f is not None and f.choices:
         for key, text in f.flatchoices:
             if str(key) == str(value):

@@ -318,3 +318,14 @@ def test_export_follows_filters_like_the_list(client_for, admin_user, manager, o
     ws = load_workbook(io.BytesIO(admin.get(EXPORT, params).content)).active
     exported = [r[7] for r in ws.iter_rows(min_row=2, values_only=True)]
     assert exported == [r.object_repr for r in listed_rows] and len(exported) == 1
+
+
+@pytest.mark.django_db
+def test_region_codes_are_shown_by_name(ops):
+    from apps.audit.selectors import history
+    from tests.factories import make_customer
+
+    customer = make_customer(actor=ops, province="440000", city="440300")
+    (row,) = history(customer)
+    shown = {c.label: c.new for c in row.changes}
+    assert shown["所属省份"] == "广东省" and shown["所属城市"] == "深圳市"
