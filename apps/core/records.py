@@ -29,14 +29,9 @@ def field_labels(model: type[models.Model]) -> dict[str, str]:
     return {f.name: str(f.verbose_name) for f in model._meta.concrete_fields}
 
 
-def apply_fields(
-    obj: models.Model,
-    data: dict[str, Any],
-    editable: Iterable[str],
-    *,
-    none_as_blank: bool = False,
-) -> None:
-    """Set ``data`` on ``obj``; naming a field outside ``editable`` is refused."""
+def apply_fields(obj: models.Model, data: dict[str, Any], editable: Iterable[str]) -> None:
+    """Set ``data`` on ``obj``; naming a field outside ``editable`` is refused. ``None`` for a
+    text field that is not nullable means empty text (validation then judges it)."""
     unknown = set(data) - set(editable)
     if unknown:
         raise ValidationFailed(
@@ -44,7 +39,14 @@ def apply_fields(
             fields={name: [_("不可修改")] for name in unknown},
         )
     for name, value in data.items():
-        setattr(obj, name, "" if (value is None and none_as_blank) else value)
+        field = obj._meta.get_field(name)
+        if (
+            value is None
+            and not field.null
+            and isinstance(field, models.CharField | models.TextField)
+        ):
+            value = ""
+        setattr(obj, name, value)
 
 
 def attach_scan(obj: models.Model, field: str, upload: UploadedFile | None) -> None:

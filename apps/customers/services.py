@@ -102,7 +102,7 @@ def customer_create(
     to assign names another owner, or ``None`` for the unassigned pool."""
     require_perm(actor, "customers.add_customer")
     customer = Customer(created_by=actor)
-    apply_fields(customer, data, EDITABLE_FIELDS, none_as_blank=True)
+    apply_fields(customer, data, EDITABLE_FIELDS)
     if owner is UNSET:
         owner = actor
     else:
@@ -128,7 +128,7 @@ def customer_update(
     require_perm(actor, "customers.change_customer")
     customer = Customer.objects.select_for_update().get(pk=customer.pk)
     before = audit.snapshot(customer)
-    apply_fields(customer, data, EDITABLE_FIELDS, none_as_blank=True)
+    apply_fields(customer, data, EDITABLE_FIELDS)
     attach_scan(customer, "license_scan", license_scan)
     validated_save(customer)
     changes = audit.diff(before, audit.snapshot(customer))

@@ -290,3 +290,39 @@ def test_contract_scan_needs_the_file_permission(ops, client_for):
     client = client_for(user)
     assert client.get(f"{API}/contracts/{contract.pk}").status_code == 200
     assert_error(client.get(f"{API}/contracts/{contract.pk}/scan"), 403, "forbidden")
+
+
+def test_patch_with_null_text_clears_it_and_null_required_field_is_422(ops, client_for):
+    from apps.contracts.models import Contract
+
+    customer = make_customer(actor=ops, complete=True)
+    client = client_for(ops)
+    created = client.post(
+        f"/api/v1/customers/{customer.pk}/contracts",
+        {
+            "bank_name": "招商银行",
+            "legal_representative": "李四",
+            "account_no": "755912345610001",
+            "start_date": "2026-01-01",
+            "end_date": "2026-12-31",
+            "communities": 2,
+            "amount": "1000.00",
+            "party_a_contact": "王经理",
+            "party_a_phone": "13800138000",
+            "party_b_contact": "小李",
+            "party_b_phone": "0755-86001234",
+            "remarks": "首签",
+        },
+        content_type="application/json",
+    )
+    assert created.status_code == 201, created.content
+    pk = created.json()["id"]
+    response = client.patch(
+        f"/api/v1/contracts/{pk}", {"remarks": None}, content_type="application/json"
+    )
+    assert response.status_code == 200, response.content
+    assert Contract.objects.get(pk=pk).remarks == ""
+    response = client.patch(
+        f"/api/v1/contracts/{pk}", {"bank_name": None}, content_type="application/json"
+    )
+    assert response.status_code == 422 and "bank_name" in response.json()["fields"]
