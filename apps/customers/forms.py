@@ -11,7 +11,7 @@ from apps.core import regions
 from apps.core.errors import ValidationFailed
 
 from .models import Customer
-from .services import EDITABLE_FIELDS, PROFILE_REQUIRED_FIELDS
+from .services import EDITABLE_FIELDS, PROFILE_REQUIRED_FIELDS, UNSET
 
 PLACEHOLDERS = {
     "license_no": _("18 位统一社会信用代码或 15 位注册号"),
@@ -93,6 +93,30 @@ class CustomerForm(forms.ModelForm):
 
     def service_data(self) -> dict:
         return {name: self.cleaned_data.get(name) for name in EDITABLE_FIELDS}
+
+    def chosen_owner(self):
+        """The owner picked in the form, or UNSET (the service's default: the creator)."""
+        return self.cleaned_data.get("owner") if "owner" in self.fields else UNSET
+
+
+def new_customer_form(request, initial: dict | None = None) -> CustomerForm:
+    """The form for a new customer (created directly or from a lead). Staff allowed to
+    assign get an owner picker, defaulting to themselves."""
+    from apps.core.permissions import has_perm
+
+    from .selectors import assignable_owners
+
+    can_assign = has_perm(request.user, "customers.assign_customer")
+    initial = dict(initial or {})
+    if can_assign:
+        initial.setdefault("owner", request.user.pk)
+    return CustomerForm(
+        request.POST or None,
+        request.FILES or None,
+        can_assign=can_assign,
+        owners=assignable_owners() if can_assign else None,
+        initial=initial,
+    )
 
 
 def profile_fields_for(missing: list[str]) -> list[str]:

@@ -23,7 +23,14 @@ from apps.datasources.selectors import customer_history
 from apps.datasources.views import panel_context
 
 from . import services
-from .forms import CloseForm, CustomerForm, ModulesForm, ProfileForm, apply_errors
+from .forms import (
+    CloseForm,
+    CustomerForm,
+    ModulesForm,
+    ProfileForm,
+    apply_errors,
+    new_customer_form,
+)
 from .models import Customer
 from .selectors import CustomerFilters, access_customer, assignable_owners, customer_list
 
@@ -135,23 +142,13 @@ def detail_view(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def create_view(request: HttpRequest) -> HttpResponse:
     require_perm(request.user, "customers.add_customer")
-    can_assign = has_perm(request.user, "customers.assign_customer")
-    owners = assignable_owners() if can_assign else None
-    initial = {"owner": request.user.pk} if can_assign else {}
-    form = CustomerForm(
-        request.POST or None,
-        request.FILES or None,
-        can_assign=can_assign,
-        owners=owners,
-        initial=initial,
-    )
+    form = new_customer_form(request)
     if request.method == "POST" and form.is_valid():
-        owner = form.cleaned_data.get("owner") if can_assign else services.UNSET
         try:
             customer = services.customer_create(
                 actor=request.user,
                 data=form.service_data(),
-                owner=owner,
+                owner=form.chosen_owner(),
                 license_scan=request.FILES.get("license_scan"),
             )
         except ValidationFailed as exc:

@@ -20,8 +20,8 @@ from apps.core.excel import xlsx_response
 from apps.core.listing import paginate
 from apps.core.permissions import has_perm, require_perm
 from apps.customers import selectors as customer_selectors
-from apps.customers.forms import CustomerForm
 from apps.customers.forms import apply_errors as apply_customer_errors
+from apps.customers.forms import new_customer_form
 
 from . import qr, selectors, services
 from .forms import (
@@ -378,26 +378,17 @@ def convert_view(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.error(request, _("该客户申请已关闭（无意向），请先重新打开再转为客户"))
         return redirect(detail)
-    can_assign = has_perm(request.user, "customers.assign_customer")
-    owners = customer_selectors.assignable_owners() if can_assign else None
     initial = services.conversion_initial(lead)
-    if can_assign:
-        initial["owner"] = lead.owner_id or request.user.pk
-    form = CustomerForm(
-        request.POST or None,
-        request.FILES or None,
-        can_assign=can_assign,
-        owners=owners,
-        initial=initial,
-    )
+    if lead.owner_id:
+        initial["owner"] = lead.owner_id
+    form = new_customer_form(request, initial)
     if request.method == "POST" and form.is_valid():
-        owner = form.cleaned_data.get("owner") if can_assign else services.UNSET
         try:
             customer = services.lead_convert(
                 actor=request.user,
                 lead=lead,
                 data=form.service_data(),
-                owner=owner,
+                owner=form.chosen_owner(),
                 license_scan=request.FILES.get("license_scan"),
             )
         except ValidationFailed as exc:
