@@ -167,7 +167,7 @@ def create_staff() -> dict[str, Any]:
 
 def org_part(index: int) -> str:
     """A unique organisation-code body for row ``index`` (a bijection onto 6 characters)."""
-    from apps.core.demo import USCC_ALPHABET
+    from apps.console.demo import USCC_ALPHABET
 
     n = (index * 7919 + 104_729) % 31**6
     chars = []
@@ -183,7 +183,7 @@ def customer_rows(rows: int, staff: dict[str, Any], rng: random.Random):
     from django.conf import settings
     from django.utils import timezone
 
-    from apps.core import demo
+    from apps.console import demo
     from apps.customers.models import Customer
 
     owners = [staff["ops"], *(staff[f"ops{n:02d}"] for n in range(2, OPS_SPECIALISTS + 1))]

@@ -51,7 +51,7 @@ def lead_rows(rows: int, staff: dict[str, Any], rng: random.Random, channels: li
     from django.conf import settings
     from django.utils import timezone
 
-    from apps.core import demo
+    from apps.console import demo
     from apps.customers.models import Customer
     from apps.leads.models import Lead
 

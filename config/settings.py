@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "apps.datasources",
     "apps.sms",
     "apps.api",
+    "apps.console",
 ]
 
 MIDDLEWARE = [
@@ -90,9 +91,9 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "apps.core.context_processors.navigation",
+                "apps.console.context_processors.navigation",
             ],
-            "builtins": ["apps.core.templatetags.console"],
+            "builtins": ["apps.console.templatetags.console"],
         },
     },
 ]
@@ -156,7 +157,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "apps.accounts.validators.ComplexityValidator"},
 ]
 LOGIN_URL = "accounts:login"
-LOGIN_REDIRECT_URL = "core:dashboard"
+LOGIN_REDIRECT_URL = "console:dashboard"
 LOGOUT_REDIRECT_URL = "accounts:login"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = int(os.environ.get("SESSION_COOKIE_AGE", str(12 * 3600)))

@@ -1,8 +1,9 @@
 from django.urls import include, path
 
-from apps.api.api import api
+from config.api import api
 
 urlpatterns = [
+    path("", include("apps.console.urls")),
     path("", include("apps.core.urls")),
     path("accounts/", include("apps.accounts.urls")),
     path("customers/", include("apps.customers.urls")),

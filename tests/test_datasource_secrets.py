@@ -165,7 +165,7 @@ def test_the_password_appears_only_in_the_registry_answer(
         keep(f"panel ({role})", client.get(u("panel"), **HX))
         keep(f"api datasource ({role})", client.get(f"{API}/customers/{pk}/datasource"))
         keep(f"customer list ({role})", client.get(reverse("customers:list")))
-        keep(f"dashboard ({role})", client.get(reverse("core:dashboard")))
+        keep(f"dashboard ({role})", client.get(reverse("console:dashboard")))
     admin = signed_in(admin_user)
     keep("audit list", admin.get(reverse("audit:list")))
     keep("audit list (data sources)", admin.get(reverse("audit:list") + "?q=DS-"))

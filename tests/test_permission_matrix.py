@@ -47,7 +47,7 @@ class Route:
 
 
 ROUTES = [
-    Route("core:dashboard", SIGNED_IN),
+    Route("console:dashboard", SIGNED_IN),
     Route("core:cities", VIEW, query="province=440000"),
     Route("customers:list", VIEW),
     Route("customers:export", VIEW),
@@ -89,8 +89,8 @@ ROUTES = [
     Route("datasources:status", DATASOURCE, args="ds_customer"),
     Route("datasources:delete", DATASOURCE, args="ds_customer"),
     Route("datasources:probe", DATASOURCE, args="ds_customer"),
-    Route("audit:list", ADMIN),
-    Route("audit:export", ADMIN),
+    Route("audit:list", MANAGERS),
+    Route("audit:export", MANAGERS),
     Route("accounts:staff_list", ADMIN),
     Route("accounts:staff_create", ADMIN),
     Route("accounts:staff_edit", ADMIN, args="staff"),

@@ -16,9 +16,9 @@ from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.audit.models import AuditLog
+from apps.console import demo
+from apps.console.management.commands.seed_demo import DEMO_STAFF
 from apps.contracts.models import Contract
-from apps.core import demo
-from apps.core.management.commands.seed_demo import DEMO_STAFF
 from apps.core.models import Sequence
 from apps.core.validators import validate_license_no
 from apps.customers.models import Customer
@@ -201,7 +201,7 @@ def test_the_plan_is_deterministic():
 
 @pytest.mark.django_db
 def test_every_opened_demo_customer_has_a_marked_demo_data_source():
-    from apps.core.demo import DEMO_DATASOURCE_NOTE
+    from apps.console.demo import DEMO_DATASOURCE_NOTE
     from apps.customers.models import Customer
     from apps.datasources.models import DataSource
 

@@ -51,13 +51,14 @@ ROLES: dict[str, Role] = {
         Role(
             "ops_manager",
             _("运营主管"),
-            _("运营专员的全部权限，范围为全部记录；可分配负责人"),
+            _("运营专员的全部权限，范围为全部记录；可分配负责人、查看业务操作日志"),
             (
                 *OPS_PERMS,
                 "customers.assign_customer",
                 "leads.assign_lead",
                 "leads.manage_qrchannel",
                 "accounts.data_scope_all",
+                "audit.view_scoped_auditlog",
             ),
         ),
         Role(

@@ -1,7 +1,7 @@
-"""The REST API under /api/v1/ (OpenAPI at /api/v1/openapi.json, docs at /api/v1/docs).
+"""The REST API instance under /api/v1/: its description, authentication and error format.
 
-Routers live with their apps (``apps/<app>/api.py``); every endpoint calls the same
-selectors and services as the console, so permissions and rules cannot disagree."""
+The routers live with their apps (``apps/<app>/api.py``) and are mounted beside the URL
+configuration, in ``config/api.py``: this app knows no domain app."""
 
 from __future__ import annotations
 
@@ -29,24 +29,3 @@ api = NinjaAPI(
     openapi_url="/openapi.json",
 )
 errors.install(api)
-
-
-def _register() -> None:
-    from apps.accounts.api import router as accounts_router
-    from apps.contracts.api import router as contracts_router
-    from apps.customers.api import router as customers_router
-    from apps.datasources.api import registry_router
-    from apps.datasources.api import router as datasources_router
-    from apps.leads.api import router as leads_router
-    from apps.leads.public_api import router as public_router
-
-    api.add_router("", accounts_router)
-    api.add_router("", customers_router)
-    api.add_router("", contracts_router)
-    api.add_router("", public_router)
-    api.add_router("", leads_router)
-    api.add_router("", datasources_router)
-    api.add_router("", registry_router)
-
-
-_register()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from .selectors import OBJECT_TYPES, AuditFilters, action_choices
+from .selectors import AuditFilters, action_choices, type_choices
 
 
 class AuditFilterForm(forms.Form):
@@ -25,14 +25,15 @@ class AuditFilterForm(forms.Form):
         widget=forms.TextInput(attrs={"placeholder": _("名称或编号")}),
     )
 
-    def __init__(self, *args, actors: list[tuple[str, str]], **kwargs) -> None:
+    customer = forms.IntegerField(
+        label=_("客户"), required=False, min_value=1, max_value=2**31 - 1, widget=forms.HiddenInput
+    )
+
+    def __init__(self, *args, actors: list[tuple[str, str]], user=None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["actor"].choices = [("", _("全部操作人")), *actors]
-        self.fields["action"].choices = [("", _("全部操作")), *action_choices()]
-        self.fields["object_type"].choices = [
-            ("", _("全部类型")),
-            *((code, label) for code, (label, _app, _model) in OBJECT_TYPES.items()),
-        ]
+        self.fields["action"].choices = [("", _("全部操作")), *action_choices(user)]
+        self.fields["object_type"].choices = [("", _("全部类型")), *type_choices(user)]
 
     def filters(self) -> AuditFilters:
         """The valid filters; a field that does not parse is ignored (and shown in error)."""
@@ -47,4 +48,5 @@ class AuditFilterForm(forms.Form):
             date_from=data.get("date_from"),
             date_to=data.get("date_to"),
             q=data.get("q") or "",
+            customer=data.get("customer"),
         )

@@ -36,6 +36,7 @@ class AuditLog(models.Model):
         verbose_name_plural = _("操作日志")
         ordering = ["-at", "-id"]
         indexes = [models.Index(fields=["content_type", "object_id", "-at"])]
+        permissions = [("view_scoped_auditlog", _("可查看权限范围内的业务操作日志"))]
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_name} {self.action} {self.object_repr}"

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models import Q, QuerySet
@@ -22,48 +22,21 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from apps.core.permissions import has_perm, require_perm
-from apps.core.templatetags.console import ACTION_LABELS
+from apps.core import registry
+from apps.core.errors import Forbidden
+from apps.core.permissions import has_perm
 
 from .models import AuditLog
 
-VIEW_PERM = "audit.view_auditlog"
-
-# Object types offered in the filter: code → (label, app_label, model).
-OBJECT_TYPES: dict[str, tuple[Any, str, str]] = {
-    "customer": (_("客户"), "customers", "customer"),
-    "contract": (_("合同"), "contracts", "contract"),
-    "lead": (_("客户申请"), "leads", "lead"),
-    "qrchannel": (_("二维码渠道"), "leads", "qrchannel"),
-    "staff": (_("员工"), "accounts", "user"),
-    "token": (_("API 令牌"), "accounts", "apitoken"),
-    "datasource": (_("数据源"), "datasources", "datasource"),
-}
+VIEW_PERM = "audit.view_auditlog"  # the whole log, login log included
+# The rows about the objects the reader may see (their types' view permission), without
+# the login log, staff or token rows: 运营主管 read the business history this way.
+VIEW_SCOPED_PERM = "audit.view_scoped_auditlog"
 
 # Pseudo-action: every row of the login log (登录日志).
 AUTH_ACTIONS = ("login", "logout", "login_failed")
 ACTION_GROUP_AUTH = "auth"
 SYSTEM_ACTOR = "system"
-
-# Detail pages that exist for audited objects: (app_label, model) → (url name, perm).
-DETAIL_URLS: dict[tuple[str, str], tuple[str, str]] = {
-    ("customers", "customer"): ("customers:detail", "customers.view_customer"),
-    ("contracts", "contract"): ("contracts:detail", "contracts.view_contract"),
-    ("leads", "lead"): ("leads:detail", "leads.view_lead"),
-    ("accounts", "user"): ("accounts:staff_edit", "accounts.manage_staff"),
-}
-
-# Diff keys that are not model fields, and fields without a verbose name.
-EXTRA_LABELS: dict[tuple[str, str, str], Any] = {
-    ("accounts", "user", "roles"): _("角色"),
-    ("accounts", "apitoken", "created_by"): _("签发人"),
-}
-
-# Foreign keys in diffs are shown by name for these models (fields loaded, all local).
-RESOLVABLE: dict[str, tuple[str, ...]] = {
-    "accounts.user": ("id", "username", "name"),
-    "customers.customer": ("id", "name", "enterprise_no"),
-}
 
 EXPORT_MAX_ROWS = 100_000
 
@@ -72,20 +45,67 @@ EXPORT_MAX_ROWS = 100_000
 class AuditFilters:
     actor: str = ""  # a user id, or "system" for rows without a signed-in actor
     action: str = ""  # an action code, or "auth" for the login log
-    object_type: str = ""  # a key of OBJECT_TYPES
+    object_type: str = ""  # a registered audit type code
     date_from: dt.date | None = None
     date_to: dt.date | None = None  # inclusive
     q: str = ""  # free text on the object (name or id)
+    customer: int | None = None  # a customer: its own rows and its related objects' rows
 
 
-def _start_of(day: dt.date) -> dt.datetime:
-    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+def can_read(user) -> bool:
+    return has_perm(user, VIEW_PERM) or has_perm(user, VIEW_SCOPED_PERM)
+
+
+def _require_reader(user) -> None:
+    if not can_read(user):
+        raise Forbidden()
+
+
+def readable_types(user) -> list[registry.AuditType]:
+    """The object types whose rows ``user`` may read (all of them for a full reader)."""
+    if has_perm(user, VIEW_PERM):
+        return registry.audit_types()
+    if not has_perm(user, VIEW_SCOPED_PERM):
+        return []
+    return [t for t in registry.audit_types() if has_perm(user, t.view_perm)]
+
+
+def _content_type_id(audit_type: registry.AuditType) -> int:
+    app_label, model = audit_type.model.split(".")
+    return ContentType.objects.get_by_natural_key(app_label, model).pk
+
+
+def _customer_rows(customer_id: int) -> Q:
+    """The rows about a customer and about every registered object tied to it (its
+    contracts, its data source, the lead it came from): one small query per type."""
+    condition = Q(pk__in=[])
+    for t in registry.audit_types():
+        if not t.customer_field:
+            continue
+        if t.customer_field == "pk":
+            ids = [customer_id]
+        else:
+            app_label, model_name = t.model.split(".")
+            model = ContentType.objects.get_by_natural_key(app_label, model_name).model_class()
+            ids = list(
+                model._default_manager.filter(**{t.customer_field: customer_id}).values_list(
+                    "pk", flat=True
+                )
+            )
+        if ids:
+            condition |= Q(content_type_id=_content_type_id(t), object_id__in=[str(i) for i in ids])
+    return condition
 
 
 def audit_list(*, user, filters: AuditFilters) -> QuerySet[AuditLog]:
-    """Audit rows matching ``filters``, newest first. Administrators only."""
-    require_perm(user, VIEW_PERM)
+    """Audit rows matching ``filters``, newest first, within what ``user`` may read."""
+    _require_reader(user)
     qs = AuditLog.objects.all()
+    if not has_perm(user, VIEW_PERM):
+        types = readable_types(user)
+        qs = qs.filter(content_type_id__in=[_content_type_id(t) for t in types])
+        hidden = [a.code for a in registry.actions() if a.perm and not has_perm(user, a.perm)]
+        qs = qs.exclude(action__in=[*AUTH_ACTIONS, *hidden])
     if filters.actor == SYSTEM_ACTOR:
         qs = qs.filter(actor__isnull=True)
     elif filters.actor.isdigit():
@@ -94,10 +114,11 @@ def audit_list(*, user, filters: AuditFilters) -> QuerySet[AuditLog]:
         qs = qs.filter(action__in=AUTH_ACTIONS)
     elif filters.action:
         qs = qs.filter(action=filters.action)
-    if filters.object_type in OBJECT_TYPES:
-        _label, app_label, model = OBJECT_TYPES[filters.object_type]
-        ct = ContentType.objects.get_by_natural_key(app_label, model)
-        qs = qs.filter(content_type_id=ct.pk)
+    chosen = registry.audit_type(filters.object_type)
+    if chosen is not None:
+        qs = qs.filter(content_type_id=_content_type_id(chosen))
+    if filters.customer is not None:
+        qs = qs.filter(_customer_rows(filters.customer))
     if filters.date_from:
         qs = qs.filter(at__gte=_start_of(filters.date_from))
     if filters.date_to:
@@ -108,23 +129,41 @@ def audit_list(*, user, filters: AuditFilters) -> QuerySet[AuditLog]:
     return qs.order_by("-at", "-id")
 
 
+def _start_of(day: dt.date) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+
 def actor_choices(user) -> list[tuple[str, str]]:
     """Options for the actor filter: every account (one query) and 系统."""
-    from apps.accounts.models import User
-
-    require_perm(user, VIEW_PERM)
-    users = User.objects.order_by("username").only("id", "username", "name")
+    _require_reader(user)
+    users = get_user_model().objects.order_by("username").only("id", "username", "name")
     return [
         (SYSTEM_ACTOR, str(_("系统（命令行、未登录）"))),
         *((str(u.pk), f"{u.username}（{u.name}）" if u.name else u.username) for u in users),
     ]
 
 
-def action_choices() -> list[tuple[str, str]]:
-    return [
-        (ACTION_GROUP_AUTH, str(_("登录日志（登录、退出、登录失败）"))),
-        *((code, str(label)) for code, label in ACTION_LABELS.items()),
-    ]
+def action_choices(user=None) -> list[tuple[str, str]]:
+    full = user is None or has_perm(user, VIEW_PERM)
+    choices = [(ACTION_GROUP_AUTH, str(_("登录日志（登录、退出、登录失败）")))] if full else []
+    for a in registry.actions():
+        if not full and (a.code in AUTH_ACTIONS or (a.perm and not has_perm(user, a.perm))):
+            continue
+        choices.append((a.code, str(a.label)))
+    return choices
+
+
+def type_choices(user=None) -> list[tuple[str, str]]:
+    types = registry.audit_types() if user is None else readable_types(user)
+    return [(t.code, str(t.label)) for t in types]
+
+
+def customer_label(customer_id: int) -> str:
+    """How the customer filter names its customer (「HGJ100046 企业名称」), or ""."""
+    t = registry.audit_type("customer")
+    if t is None:
+        return ""
+    return _names_of(t, {customer_id}).get(str(customer_id), "")
 
 
 # --- Presentation ----------------------------------------------------------------------
@@ -166,33 +205,28 @@ def _model_field(model: type[models.Model] | None, name: str) -> models.Field | 
         return None
 
 
-def _list_labels(model: type[models.Model] | None, name: str) -> dict[str, str]:
-    if model is None:
-        return {}
-    key = (model._meta.app_label, model._meta.model_name, name)
-    if key == ("accounts", "user", "roles"):
-        from apps.accounts.roles import ROLES
+def _type_of(model: type[models.Model] | None) -> registry.AuditType | None:
+    return registry.audit_type_for_model(model._meta.label_lower) if model is not None else None
 
-        return {code: str(role.label) for code, role in ROLES.items()}
-    if key == ("accounts", "apitoken", "scopes"):
-        return {code: str(label) for code, label in model.SCOPE_CHOICES}
-    if key == ("customers", "customer", "modules"):
-        return {code: str(label) for code, label in getattr(settings, "CUSTOMER_MODULES", [])}
-    return {}
+
+def _list_labels(model: type[models.Model] | None, name: str) -> dict[str, str]:
+    t = _type_of(model)
+    labels = t.list_labels.get(name) if t is not None else None
+    return {str(k): str(v) for k, v in labels().items()} if labels else {}
 
 
 def _label(model: type[models.Model] | None, name: str) -> str:
     if model is None:
         return name
-    extra = EXTRA_LABELS.get((model._meta.app_label, model._meta.model_name, name))
-    if extra is not None:
-        return str(extra)
+    t = _type_of(model)
+    if t is not None and name in t.extra_labels:
+        return str(t.extra_labels[name])
     f = _model_field(model, name)
     return str(getattr(f, "verbose_name", name)) if f is not None else name
 
 
-# Fields holding GB/T 2260 codes, shown by their names.
-REGION_FIELDS = {("customers.customer", "province"), ("customers.customer", "city")}
+def _is_reference(f: models.Field | None) -> bool:
+    return f is not None and f.is_relation and (f.many_to_one or f.one_to_one)
 
 
 def _format(
@@ -209,10 +243,11 @@ def _format(
     if isinstance(value, list):
         labels = _list_labels(model, name)
         return "、".join(labels.get(str(v), str(v)) for v in value)
-    if f is not None and f.is_relation and f.many_to_one:
+    if _is_reference(f):
         label = f.related_model._meta.label_lower
         return names.get(label, {}).get(str(value), f"#{value}")
-    if model is not None and (model._meta.label_lower, name) in REGION_FIELDS:
+    t = _type_of(model)
+    if t is not None and name in t.region_fields:
         from apps.core import regions
 
         return f"{regions.name(str(value)) or value}"
@@ -233,45 +268,56 @@ def _format(
     return str(value)
 
 
+def _names_of(t: registry.AuditType, ids: set[int]) -> dict[str, str]:
+    """Display names of some objects of a registered type (one query)."""
+    app_label, model_name = t.model.split(".")
+    model = ContentType.objects.get_by_natural_key(app_label, model_name).model_class()
+    qs = model._default_manager.filter(pk__in=ids)
+    if t.name_fields:
+        qs = qs.only(*t.name_fields)
+    describe = t.describe or str
+    return {str(o.pk): describe(o) for o in qs}
+
+
 def _resolve_names(rows: list[AuditLog]) -> dict[str, dict[str, str]]:
-    """Display names of the objects that foreign keys in the diffs point to: one query per
-    referenced model (users, customers), whatever the number of rows."""
+    """Display names of the registered objects that references in the diffs point to
+    (负责人、客户、渠道 …): one query per referenced model, whatever the number of rows."""
     wanted: dict[str, set[int]] = defaultdict(set)
     for row in rows:
         model = _model_for(row)
         for name, pair in (row.changes or {}).items():
             f = _model_field(model, name)
-            if f is None or not (f.is_relation and f.many_to_one):
+            if not _is_reference(f):
                 continue
             label = f.related_model._meta.label_lower
-            if label not in RESOLVABLE:
+            if registry.audit_type_for_model(label) is None:
                 continue
-            for value in pair if isinstance(pair, list | tuple) else ():
+            for value in pair if isinstance(pair, list | tuple) else (pair,):
                 if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
                     wanted[label].add(int(value))
-    names: dict[str, dict[str, str]] = {}
-    for label, ids in wanted.items():
-        app_label, model_name = label.split(".")
-        model = ContentType.objects.get_by_natural_key(app_label, model_name).model_class()
-        objs = model._default_manager.filter(pk__in=ids).only(*RESOLVABLE[label])
-        names[label] = {str(o.pk): str(o) for o in objs}
-    return names
+    return {
+        label: _names_of(registry.audit_type_for_model(label), ids) for label, ids in wanted.items()
+    }
 
 
 def present(rows: Iterable[AuditLog], *, viewer=None) -> list[AuditRow]:
     """Audit rows ready to show: action and type labels, detail link, labelled diff."""
     rows = list(rows)
     names = _resolve_names(rows)
-    allowed = {key: has_perm(viewer, perm) for key, (_url, perm) in DETAIL_URLS.items()}
+    links = {
+        t.model: t.detail_url
+        for t in registry.audit_types()
+        if t.detail_url and has_perm(viewer, t.view_perm)
+    }
     result = []
     for row in rows:
         model = _model_for(row)
         type_label = str(model._meta.verbose_name) if model is not None else ""
         url = ""
         if model is not None and row.object_id.isdigit():
-            key = (model._meta.app_label, model._meta.model_name)
-            if key in DETAIL_URLS and allowed[key]:
-                url = reverse(DETAIL_URLS[key][0], args=[int(row.object_id)])
+            url_name = links.get(model._meta.label_lower)
+            if url_name:
+                url = reverse(url_name, args=[int(row.object_id)])
         changes = []
         for name, pair in (row.changes or {}).items():
             old, new = [*pair, None, None][:2] if isinstance(pair, list) else (None, pair)
@@ -285,7 +331,7 @@ def present(rows: Iterable[AuditLog], *, viewer=None) -> list[AuditRow]:
         result.append(
             AuditRow(
                 log=row,
-                action_label=str(ACTION_LABELS.get(row.action, row.action)),
+                action_label=registry.action_label(row.action),
                 type_label=type_label,
                 url=url,
                 changes=changes,

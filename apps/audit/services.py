@@ -16,7 +16,7 @@ from typing import Any
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 
-from apps.core import context
+from apps.core import context, registry
 
 from .models import AuditLog
 
@@ -128,10 +128,13 @@ def record_many(
 
 
 def history_for(obj: models.Model, limit: int = 50):
-    """Audit rows about ``obj``, newest first (one query)."""
+    """Audit rows about ``obj``, newest first (one query) — without the actions their app
+    shows elsewhere (registered with ``own_history=False``)."""
     ct = ContentType.objects.get_for_model(obj)
+    elsewhere = [a.code for a in registry.actions() if not a.own_history]
     return (
         AuditLog.objects.filter(content_type=ct, object_id=str(obj.pk))
+        .exclude(action__in=elsewhere)
         .select_related("actor")
         .order_by("-at", "-id")[:limit]
     )

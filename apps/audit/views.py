@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from apps.core.listing import paginate
+from apps.core.permissions import has_perm
 
 from . import selectors
 from .forms import AuditFilterForm
@@ -30,8 +31,8 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _filtered(request: HttpRequest):
-    actors = selectors.actor_choices(request.user)  # checks audit.view_auditlog
-    form = AuditFilterForm(request.GET or None, actors=actors)
+    actors = selectors.actor_choices(request.user)  # checks the reader's permission
+    form = AuditFilterForm(request.GET or None, actors=actors, user=request.user)
     return form, selectors.audit_list(user=request.user, filters=form.filters())
 
 
@@ -42,6 +43,10 @@ def audit_list(request: HttpRequest) -> HttpResponse:
     context.update(
         form=form,
         rows=selectors.present(context["page_obj"].object_list, viewer=request.user),
+        customer_label=selectors.customer_label(form.filters().customer)
+        if form.filters().customer
+        else "",
+        reads_all=has_perm(request.user, selectors.VIEW_PERM),
         nav="audit",
     )
     return render(request, "audit/list.html", context)

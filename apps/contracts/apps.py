@@ -5,3 +5,28 @@ class ContractsConfig(AppConfig):
     name = "apps.contracts"
     label = "contracts"
     verbose_name = "合同"
+
+    def ready(self) -> None:
+        from django.utils.translation import gettext_lazy as _
+
+        from apps.core import registry
+
+        from .selectors import customer_panel
+
+        registry.register_audit_type(
+            registry.AuditType(
+                code="contract",
+                label=_("合同"),
+                model="contracts.contract",
+                view_perm="contracts.view_contract",
+                detail_url="contracts:detail",
+                name_fields=("id",),
+                describe=lambda c: f"合同 #{c.pk}",
+                customer_field="customer",
+            )
+        )
+        registry.register_customer_panel(
+            registry.CustomerPanel(
+                "contracts", "contracts/_customer_panel.html", customer_panel, order=20
+            )
+        )

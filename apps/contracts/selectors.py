@@ -84,6 +84,13 @@ def access_contract_scan(user, pk: int | str) -> Contract:
     return contract
 
 
+def customer_panel(request, customer) -> dict | None:
+    """The 合同 card of the customer page (registered in ``apps.py``)."""
+    if not has_perm(request.user, "contracts.view_contract"):
+        return None
+    return {"contracts": customer_contracts(user=request.user, customer=customer)}
+
+
 def customer_contracts(*, user, customer) -> QuerySet[Contract]:
     """A customer's contracts for its detail page, latest end date first (one query)."""
     if not has_perm(user, "contracts.view_contract"):

@@ -35,12 +35,6 @@ def readyz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok", "database": "ok"})
 
 
-def dashboard(request: HttpRequest) -> HttpResponse:
-    from .dashboard import dashboard_context
-
-    return render(request, "core/dashboard.html", dashboard_context(request.user))
-
-
 @require_GET
 def cities(request: HttpRequest) -> HttpResponse:
     """The city ``<option>`` list for ``?province=CODE`` (HTMX cascade: the province select

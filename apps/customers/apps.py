@@ -5,3 +5,28 @@ class CustomersConfig(AppConfig):
     name = "apps.customers"
     label = "customers"
     verbose_name = "客户"
+
+    def ready(self) -> None:
+        from django.conf import settings
+        from django.utils.translation import gettext_lazy as _
+
+        from apps.core import registry
+
+        from .services import check_profile
+
+        registry.register_audit_type(
+            registry.AuditType(
+                code="customer",
+                label=_("客户"),
+                model="customers.customer",
+                view_perm="customers.view_customer",
+                detail_url="customers:detail",
+                name_fields=("id", "name", "enterprise_no"),
+                customer_field="pk",
+                list_labels={"modules": lambda: dict(settings.CUSTOMER_MODULES)},
+                region_fields=("province", "city"),
+            )
+        )
+        registry.register_activation_check(
+            registry.ActivationCheck("profile", check_profile, order=10)
+        )

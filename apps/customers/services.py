@@ -4,7 +4,7 @@ transaction and leaves its audit row in that transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.audit import services as audit
-from apps.core import records
+from apps.core import records, registry
 from apps.core.errors import Conflict, Forbidden, ProfileIncomplete, ValidationFailed
 from apps.core.models import next_value
 from apps.core.permissions import has_perm, require_perm
@@ -163,7 +163,7 @@ class Blocker:
     fields: dict[str, list[str]] = field(default_factory=dict)
 
 
-def _check_profile(customer: Customer) -> Blocker | None:
+def check_profile(customer: Customer) -> Blocker | None:
     missing = missing_profile_fields(customer)
     if not missing:
         return None
@@ -175,12 +175,11 @@ def _check_profile(customer: Customer) -> Blocker | None:
     )
 
 
-# Activation's prerequisites, in order. Other apps append their checks (data source …).
-ACTIVATION_CHECKS: list[Callable[[Customer], Blocker | None]] = [_check_profile]
-
-
 def activation_blockers(customer: Customer) -> list[Blocker]:
-    return [b for check in ACTIVATION_CHECKS if (b := check(customer)) is not None]
+    """Every unmet prerequisite of 开通, in order: the profile (this app) and whatever the
+    other apps registered (the data source …), all at once, never only the first."""
+    checks = registry.activation_checks()
+    return [b for c in checks if (b := c.check(customer)) is not None]
 
 
 def valid_modules(modules: Iterable[str]) -> list[str]:

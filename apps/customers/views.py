@@ -12,15 +12,14 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.accounts.scope import sees_all
-from apps.audit.selectors import present
-from apps.core import regions
+from apps.audit.selectors import can_read as can_read_audit
+from apps.audit.selectors import history
+from apps.core import regions, registry
 from apps.core.errors import DomainError, ValidationFailed
 from apps.core.excel import xlsx_response
 from apps.core.files import serve_private
 from apps.core.listing import paginate
 from apps.core.permissions import has_perm, require_perm
-from apps.datasources.selectors import customer_history
-from apps.datasources.views import panel_context
 
 from . import services
 from .forms import (
@@ -122,10 +121,8 @@ def detail_view(request: HttpRequest, pk: int) -> HttpResponse:
             if b.code != "profile_incomplete"
         ],
         "module_labels": dict(ModulesForm.base_fields["modules"].choices),
-        "history": present(customer_history(customer), viewer=user),
-        "contracts": customer.contracts.order_by("-end_date", "-id")
-        if has_perm(user, "contracts.view_contract")
-        else None,
+        "history": history(customer, viewer=user),
+        "can_read_audit": can_read_audit(user),
         "can_change": has_perm(user, "customers.change_customer"),
         "can_activate": has_perm(user, "customers.activate_customer"),
         "can_close": has_perm(user, "customers.close_customer"),
@@ -134,8 +131,15 @@ def detail_view(request: HttpRequest, pk: int) -> HttpResponse:
         "can_download": has_perm(user, "customers.view_customer_file"),
         "gate": request.GET.get("gate", ""),
         "owners": list(assignable_owners()) if has_perm(user, "customers.assign_customer") else [],
-        **panel_context(request, customer),
     }
+    # Cards other apps add (数据源, 合同 …), each with its own context.
+    panels = []
+    for panel in registry.customer_panels():
+        extra = panel.context(request, customer)
+        if extra is not None:
+            context.update(extra)
+            panels.append(panel.template)
+    context["panels"] = panels
     return render(request, "customers/detail.html", context)
 
 

@@ -11,10 +11,7 @@ class DatasourcesConfig(AppConfig):
     verbose_name = "数据源"
 
     def ready(self) -> None:
-        from apps.customers.services import ACTIVATION_CHECKS
-
         from . import crypto
-        from .services import datasource_blocker
 
         # Refuse to start with a malformed key or an unsafe database-name prefix.
         crypto.validate_keys()
@@ -22,6 +19,52 @@ class DatasourcesConfig(AppConfig):
             raise ImproperlyConfigured(
                 "TENANT_DB_PREFIX must be 1-20 characters of [a-z0-9_] starting with a letter"
             )
-        # 开通 requires a configured data source.
-        if datasource_blocker not in ACTIVATION_CHECKS:
-            ACTIVATION_CHECKS.append(datasource_blocker)
+        _register()
+
+
+def _register() -> None:
+    from django.utils.translation import gettext_lazy as _
+
+    from apps.core import registry
+
+    from .services import datasource_blocker
+    from .views import panel_context
+
+    manage = "datasources.manage_datasource"
+    # Rows about a customer that name its server and account: shown in the data-source
+    # panel and to those who may see connection details, not in the customer's history.
+    registry.register_actions(
+        {
+            "datasource_check": _("检测数据源连接"),
+            "datasource_configure": _("配置数据源"),
+            "datasource_configure_failed": _("配置数据源失败"),
+            "datasource_status": _("变更实施状态"),
+            "datasource_delete": _("删除数据源"),
+            "datasource_rotate_keys": _("轮换数据源密钥"),
+        },
+        own_history=False,
+        perm=manage,
+    )
+    registry.register_actions({"registry_read": _("读取租户注册表")}, perm=manage)
+    registry.register_audit_type(
+        registry.AuditType(
+            code="datasource",
+            label=_("数据源"),
+            model="datasources.datasource",
+            view_perm=manage,
+            name_fields=("id", "name"),
+            customer_field="customer",
+        )
+    )
+
+    def panel(request, customer):
+        context = panel_context(request, customer)
+        return context if context["ds_panel"] else None
+
+    registry.register_customer_panel(
+        registry.CustomerPanel("datasource", "datasources/_panel.html", panel, order=10)
+    )
+    # 开通 requires a configured data source.
+    registry.register_activation_check(
+        registry.ActivationCheck("datasource", datasource_blocker, order=20)
+    )

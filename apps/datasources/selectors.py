@@ -96,19 +96,6 @@ def datasource_history(customer: Customer, limit: int = 50) -> QuerySet[AuditLog
     )
 
 
-def customer_history(customer: Customer, limit: int = 50) -> QuerySet[AuditLog]:
-    """The customer's own history without the data-source rows (检测连接 and failed
-    configure attempts are recorded against the customer and name the server and account;
-    they are shown in the data-source panel, to those who may see connection details)."""
-    ct = ContentType.objects.get_for_model(customer)
-    return (
-        AuditLog.objects.filter(content_type=ct, object_id=str(customer.pk))
-        .exclude(action__startswith="datasource_")
-        .select_related("actor")
-        .order_by("-at", "-id")[:limit]
-    )
-
-
 # --- 租户注册表 (the business system's read) -----------------------------------------------
 
 IMPL_STATUS_CODES = {

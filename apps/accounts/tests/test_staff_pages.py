@@ -80,8 +80,8 @@ def test_admin_sees_every_page(client_for, admin_user, member, index):
 
 @pytest.mark.django_db
 def test_menu_shows_staff_and_tokens_to_admin_only(client_for, admin_user, ops):
-    admin_page = client_for(admin_user).get(reverse("core:dashboard")).content.decode()
-    ops_page = client_for(ops).get(reverse("core:dashboard")).content.decode()
+    admin_page = client_for(admin_user).get(reverse("console:dashboard")).content.decode()
+    ops_page = client_for(ops).get(reverse("console:dashboard")).content.decode()
     for label, url in (
         ("员工与角色", reverse("accounts:staff_list")),
         ("API 令牌", reverse("accounts:token_list")),
@@ -243,7 +243,7 @@ def test_disable_then_enable_with_audit_and_login_effect(client_for, admin_user,
 
     # A disabled account cannot log in through the form, and open sessions end.
     member_client = client_for(member)
-    assert member_client.get(reverse("core:dashboard")).status_code == 200
+    assert member_client.get(reverse("console:dashboard")).status_code == 200
     response = admin.post(url, {"active": "0"})
     assert response.status_code == 302
     member.refresh_from_db()
@@ -252,7 +252,7 @@ def test_disable_then_enable_with_audit_and_login_effect(client_for, admin_user,
     assert row.changes == {"is_active": [True, False]}
     assert row.actor_id == admin_user.pk
 
-    assert member_client.get(reverse("core:dashboard")).status_code == 302
+    assert member_client.get(reverse("console:dashboard")).status_code == 302
     response = login_form(client_for(None), "member1", "Pa$$w0rd!x")
     assert response.status_code == 200
     assert "用户名或密码不正确" in response.content.decode()
@@ -341,7 +341,7 @@ def test_password_reset_redirects_htmx_and_is_audited(client_for, admin_user, me
     dumped = json.dumps([row.changes, row.message, row.object_repr], ensure_ascii=False)
     assert GOOD_PASSWORD not in dumped and member.password not in dumped
     # The old session of the account ends; the new password works on the form.
-    assert member_client.get(reverse("core:dashboard")).status_code == 302
+    assert member_client.get(reverse("console:dashboard")).status_code == 302
     assert login_form(client_for(None), "member1", GOOD_PASSWORD).status_code == 302
 
 

@@ -3,9 +3,10 @@
 import pytest
 from django.urls import reverse
 
+from apps.core import registry
 from apps.core.errors import Conflict, ProfileIncomplete
 from apps.customers.models import Customer
-from apps.customers.services import ACTIVATION_CHECKS, activation_blockers, customer_activate
+from apps.customers.services import activation_blockers, customer_activate
 from apps.datasources.services import datasource_blocker
 from tests.factories import make_customer, make_datasource
 
@@ -14,8 +15,10 @@ pytestmark = pytest.mark.django_db
 HX = {"HTTP_HX_REQUEST": "true"}
 
 
-def test_the_check_is_registered_once():
-    assert ACTIVATION_CHECKS.count(datasource_blocker) == 1
+def test_the_check_is_registered_once_after_the_profile():
+    checks = [c.check for c in registry.activation_checks()]
+    assert checks.count(datasource_blocker) == 1
+    assert [c.code for c in registry.activation_checks()] == ["profile", "datasource"]
 
 
 def test_activation_blocked_without_a_data_source(ops):

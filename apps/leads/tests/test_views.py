@@ -521,14 +521,14 @@ def test_menu_and_dashboard_figures(client_for, ops, ops2, manager, devops):
     make_lead(name="逾期", registered_ago=2 * DAY)
     make_lead(owner=ops, name="新的", registered_ago=HOUR)
     make_lead(owner=ops2, name="别人的逾期", registered_ago=2 * DAY)
-    body = client_for(ops).get(reverse("core:dashboard")).content.decode()
+    body = client_for(ops).get(reverse("console:dashboard")).content.decode()
     assert re.search(r'id="stat-to-call"><b>2</b>', body)
     assert re.search(r'id="stat-overdue"><b>1</b>', body)
     assert re.search(r'id="stat-pool"><b>1</b>', body)
     assert "客户申请" in body and "待回访" in body and "二维码渠道" not in body
-    body = client_for(manager).get(reverse("core:dashboard")).content.decode()
+    body = client_for(manager).get(reverse("console:dashboard")).content.decode()
     assert re.search(r'id="stat-overdue"><b>2</b>', body) and "二维码渠道" in body
-    body = client_for(devops).get(reverse("core:dashboard")).content.decode()
+    body = client_for(devops).get(reverse("console:dashboard")).content.decode()
     assert "stat-overdue" not in body and "客户申请" not in body
 
 

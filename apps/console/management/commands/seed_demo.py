@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.accounts.services import staff_create
+from apps.console import demo
 from apps.contracts.services import contract_create, contract_update
-from apps.core import demo
 from apps.core.errors import DomainError
 from apps.customers.models import Customer
 from apps.customers.services import (

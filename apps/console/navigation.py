@@ -7,33 +7,41 @@ from dataclasses import dataclass
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
-from .permissions import has_perm
+from apps.core.permissions import has_perm
 
 
 @dataclass(frozen=True)
 class MenuItem:
     label: str
     url_name: str
-    perm: str | None  # None: every signed-in member of staff
+    perm: str | tuple[str, ...] | None  # None: every signed-in member; a tuple: any of them
     section: str
 
 
 MENU: list[MenuItem] = [
-    MenuItem(_("工作台"), "core:dashboard", None, "dashboard"),
+    MenuItem(_("工作台"), "console:dashboard", None, "dashboard"),
     MenuItem(_("客户申请"), "leads:list", "leads.view_lead", "leads"),
     MenuItem(_("待回访"), "leads:to_call", "leads.view_lead", "to_call"),
     MenuItem(_("客户"), "customers:list", "customers.view_customer", "customers"),
     MenuItem(_("合同"), "contracts:list", "contracts.view_contract", "contracts"),
     MenuItem(_("二维码渠道"), "leads:qr_list", "leads.manage_qrchannel", "qr"),
-    MenuItem(_("操作日志"), "audit:list", "audit.view_auditlog", "audit"),
+    MenuItem(
+        _("操作日志"), "audit:list", ("audit.view_auditlog", "audit.view_scoped_auditlog"), "audit"
+    ),
     MenuItem(_("员工与角色"), "accounts:staff_list", "accounts.manage_staff", "staff"),
     MenuItem(_("API 令牌"), "accounts:token_list", "accounts.manage_api_tokens", "tokens"),
 ]
+
+
+def _allowed(user, perm: str | tuple[str, ...] | None) -> bool:
+    if perm is None:
+        return True
+    return any(has_perm(user, p) for p in ((perm,) if isinstance(perm, str) else perm))
 
 
 def menu_for(user) -> list[dict]:
     return [
         {"label": item.label, "url": reverse(item.url_name), "section": item.section}
         for item in MENU
-        if item.perm is None or has_perm(user, item.perm)
+        if _allowed(user, item.perm)
     ]

@@ -1,0 +1,128 @@
+"""What each app tells the others about itself, declared once at start-up.
+
+The kernel and the audit log know no domain app: an app registers, in its ``AppConfig.ready``,
+the things other parts show about it — its audited object types (label, detail page, how to
+name an instance, the customer it belongs to), the labels of its audit actions, the panels it
+adds to the customer page and the checks 开通 must pass. Readers ask this registry and never
+import the app. Registration is idempotent (keyed by code), so ``ready`` may run twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+Label = Any  # a str or a lazy translation
+
+
+@dataclass(frozen=True)
+class AuditType:
+    """An audited model as the 操作日志 shows it."""
+
+    code: str  # the key of the 对象类型 filter: "customer"
+    label: Label  # 客户
+    model: str  # app_label.model_name: "customers.customer"
+    view_perm: str  # who may read its rows in a scoped 操作日志, and follow its link
+    detail_url: str = ""  # URL name taking the primary key
+    # Naming an instance that a diff points to (负责人 → 张三): the fields to load and how
+    # to say it. Without ``describe`` the model's ``str()`` is used.
+    name_fields: tuple[str, ...] = ()
+    describe: Callable[[Any], str] | None = None
+    # The foreign key (or "pk" for the customer itself) that ties a row to a customer, so
+    # that filtering the log by a customer shows this type's rows too.
+    customer_field: str = ""
+    # Diff keys that are not model fields, or fields without a verbose name.
+    extra_labels: Mapping[str, Label] = field(default_factory=dict)
+    # For list-valued fields: a function giving {code: label} for the values.
+    list_labels: Mapping[str, Callable[[], Mapping[str, Label]]] = field(default_factory=dict)
+    # Fields holding GB/T 2260 region codes, shown by their names.
+    region_fields: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AuditAction:
+    code: str
+    label: Label
+    # False: rows recorded against an object but shown elsewhere (e.g. 检测连接 rows about a
+    # customer live in its data-source panel), left out of that object's own history.
+    own_history: bool = True
+    # Extra permission a scoped reader needs to see rows of this action ("" = none).
+    perm: str = ""
+
+
+@dataclass(frozen=True)
+class CustomerPanel:
+    """A card on the customer page. ``context(request, customer)`` returns the template's
+    context, or None when the viewer may not see the panel."""
+
+    code: str
+    template: str
+    context: Callable[[Any, Any], dict[str, Any] | None]
+    order: int = 100
+
+
+@dataclass(frozen=True)
+class ActivationCheck:
+    """A prerequisite of 开通: ``check(customer)`` returns a blocker or None."""
+
+    code: str
+    check: Callable[[Any], Any]
+    order: int = 100
+
+
+_audit_types: dict[str, AuditType] = {}
+_actions: dict[str, AuditAction] = {}
+_panels: dict[str, CustomerPanel] = {}
+_checks: dict[str, ActivationCheck] = {}
+
+
+def register_audit_type(audit_type: AuditType) -> None:
+    _audit_types[audit_type.code] = audit_type
+
+
+def audit_types() -> list[AuditType]:
+    return list(_audit_types.values())
+
+
+def audit_type(code: str) -> AuditType | None:
+    return _audit_types.get(code)
+
+
+def audit_type_for_model(label_lower: str) -> AuditType | None:
+    for t in _audit_types.values():
+        if t.model == label_lower:
+            return t
+    return None
+
+
+def register_actions(
+    labels: Mapping[str, Label], *, own_history: bool = True, perm: str = ""
+) -> None:
+    for code, label in labels.items():
+        _actions[code] = AuditAction(code, label, own_history=own_history, perm=perm)
+
+
+def actions() -> list[AuditAction]:
+    return list(_actions.values())
+
+
+def action_label(code: str) -> str:
+    action = _actions.get(code)
+    return str(action.label) if action else code
+
+
+def register_customer_panel(panel: CustomerPanel) -> None:
+    _panels[panel.code] = panel
+
+
+def customer_panels() -> list[CustomerPanel]:
+    return sorted(_panels.values(), key=lambda p: (p.order, p.code))
+
+
+def register_activation_check(check: ActivationCheck) -> None:
+    _checks[check.code] = check
+
+
+def activation_checks() -> list[ActivationCheck]:
+    return sorted(_checks.values(), key=lambda c: (c.order, c.code))
