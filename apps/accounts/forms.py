@@ -10,6 +10,7 @@ from django.contrib.auth.password_validation import password_validators_help_tex
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from apps.core import forms as core_forms
 from apps.core.errors import DomainError
 
 from .models import ApiToken
@@ -52,7 +53,7 @@ class RoleFieldMixin:
         ]
 
 
-class StaffCreateForm(RoleFieldMixin, forms.Form):
+class StaffCreateForm(RoleFieldMixin, core_forms.Form):
     username = forms.CharField(
         label=_("用户名"),
         max_length=150,
@@ -88,7 +89,7 @@ class StaffCreateForm(RoleFieldMixin, forms.Form):
         return data
 
 
-class StaffEditForm(RoleFieldMixin, forms.Form):
+class StaffEditForm(RoleFieldMixin, core_forms.Form):
     name = forms.CharField(label=_("姓名"), max_length=50, required=False)
     phone = forms.CharField(label=_("手机号"), max_length=20, required=False)
     email = forms.CharField(
@@ -100,7 +101,7 @@ class StaffEditForm(RoleFieldMixin, forms.Form):
     is_active = forms.BooleanField(label=_("启用"), required=False)
 
 
-class PasswordResetForm(forms.Form):
+class PasswordResetForm(core_forms.Form):
     password = forms.CharField(
         label=_("新密码"),
         strip=False,
@@ -123,7 +124,7 @@ class PasswordResetForm(forms.Form):
         return data
 
 
-class StaffFilterForm(forms.Form):
+class StaffFilterForm(core_forms.Form):
     q = forms.CharField(label=_("搜索"), required=False)
     role = forms.ChoiceField(
         label=_("角色"),
@@ -137,7 +138,7 @@ class StaffFilterForm(forms.Form):
     )
 
 
-class TokenIssueForm(forms.Form):
+class TokenIssueForm(core_forms.Form):
     name = forms.CharField(
         label=_("名称"), max_length=100, help_text=_("用途，例如「业务系统-生产环境」")
     )

@@ -9,6 +9,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from apps.core.errors import NotFound
+from apps.core.inputs import parse_id
 from apps.core.permissions import require_perm
 
 from .models import ApiToken, User
@@ -44,7 +45,7 @@ def access_staff(user, pk: int | str) -> User:
     """A staff account for the administrator ``user``; NotFound for unknown ids."""
     require_perm(user, STAFF_PERM)
     try:
-        return User.objects.prefetch_related("groups").get(pk=int(pk))
+        return User.objects.prefetch_related("groups").get(pk=parse_id(pk))
     except (User.DoesNotExist, ValueError, TypeError):
         raise NotFound() from None
 
@@ -88,7 +89,7 @@ def token_list(*, user, filters: TokenFilters | None = None) -> QuerySet[ApiToke
 def access_token(user, pk: int | str) -> ApiToken:
     require_perm(user, TOKEN_PERM)
     try:
-        return ApiToken.objects.select_related("user").get(pk=int(pk))
+        return ApiToken.objects.select_related("user").get(pk=parse_id(pk))
     except (ApiToken.DoesNotExist, ValueError, TypeError):
         raise NotFound() from None
 

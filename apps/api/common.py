@@ -9,19 +9,63 @@ import datetime as dt
 import math
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from django.db.models.fields.files import FieldFile
 from django.http import FileResponse
 from django.utils import timezone
 from ninja import Field, Schema
-from pydantic import AfterValidator, BeforeValidator
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
+from apps.core import inputs
 from apps.core.errors import DomainError, NotFound
 from apps.core.files import serve_private
 from apps.core.listing import page_rows
+
+
+def _numeric(annotation: Any) -> bool:
+    """Whether a field's type is (or may be) a number, so a string of Unicode digits sent
+    for it is read as ASCII digits."""
+    if annotation in (int, float, Decimal):
+        return True
+    return any(_numeric(arg) for arg in get_args(annotation))
+
+
+class Input(Schema):
+    """The base of every request body and query schema: every field passes the input rules
+    of ``apps.core.inputs`` (control characters, NUL, lone surrogates, date and integer
+    ranges; Unicode digits in numbers read as ASCII), and a refusal is a 422 naming the
+    field. Multi-line text fields are listed in ``multiline``."""
+
+    multiline: ClassVar[frozenset[str]] = frozenset()
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _ascii_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, str) and info.field_name:
+            field = cls.model_fields.get(info.field_name)
+            if field is not None and _numeric(field.annotation):
+                return inputs.ascii_digits(value).strip()
+        return value
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _input_rules(cls, value: Any, info: ValidationInfo) -> Any:
+        try:
+            inputs.check_value(value, multiline=info.field_name in cls.multiline)
+        except DjangoValidationError as exc:
+            raise PydanticCustomError("invalid_input", exc.messages[0]) from None
+        return value
+
+
+class StrictInput(Input):
+    """A request body that refuses unknown fields."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 class ErrorOut(Schema):
@@ -74,6 +118,7 @@ class PageMeta(Schema):
 
 
 PAGE_SIZE_MAX = max(settings.LIST_PAGE_SIZE_CHOICES)
+PAGE_MAX = 1_000_000
 
 
 def one_of(values: Iterable[str]) -> Any:
@@ -87,10 +132,10 @@ def sort_keys(sorts: Iterable[str]) -> Any:
     return one_of(k for key in sorts for k in (key, f"-{key}"))
 
 
-class PageQuery(Schema):
+class PageQuery(Input):
     """Query parameters of every list: ``page`` (from 1) and ``page_size``."""
 
-    page: int = Field(1, ge=1, description="页码（从 1 开始）")
+    page: int = Field(1, ge=1, le=PAGE_MAX, description="页码（从 1 开始）")
     page_size: int = Field(settings.LIST_PAGE_SIZE, ge=1, le=PAGE_SIZE_MAX, description="每页条数")
 
 

@@ -81,7 +81,10 @@ def install(api: NinjaAPI) -> None:
         fields: dict[str, list[str]] = {}
         for err in exc.errors:
             name = _field_name(list(err.get("loc", [])))
-            message = _TYPE_MESSAGES.get(err.get("type", ""), "格式不正确")
+            if err.get("type") == "invalid_input":  # the input rules' own Chinese message
+                message = str(err.get("msg"))
+            else:
+                message = _TYPE_MESSAGES.get(err.get("type", ""), "格式不正确")
             fields.setdefault(name, []).append(message)
         summary = "；".join(f"{_label(k)}：{'，'.join(v)}" for k, v in fields.items())
         return api.create_response(

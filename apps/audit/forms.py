@@ -5,10 +5,12 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from apps.core import forms as core_forms
+
 from .selectors import AuditFilters, action_choices, type_choices
 
 
-class AuditFilterForm(forms.Form):
+class AuditFilterForm(core_forms.Form):
     actor = forms.ChoiceField(label=_("操作人"), required=False)
     action = forms.ChoiceField(label=_("操作"), required=False)
     object_type = forms.ChoiceField(label=_("对象类型"), required=False)

@@ -10,6 +10,8 @@ from django.utils.translation import gettext_lazy as _
 class AuditLog(models.Model):
     """One change to a record: who, when, from where, what, and the field-by-field diff."""
 
+    input_guard = False  # written by the platform from trusted values
+
     at = models.DateTimeField(_("时间"), default=timezone.now, db_index=True)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -24,6 +24,7 @@ from django.utils.translation import gettext_lazy as _
 
 from apps.core import registry
 from apps.core.errors import Forbidden
+from apps.core.inputs import parse_id
 from apps.core.permissions import has_perm
 
 from .models import AuditLog
@@ -108,8 +109,8 @@ def audit_list(*, user, filters: AuditFilters) -> QuerySet[AuditLog]:
         qs = qs.exclude(action__in=[*AUTH_ACTIONS, *hidden])
     if filters.actor == SYSTEM_ACTOR:
         qs = qs.filter(actor__isnull=True)
-    elif filters.actor.isdigit():
-        qs = qs.filter(actor_id=int(filters.actor))
+    elif parse_id(filters.actor) is not None:
+        qs = qs.filter(actor_id=parse_id(filters.actor))
     if filters.action == ACTION_GROUP_AUTH:
         qs = qs.filter(action__in=AUTH_ACTIONS)
     elif filters.action:
@@ -293,8 +294,8 @@ def _resolve_names(rows: list[AuditLog]) -> dict[str, dict[str, str]]:
             if registry.audit_type_for_model(label) is None:
                 continue
             for value in pair if isinstance(pair, list | tuple) else (pair,):
-                if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
-                    wanted[label].add(int(value))
+                if parse_id(value) is not None:
+                    wanted[label].add(parse_id(value))
     return {
         label: _names_of(registry.audit_type_for_model(label), ids) for label, ids in wanted.items()
     }
@@ -314,10 +315,10 @@ def present(rows: Iterable[AuditLog], *, viewer=None) -> list[AuditRow]:
         model = _model_for(row)
         type_label = str(model._meta.verbose_name) if model is not None else ""
         url = ""
-        if model is not None and row.object_id.isdigit():
+        if model is not None and parse_id(row.object_id) is not None:
             url_name = links.get(model._meta.label_lower)
             if url_name:
-                url = reverse(url_name, args=[int(row.object_id)])
+                url = reverse(url_name, args=[parse_id(row.object_id)])
         changes = []
         for name, pair in (row.changes or {}).items():
             old, new = [*pair, None, None][:2] if isinstance(pair, list) else (None, pair)

@@ -10,7 +10,6 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from ninja import Field, File, Query, Router, Schema, Status, UploadedFile
-from pydantic import ConfigDict
 
 from apps.api.common import (
     LocalDateTime,
@@ -18,6 +17,7 @@ from apps.api.common import (
     PageMeta,
     PageQuery,
     StaffRef,
+    StrictInput,
     errors,
     one_of,
     paginate,
@@ -102,8 +102,8 @@ class ContractPage(PageMeta):
     items: list[ContractListItem]
 
 
-class ContractIn(Schema):
-    model_config = ConfigDict(extra="forbid")
+class ContractIn(StrictInput):
+    multiline = frozenset({"intro", "remarks"})
 
     bank_name: str = Field(..., description="开户行")
     legal_representative: str = Field(..., description="法人代表")
@@ -121,10 +121,10 @@ class ContractIn(Schema):
     status: ContractStatus = Field(Contract.Status.OPEN.value, description=f"状态：{_STATUS_DOC}")
 
 
-class ContractPatch(Schema):
+class ContractPatch(StrictInput):
     """Only the fields sent are changed."""
 
-    model_config = ConfigDict(extra="forbid")
+    multiline = frozenset({"intro", "remarks"})
 
     bank_name: str | None = None
     legal_representative: str | None = None

@@ -9,6 +9,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from apps.core import forms as core_forms
 from apps.core.errors import ValidationFailed
 
 from .models import MAX_COMMUNITIES, Contract
@@ -43,7 +44,7 @@ def _date_input() -> forms.DateInput:
     return forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
 
-class ContractForm(forms.Form):
+class ContractForm(core_forms.Form):
     bank_name = _field("bank_name", help_text=_("如：中国工商银行深圳南山支行"))
     legal_representative = _field("legal_representative")
     account_no = _field(
@@ -103,7 +104,7 @@ class ContractForm(forms.Form):
         return lines
 
 
-class StatusForm(forms.Form):
+class StatusForm(core_forms.Form):
     status = forms.ChoiceField(label=_("状态"), choices=Contract.Status.choices)
     reason = forms.CharField(
         label=_("说明"),

@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 
 from apps.core import validators as v
 from apps.core.files import PrivateUploadTo
+from apps.core.inputs import ascii_digits
 
 ACCOUNT_NO_RE = re.compile(r"^\d{8,30}$")
 # A sanity bound, the same on every database (the largest operators run a few thousand).
@@ -121,7 +122,7 @@ class Contract(models.Model):
         dashes from the account number, store mobiles as 11 digits."""
         for name in ("bank_name", "legal_representative", "party_a_contact", "party_b_contact"):
             setattr(self, name, (getattr(self, name) or "").strip())
-        self.account_no = re.sub(r"[\s\-‐－—]", "", str(self.account_no or ""))
+        self.account_no = re.sub(r"[\s\-‐－—]", "", ascii_digits(str(self.account_no or "")))
         for name in ("party_a_phone", "party_b_phone"):
             value = getattr(self, name) or ""
             if v.is_mobile(value):

@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 
 from apps.accounts.scope import scope_filter
 from apps.core.errors import NotFound
+from apps.core.inputs import parse_id
 from apps.core.permissions import has_perm, require_perm
 
 from .models import Contract
@@ -57,8 +58,8 @@ def contract_list(*, user, filters: ContractFilters) -> QuerySet[Contract]:
     if filters.expiring:
         start, end = expiring_window()
         qs = qs.filter(status=Contract.Status.OPEN, end_date__gte=start, end_date__lte=end)
-    if filters.customer.isdigit():
-        qs = qs.filter(customer_id=int(filters.customer))
+    if parse_id(filters.customer) is not None:
+        qs = qs.filter(customer_id=parse_id(filters.customer))
     key = filters.sort.lstrip("-")
     column = SORTS.get(key, "created_at")
     desc = filters.sort.startswith("-") or key not in SORTS
@@ -70,7 +71,7 @@ def access_contract(user, pk: int | str, *, perm: str = "contracts.view_contract
     missing and out-of-scope records."""
     require_perm(user, "contracts.view_contract", perm)
     try:
-        return visible_contracts(user).select_related("customer", "created_by").get(pk=int(pk))
+        return visible_contracts(user).select_related("customer", "created_by").get(pk=parse_id(pk))
     except (Contract.DoesNotExist, ValueError, TypeError):
         raise NotFound() from None
 

@@ -7,6 +7,8 @@ class Sequence(models.Model):
     """A named counter for human-readable numbers (企业号 …). It never goes back, so numbers
     are never reused, even after the records that carried them are deleted."""
 
+    input_guard = False  # written by the platform from trusted values
+
     name = models.CharField(max_length=50, unique=True)
     value = models.BigIntegerField(default=0)
 

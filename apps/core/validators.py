@@ -23,12 +23,14 @@ from django.utils.translation import gettext as _
 from stdnum.cn import uscc
 from stdnum.iso7064 import mod_11_10
 
+from .inputs import ascii_digits
+
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _SEPARATORS = re.compile(r"[\s\-‐－—]")
 
 
 def normalize_license_no(value: str) -> str:
-    return _SEPARATORS.sub("", value or "").upper()
+    return _SEPARATORS.sub("", ascii_digits(value or "")).upper()
 
 
 def validate_license_no(value: str) -> None:
@@ -60,7 +62,7 @@ _MOBILE_RE = re.compile(r"^1[3-9]\d{9}$")
 
 def normalize_mobile(value: str) -> str:
     """Digits only, without the +86/86/0086 prefix: ``13800138000``."""
-    digits = re.sub(r"[\s\-()（）]", "", value or "")
+    digits = re.sub(r"[\s\-()（）]", "", ascii_digits(value or ""))
     for prefix in ("+86", "0086", "86"):
         if digits.startswith(prefix) and len(digits) == 11 + len(prefix):
             digits = digits[len(prefix) :]
@@ -101,7 +103,7 @@ _COUNTRY_CODE_RE = re.compile(r"^(?:\+|00)86[\s\-]*(?=[1-9])")
 
 
 def normalize_phone_text(value: str) -> str:
-    return re.sub(r"\s+", " ", (value or "").strip())
+    return re.sub(r"\s+", " ", ascii_digits(value or "").strip())
 
 
 def is_landline(value: str) -> bool:

@@ -10,13 +10,13 @@ from django.contrib.auth import get_user_model
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from ninja import Field, File, Query, Router, Schema, Status, UploadedFile
-from pydantic import ConfigDict
 
 from apps.api.common import (
     LocalDateTime,
     PageMeta,
     PageQuery,
     StaffRef,
+    StrictInput,
     errors,
     paginate,
     renamed_fields,
@@ -124,12 +124,10 @@ class CustomerPage(PageMeta):
     items: list[CustomerListItem]
 
 
-class _Strict(Schema):
-    model_config = ConfigDict(extra="forbid")
-
-
-class CustomerFields(_Strict):
+class CustomerFields(StrictInput):
     """The editable profile; every field optional (a customer may be saved incomplete)."""
+
+    multiline = frozenset({"intro", "remarks"})
 
     license_no: str | None = Field(None, description="营业执照号（18 位统一社会信用代码）")
     name: str | None = Field(None, description="企业名称")
@@ -153,7 +151,7 @@ class CustomerCreate(CustomerFields):
     )
 
 
-class ProfileFields(_Strict):
+class ProfileFields(StrictInput):
     """The completeness gate's fields, to fill while activating."""
 
     license_no: str | None = Field(None, description="营业执照号")
@@ -165,18 +163,20 @@ class ProfileFields(_Strict):
     contact_phone: str | None = Field(None, description="联系电话")
 
 
-class ActivateIn(_Strict):
+class ActivateIn(StrictInput):
     modules: list[str] = Field(..., description=f"开通的模块（至少一个）：{_MODULES_DOC}")
     profile: ProfileFields | None = Field(
         None, description="同时补全的缺失资料（资料不全时必须补全所有缺失项）"
     )
 
 
-class CloseIn(_Strict):
+class CloseIn(StrictInput):
+    multiline = frozenset({"reason"})
+
     reason: str = Field(..., description="关闭原因（必填，最多 200 字）")
 
 
-class AssignIn(_Strict):
+class AssignIn(StrictInput):
     owner_id: int | None = Field(..., description="新负责人的员工 id；null 表示放回公海")
 
 

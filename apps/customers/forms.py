@@ -7,6 +7,7 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.models import User
+from apps.core import forms as core_forms
 from apps.core import regions
 from apps.core.errors import ValidationFailed
 
@@ -59,7 +60,7 @@ def setup_regions(form: forms.ModelForm) -> None:
         )
 
 
-class CustomerForm(forms.ModelForm):
+class CustomerForm(core_forms.ModelForm):
     owner = forms.ModelChoiceField(
         label=_("负责人"),
         queryset=User.objects.none(),
@@ -125,7 +126,7 @@ def profile_fields_for(missing: list[str]) -> list[str]:
     return [name for name in PROFILE_REQUIRED_FIELDS if name in missing]
 
 
-class ProfileForm(forms.ModelForm):
+class ProfileForm(core_forms.ModelForm):
     """The completeness modal: exactly the missing fields, each required."""
 
     class Meta:
@@ -155,7 +156,7 @@ def module_choices() -> list[tuple[str, str]]:
     return list(settings.CUSTOMER_MODULES)
 
 
-class ModulesForm(forms.Form):
+class ModulesForm(core_forms.Form):
     modules = forms.MultipleChoiceField(
         label=_("开通模块"),
         choices=module_choices,
@@ -164,7 +165,7 @@ class ModulesForm(forms.Form):
     )
 
 
-class CloseForm(forms.Form):
+class CloseForm(core_forms.Form):
     reason = forms.CharField(
         label=_("关闭原因"),
         max_length=200,

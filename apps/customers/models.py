@@ -106,8 +106,9 @@ class Customer(models.Model):
     def clean(self) -> None:
         """Normalise what staff type, and check the province → city pair."""
         self.license_no = v.normalize_license_no(self.license_no or "") or None
-        for field in ("name", "address", "contact_name", "email", "office_phone"):
+        for field in ("name", "address", "contact_name", "email"):
             setattr(self, field, (getattr(self, field) or "").strip())
+        self.office_phone = v.normalize_phone_text(self.office_phone or "")
         if self.contact_phone and v.is_mobile(self.contact_phone):
             self.contact_phone = v.normalize_mobile(self.contact_phone)
         else:

@@ -11,6 +11,7 @@ from django.db.models import Q, QuerySet
 from apps.accounts.scope import scoped
 from apps.core import validators as v
 from apps.core.errors import NotFound
+from apps.core.inputs import ascii_digits, parse_id
 from apps.core.permissions import has_perm, require_perm
 
 from .models import Customer
@@ -46,8 +47,8 @@ def search_condition(q: str) -> Q:
         and any(c.isdigit() for c in upper)
     ):
         return Q(license_no=upper)
-    digits = re.sub(r"[\s\-()（）+]", "", q)
-    if digits.isdigit() and len(digits) >= 7:
+    digits = re.sub(r"[\s\-()（）+]", "", ascii_digits(q))
+    if digits.isascii() and digits.isdigit() and len(digits) >= 7:
         phone = v.normalize_mobile(digits) if v.is_mobile(digits) else q
         return Q(contact_phone=phone)
     return Q(name__icontains=q) | Q(contact_name__icontains=q)
@@ -74,8 +75,8 @@ def customer_list(*, user, filters: CustomerFilters) -> QuerySet[Customer]:
         qs = qs.filter(owner__isnull=True)
     elif filters.owner == "me":
         qs = qs.filter(owner=user)
-    elif filters.owner.isdigit():
-        qs = qs.filter(owner_id=int(filters.owner))
+    elif parse_id(filters.owner) is not None:
+        qs = qs.filter(owner_id=parse_id(filters.owner))
     key = filters.sort.lstrip("-")
     column = SORTS.get(key, "created_at")
     desc = filters.sort.startswith("-") or key not in SORTS
@@ -88,7 +89,7 @@ def access_customer(user, pk: int | str, *, perm: str = "customers.view_customer
     out-of-scope records, so ids cannot be probed."""
     require_perm(user, perm)
     try:
-        return visible_customers(user).select_related("owner", "activated_by").get(pk=int(pk))
+        return visible_customers(user).select_related("owner", "activated_by").get(pk=parse_id(pk))
     except (Customer.DoesNotExist, ValueError, TypeError):
         raise NotFound() from None
 

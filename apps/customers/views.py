@@ -18,6 +18,7 @@ from apps.core import regions, registry
 from apps.core.errors import DomainError, ValidationFailed
 from apps.core.excel import xlsx_response
 from apps.core.files import serve_private
+from apps.core.inputs import parse_id
 from apps.core.listing import paginate
 from apps.core.permissions import has_perm, require_perm
 
@@ -300,7 +301,7 @@ def close_view(request: HttpRequest, pk: int) -> HttpResponse:
 def assign_view(request: HttpRequest) -> HttpResponse:
     """Managers assign one or many customers to a specialist, or back to the pool."""
     require_perm(request.user, "customers.assign_customer")
-    ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit()]
+    ids = [i for i in map(parse_id, request.POST.getlist("ids")) if i is not None]
     owner_raw = request.POST.get("owner", "")
     back = request.POST.get("next") or reverse("customers:list")
     if not back.startswith("/") or back.startswith("//"):
@@ -310,7 +311,8 @@ def assign_view(request: HttpRequest) -> HttpResponse:
         return redirect(back)
     owner = None
     if owner_raw:
-        owner = assignable_owners().filter(pk=owner_raw).first() if owner_raw.isdigit() else None
+        owner_id = parse_id(owner_raw)
+        owner = assignable_owners().filter(pk=owner_id).first() if owner_id else None
         if owner is None:
             messages.error(request, _("负责人：请选择有效的员工"))
             return redirect(back)

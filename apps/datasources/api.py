@@ -13,10 +13,9 @@ from typing import Any, Literal
 from django.http import HttpRequest, HttpResponse
 from django.utils.http import parse_etags
 from ninja import Field, Router, Schema, Status
-from pydantic import ConfigDict
 
 from apps.api.auth import registry_auth
-from apps.api.common import ErrorOut, LocalDateTime, StaffRef, errors
+from apps.api.common import ErrorOut, LocalDateTime, StaffRef, StrictInput, errors
 from apps.api.errors import register_labels
 from apps.core.errors import NotFound
 from apps.core.permissions import has_perm, require_perm
@@ -40,12 +39,10 @@ _STATUS_DOC = "`not_started` 未实施、`in_progress` 实施中、`online` 已�
 # --- Schemas -----------------------------------------------------------------------------
 
 
-class _Strict(Schema):
-    model_config = ConfigDict(extra="forbid")
-
-
-class DataSourceIn(_Strict):
+class DataSourceIn(StrictInput):
     """What devops types. 数据源名称和数据库名称由系统生成；保存后不可修改。"""
+
+    multiline = frozenset({"remarks"})
 
     host: str | None = Field(
         None, description="数据库地址（内网 IP 或主机名）", examples=["10.0.3.12"]
@@ -64,13 +61,13 @@ class DataSourceIn(_Strict):
     remarks: str | None = Field(None, description="备注")
 
 
-class StatusIn(_Strict):
+class StatusIn(StrictInput):
     to: Literal["in_progress", "online"] = Field(
         ..., description="推进到的实施状态（只能逐级向前：未实施 → 实施中 → 已上线）"
     )
 
 
-class DeleteIn(_Strict):
+class DeleteIn(StrictInput):
     confirm_name: str = Field(..., description="确认：输入数据源名称，如 DS-HGJ100001-1")
 
 

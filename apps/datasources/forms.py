@@ -10,12 +10,14 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from apps.core import forms as core_forms
+
 from .models import DataSource
 
 _field = DataSource._meta.get_field
 
 
-class DataSourceForm(forms.Form):
+class DataSourceForm(core_forms.Form):
     """Every value goes to the service as typed: ``datasource_check`` and
     ``datasource_configure`` validate it and name each wrong field (no second set of rules
     here). ``REQUIRED`` only marks the labels."""
@@ -88,7 +90,7 @@ class DataSourceForm(forms.Form):
         return {name: self.cleaned_data.get(name, "") for name in self.fields}
 
 
-class DeleteForm(forms.Form):
+class DeleteForm(core_forms.Form):
     confirm_name = forms.CharField(
         label=_("确认名称"),
         max_length=64,

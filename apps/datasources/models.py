@@ -212,6 +212,8 @@ class ProvisioningRun(models.Model):
     (检测连接 → 创建数据库 → 初始化表结构 → 验证建表权限 → 保存配置), who ran it, and
     why it failed. Kept for failures too (nothing else is saved then)."""
 
+    input_guard = False  # written by the platform from trusted values
+
     class Status(models.TextChoices):
         RUNNING = "running", _("进行中")
         SUCCEEDED = "succeeded", _("成功")
@@ -273,6 +275,8 @@ class ProvisioningRun(models.Model):
 
 class DataSourceTombstone(models.Model):
     """What remains of a deleted data source: its names (never reused) and who deleted it."""
+
+    input_guard = False  # written by the platform from trusted values
 
     name = models.CharField(_("数据源名称"), max_length=64, unique=True)
     database = models.CharField(_("数据库名称"), max_length=63, unique=True)

@@ -14,6 +14,7 @@ from django.db.models import Q, QuerySet, Sum
 
 from apps.audit.models import AuditLog
 from apps.core.errors import NotFound
+from apps.core.inputs import parse_id
 from apps.core.permissions import require_perm
 from apps.customers.models import Customer
 from apps.customers.selectors import visible_customers
@@ -55,7 +56,7 @@ def access_datasource(user, pk: int | str, *, perm: str = VIEW) -> DataSource:
         return (
             DataSource.objects.select_related("customer", "configured_by")
             .filter(customer__in=visible_customers(user))
-            .get(pk=int(pk))
+            .get(pk=parse_id(pk))
         )
     except (DataSource.DoesNotExist, ValueError, TypeError):
         raise NotFound() from None

@@ -9,13 +9,13 @@ from django.contrib.auth import get_user_model
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema, Status
-from pydantic import ConfigDict
 
 from apps.api.common import (
     LocalDateTime,
     PageMeta,
     PageQuery,
     StaffRef,
+    StrictInput,
     errors,
     one_of,
     paginate,
@@ -179,25 +179,27 @@ class LeadPage(PageMeta):
     items: list[LeadListItem]
 
 
-class _Strict(Schema):
-    model_config = ConfigDict(extra="forbid")
+class LeadCreate(StrictInput):
+    multiline = frozenset({"notes"})
 
-
-class LeadCreate(_Strict):
     name: str = Field(..., description="姓名（1–50 字）")
     phone: str = Field(..., description="电话（中国大陆手机号）")
     company: str = Field("", description="公司名")
     notes: str = Field("", description="备注")
 
 
-class LeadPatch(_Strict):
+class LeadPatch(StrictInput):
+    multiline = frozenset({"notes"})
+
     name: str | None = Field(None, description="姓名")
     phone: str | None = Field(None, description="电话（改为已有申请的号码返回 409）")
     company: str | None = Field(None, description="公司名")
     notes: str | None = Field(None, description="备注")
 
 
-class FollowUpIn(_Strict):
+class FollowUpIn(StrictInput):
+    multiline = frozenset({"notes"})
+
     method: MethodValue = Field(..., description=f"回访方式：{_doc(FollowUp.Method.choices)}")
     result: ResultValue = Field(
         ...,
@@ -245,12 +247,14 @@ class FollowUpPage(PageMeta):
     items: list[FollowUpOut]
 
 
-class CloseIn(_Strict):
+class CloseIn(StrictInput):
+    multiline = frozenset({"note"})
+
     reason: ReasonValue = Field(..., description=f"无意向原因：{_doc(Lead.LostReason.choices)}")
     note: str = Field("", description="原因说明（原因为 other 时必填，最多 200 字）")
 
 
-class AssignIn(_Strict):
+class AssignIn(StrictInput):
     owner_id: int | None = Field(..., description="新负责人的员工 id；null 表示放回公海")
 
 
@@ -461,15 +465,13 @@ class QrChannelOut(Schema):
         return services.apply_url(obj.code)
 
 
-class QrChannelCreate(Schema):
-    model_config = ConfigDict(extra="forbid")
+class QrChannelCreate(StrictInput):
     name: str = Field(..., max_length=100)
     campaign: str = Field("", max_length=100)
     owner_id: int | None = None
 
 
-class QrChannelPatch(Schema):
-    model_config = ConfigDict(extra="forbid")
+class QrChannelPatch(StrictInput):
     name: str | None = Field(None, max_length=100)
     campaign: str | None = Field(None, max_length=100)
     owner_id: int | None = None

@@ -8,6 +8,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.models import User
+from apps.core import forms as core_forms
 from apps.core.errors import ValidationFailed
 
 from .models import FollowUp, Lead, QrChannel
@@ -24,7 +25,7 @@ def apply_errors(form: forms.BaseForm, exc: ValidationFailed) -> None:
         form.add_error(None, exc.message)
 
 
-class LeadForm(forms.Form):
+class LeadForm(core_forms.Form):
     """线下录入 and correcting a lead. Phone and name rules live in ``clean_applicant``."""
 
     name = forms.CharField(label=_("姓名"), max_length=50)
@@ -45,7 +46,7 @@ class LeadForm(forms.Form):
         return {name: self.cleaned_data.get(name) or "" for name in self.fields}
 
 
-class FollowUpForm(forms.Form):
+class FollowUpForm(core_forms.Form):
     method = forms.ChoiceField(
         label=_("回访方式"),
         choices=FollowUp.Method.choices,
@@ -99,7 +100,7 @@ def default_next_follow_up() -> dt.datetime:
     return tomorrow.replace(hour=10, minute=0, second=0, microsecond=0)
 
 
-class CloseForm(forms.Form):
+class CloseForm(core_forms.Form):
     reason = forms.ChoiceField(
         label=_("无意向原因"),
         choices=[("", _("请选择")), *Lead.LostReason.choices],
@@ -113,7 +114,7 @@ class CloseForm(forms.Form):
     )
 
 
-class QrChannelForm(forms.ModelForm):
+class QrChannelForm(core_forms.ModelForm):
     owner = forms.ModelChoiceField(
         label=_("负责人"),
         queryset=User.objects.none(),

@@ -12,7 +12,7 @@ from typing import Literal
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
-from apps.api.common import errors
+from apps.api.common import Input, errors
 from apps.api.errors import register_labels
 from apps.core.middleware import client_ip
 from apps.sms.services import sms_send_code
@@ -39,7 +39,7 @@ _LIMITS_DOC = (
 )
 
 
-class SmsCodeIn(Schema):
+class SmsCodeIn(Input):
     phone: str = Field(
         ..., description="中国大陆手机号，如 `13800138000`", examples=["13800138000"]
     )
@@ -50,7 +50,7 @@ class SmsCodeOut(Schema):
     cooldown: int = Field(..., description="多少秒后可再次获取", examples=[60])
 
 
-class RegistrationIn(Schema):
+class RegistrationIn(Input):
     name: str = Field("", description="姓名（1–50 字）", examples=["王经理"])
     phone: str = Field("", description="手机号", examples=["13800138000"])
     code: str = Field("", description="6 位短信验证码", examples=["123456"])

@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from apps.accounts.scope import scoped, sees_all
 from apps.core import validators as v
 from apps.core.errors import NotFound
+from apps.core.inputs import ascii_digits, parse_id
 from apps.core.permissions import has_perm, require_perm
 
 from .models import SELF_APPLIED, Lead, QrChannel
@@ -89,8 +90,8 @@ def is_overdue(lead: Lead, now: dt.datetime | None = None) -> bool:
 def search_condition(q: str) -> Q:
     """A whole mobile number matches the phone exactly (unique index); 4–10 digits match
     part of it (e.g. the last four); anything else is part of the name or company."""
-    digits = re.sub(r"[\s\-()（）+]", "", q)
-    if digits.isdigit():
+    digits = re.sub(r"[\s\-()（）+]", "", ascii_digits(q))
+    if digits.isascii() and digits.isdigit():
         if v.is_mobile(digits):
             return Q(phone=v.mobile_e164(digits))
         if 4 <= len(digits) <= 11:
@@ -125,16 +126,16 @@ def _filtered(user, filters: LeadFilters) -> QuerySet[Lead]:
         qs = qs.filter(owner__isnull=True)
     elif filters.owner == "me":
         qs = qs.filter(owner=user)
-    elif filters.owner.isdigit():
-        qs = qs.filter(owner_id=int(filters.owner))
+    elif parse_id(filters.owner) is not None:
+        qs = qs.filter(owner_id=parse_id(filters.owner))
     if filters.date_from:
         qs = qs.filter(registered_at__gte=_start_of(filters.date_from))
     if filters.date_to:
         qs = qs.filter(registered_at__lt=_start_of(filters.date_to + dt.timedelta(days=1)))
     if filters.overdue:
         qs = qs.filter(overdue_condition())
-    if filters.qr.isdigit():
-        qs = qs.filter(qr_channel_id=int(filters.qr))
+    if parse_id(filters.qr) is not None:
+        qs = qs.filter(qr_channel_id=parse_id(filters.qr))
     return qs
 
 
@@ -166,7 +167,7 @@ def access_lead(user, pk: int | str, *, perm: str = "leads.view_lead") -> Lead:
         return (
             visible_leads(user)
             .select_related("owner", "qr_channel", "customer", "created_by")
-            .get(pk=int(pk))
+            .get(pk=parse_id(pk))
         )
     except (Lead.DoesNotExist, ValueError, TypeError):
         raise NotFound() from None
@@ -312,7 +313,7 @@ def qr_channel_list(*, user) -> QuerySet[QrChannel]:
 def access_qr_channel(user, pk: int | str) -> QrChannel:
     require_perm(user, "leads.manage_qrchannel")
     try:
-        return QrChannel.objects.select_related("owner").get(pk=int(pk))
+        return QrChannel.objects.select_related("owner").get(pk=parse_id(pk))
     except (QrChannel.DoesNotExist, ValueError, TypeError):
         raise NotFound() from None
 

@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from apps.audit import services as audit
 from apps.core import validators as v
 from apps.core.errors import Conflict, Forbidden, ValidationFailed
+from apps.core.inputs import text_problem
 from apps.core.permissions import has_perm, require_perm
 from apps.core.records import UNSET
 from apps.sms.services import sms_verify_code
@@ -50,6 +51,10 @@ def clean_applicant(*, name: str, phone: str, company: str = "") -> dict[str, st
     company = (company or "").strip()
     if len(company) > 100:
         errors["company"] = [_("公司名最多 100 个字")]
+    for key, value in (("name", name), ("company", company)):
+        problem = text_problem(value)
+        if problem and key not in errors:
+            errors[key] = [problem]
     if errors:
         labels = {"name": _("姓名"), "phone": _("电话"), "company": _("公司名")}
         message = "；".join(f"{labels[k]}：{m[0]}" for k, m in errors.items())
@@ -192,6 +197,8 @@ def lead_apply(
 
 # Who may own leads: staff who work on them (运营专员, 运营主管, 系统管理员).
 OWNER_PERM = "leads.change_lead"
+# A next call-back is planned within this horizon; later is a typo, not a plan.
+NEXT_FOLLOW_UP_HORIZON = dt.timedelta(days=2 * 365)
 NO_ANSWER_RETRY = dt.timedelta(days=1)
 EDITABLE_FIELDS = ("name", "phone", "company", "notes")
 
@@ -442,6 +449,11 @@ def lead_follow_up(
     if next_follow_up_at is not None and next_follow_up_at <= now:
         raise ValidationFailed(
             _("下次回访时间：应晚于现在"), fields={"next_follow_up_at": [_("应晚于现在")]}
+        )
+    if next_follow_up_at is not None and next_follow_up_at > now + NEXT_FOLLOW_UP_HORIZON:
+        message = _("最晚为 %(n)d 年以内") % {"n": NEXT_FOLLOW_UP_HORIZON.days // 365}
+        raise ValidationFailed(
+            _("下次回访时间：%(m)s") % {"m": message}, fields={"next_follow_up_at": [message]}
         )
     if result == FollowUp.Result.NOT_INTERESTED:
         lost_reason, lost_note = clean_lost_reason(lost_reason, lost_note)

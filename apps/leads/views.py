@@ -17,6 +17,7 @@ from apps.accounts.scope import sees_all
 from apps.audit.selectors import history
 from apps.core.errors import Conflict, DomainError, ValidationFailed
 from apps.core.excel import xlsx_response
+from apps.core.inputs import parse_id
 from apps.core.listing import paginate
 from apps.core.permissions import has_perm, require_perm
 from apps.customers import selectors as customer_selectors
@@ -269,7 +270,7 @@ def claim_view(request: HttpRequest, pk: int) -> HttpResponse:
 def assign_view(request: HttpRequest) -> HttpResponse:
     """Managers assign one or many leads to a specialist, or back to the pool."""
     require_perm(request.user, "leads.assign_lead")
-    ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit()]
+    ids = [i for i in map(parse_id, request.POST.getlist("ids")) if i is not None]
     owner_raw = request.POST.get("owner", "")
     back = _safe_next(request, reverse("leads:list"))
     if not ids:
@@ -277,11 +278,8 @@ def assign_view(request: HttpRequest) -> HttpResponse:
         return redirect(back)
     owner = None
     if owner_raw:
-        owner = (
-            selectors.assignable_owners().filter(pk=owner_raw).first()
-            if owner_raw.isdigit()
-            else None
-        )
+        owner_id = parse_id(owner_raw)
+        owner = selectors.assignable_owners().filter(pk=owner_id).first() if owner_id else None
         if owner is None:
             messages.error(request, _("负责人：请选择有效的员工"))
             return redirect(back)
