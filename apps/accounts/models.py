@@ -8,6 +8,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from apps.core import fields
+
 
 class User(AbstractUser):
     """A member of staff. Roles are groups (see ``roles.py``); scope follows permissions."""
@@ -58,10 +60,10 @@ class ApiToken(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True
     )
-    created_at = models.DateTimeField(_("签发时间"), default=timezone.now)
-    expires_at = models.DateTimeField(_("过期时间"), null=True, blank=True)
-    revoked_at = models.DateTimeField(_("吊销时间"), null=True, blank=True)
-    last_used_at = models.DateTimeField(_("最近使用"), null=True, blank=True)
+    created_at = fields.DateTimeField(_("签发时间"), default=timezone.now)
+    expires_at = fields.DateTimeField(_("过期时间"), null=True, blank=True)
+    revoked_at = fields.DateTimeField(_("吊销时间"), null=True, blank=True)
+    last_used_at = fields.DateTimeField(_("最近使用"), null=True, blank=True)
 
     AUDIT_EXCLUDE = ("key_hash", "last_used_at")
 

@@ -23,6 +23,7 @@ from pydantic_core import PydanticCustomError
 
 from apps.core import inputs
 from apps.core.errors import DomainError, NotFound
+from apps.core.fields import readable_datetime
 from apps.core.files import serve_private
 from apps.core.listing import page_rows
 
@@ -84,7 +85,7 @@ def errors(*statuses: int) -> dict[int, type[ErrorOut]]:
 
 
 def _local(value: dt.datetime) -> dt.datetime:
-    return timezone.localtime(value).replace(microsecond=0)
+    return timezone.localtime(readable_datetime(value)).replace(microsecond=0)
 
 
 def _money(value: Any) -> str:

@@ -6,13 +6,15 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from apps.core import fields
+
 
 class AuditLog(models.Model):
     """One change to a record: who, when, from where, what, and the field-by-field diff."""
 
     input_guard = False  # written by the platform from trusted values
 
-    at = models.DateTimeField(_("时间"), default=timezone.now, db_index=True)
+    at = fields.DateTimeField(_("时间"), default=timezone.now, db_index=True)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("操作人"),

@@ -24,6 +24,7 @@ from django.utils.translation import gettext_lazy as _
 
 from apps.core import registry
 from apps.core.errors import Forbidden
+from apps.core.fields import readable_datetime
 from apps.core.inputs import parse_id
 from apps.core.permissions import has_perm
 
@@ -262,7 +263,7 @@ def _format(
         except ValueError:
             return value
         if timezone.is_aware(parsed):
-            parsed = timezone.localtime(parsed)
+            parsed = timezone.localtime(readable_datetime(parsed))
         return parsed.strftime("%Y-%m-%d %H:%M:%S")
     if isinstance(value, dict):
         return "；".join(f"{k}：{v}" for k, v in value.items())

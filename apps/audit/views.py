@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from io import BytesIO
-
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from apps.core.excel import xlsx_response
 from apps.core.listing import paginate
 from apps.core.permissions import has_perm
 
@@ -27,7 +25,6 @@ EXPORT_HEADERS = [
     "变更",
     "说明",
 ]
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _filtered(request: HttpRequest):
@@ -55,44 +52,28 @@ def audit_list(request: HttpRequest) -> HttpResponse:
 @require_GET
 def audit_export(request: HttpRequest) -> HttpResponse:
     """The filtered log as an .xlsx workbook with Chinese headers."""
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-
     _form, qs = _filtered(request)
-    wb = Workbook(write_only=True)
-    ws = wb.create_sheet("操作日志")
-    for col, width in zip("ABCDEFGHIJ", (20, 14, 16, 34, 12, 10, 10, 30, 60, 30), strict=True):
-        ws.column_dimensions[col].width = width
-    ws.append(EXPORT_HEADERS)
 
-    def text(value: str) -> WriteOnlyCell:
-        # Always a string cell: a value starting with "=" must never become a formula.
-        cell = WriteOnlyCell(ws, value=value)
-        cell.data_type = "s"
-        return cell
-
-    for row in selectors.export_rows(qs):
+    def to_row(row: selectors.AuditRow) -> list:
         log = row.log
-        at = WriteOnlyCell(ws, value=timezone.localtime(log.at).replace(tzinfo=None))
-        at.number_format = "yyyy-mm-dd hh:mm:ss"
-        ws.append(
-            [
-                at,
-                text(log.actor_name),
-                text(log.ip or ""),
-                text(log.request_id),
-                text(row.action_label),
-                text(row.type_label),
-                text(log.object_id),
-                text(log.object_repr),
-                text(row.changes_text),
-                text(log.message),
-            ]
-        )
-    buffer = BytesIO()
-    wb.save(buffer)
-    stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
-    response = HttpResponse(buffer.getvalue(), content_type=XLSX)
-    response["Content-Disposition"] = f'attachment; filename="audit-log-{stamp}.xlsx"'
-    response["Cache-Control"] = "private, no-store"
-    return response
+        return [
+            log.at,
+            log.actor_name,
+            log.ip or "",
+            log.request_id,
+            row.action_label,
+            row.type_label,
+            log.object_id,
+            log.object_repr,
+            row.changes_text,
+            log.message,
+        ]
+
+    return xlsx_response(
+        "操作日志",
+        EXPORT_HEADERS,
+        selectors.export_rows(qs),
+        to_row,
+        title="操作日志",
+        widths=(20, 14, 16, 34, 12, 10, 10, 30, 60, 30),
+    )

@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
+from apps.core import fields
 from apps.core import validators as v
 from apps.core.files import PrivateUploadTo
 from apps.core.inputs import ascii_digits
@@ -98,8 +99,8 @@ class Contract(models.Model):
         on_delete=models.PROTECT,
         related_name="+",
     )
-    created_at = models.DateTimeField(_("创建时间"), default=timezone.now, db_index=True)
-    updated_at = models.DateTimeField(_("更新时间"), auto_now=True)
+    created_at = fields.DateTimeField(_("创建时间"), default=timezone.now, db_index=True)
+    updated_at = fields.DateTimeField(_("更新时间"), auto_now=True)
 
     class Meta:
         verbose_name = _("合同")

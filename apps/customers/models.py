@@ -6,7 +6,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from apps.core import regions
+from apps.core import fields, regions
 from apps.core import validators as v
 from apps.core.files import PrivateUploadTo
 
@@ -62,7 +62,7 @@ class Customer(models.Model):
         related_name="customers",
     )
     modules = models.JSONField(_("开通模块"), default=list, blank=True)
-    activated_at = models.DateTimeField(_("开通时间"), null=True, blank=True)
+    activated_at = fields.DateTimeField(_("开通时间"), null=True, blank=True)
     activated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("开通人"),
@@ -71,7 +71,7 @@ class Customer(models.Model):
         on_delete=models.PROTECT,
         related_name="+",
     )
-    closed_at = models.DateTimeField(_("关闭时间"), null=True, blank=True)
+    closed_at = fields.DateTimeField(_("关闭时间"), null=True, blank=True)
     close_reason = models.CharField(_("关闭原因"), max_length=200, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -81,8 +81,8 @@ class Customer(models.Model):
         on_delete=models.PROTECT,
         related_name="+",
     )
-    created_at = models.DateTimeField(_("创建时间"), default=timezone.now, db_index=True)
-    updated_at = models.DateTimeField(_("更新时间"), auto_now=True)
+    created_at = fields.DateTimeField(_("创建时间"), default=timezone.now, db_index=True)
+    updated_at = fields.DateTimeField(_("更新时间"), auto_now=True)
 
     class Meta:
         verbose_name = _("客户")

@@ -7,7 +7,6 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -16,7 +15,7 @@ from apps.audit.selectors import can_read as can_read_audit
 from apps.audit.selectors import history
 from apps.core import regions, registry
 from apps.core.errors import DomainError, ValidationFailed
-from apps.core.excel import xlsx_response
+from apps.core.excel import local_text, xlsx_response
 from apps.core.files import serve_private
 from apps.core.inputs import parse_id
 from apps.core.listing import paginate
@@ -33,10 +32,6 @@ from .forms import (
 )
 from .models import Customer
 from .selectors import CustomerFilters, access_customer, assignable_owners, customer_list
-
-
-def localtime_text(value) -> str:
-    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S") if value else ""
 
 
 def _hx_redirect(request: HttpRequest, url: str) -> HttpResponse:
@@ -100,8 +95,8 @@ def export_view(request: HttpRequest) -> HttpResponse:
             c.contact_phone,
             c.get_status_display(),
             c.owner.display_name if c.owner_id else "",
-            localtime_text(c.activated_at),
-            localtime_text(c.created_at),
+            local_text(c.activated_at),
+            local_text(c.created_at),
         ]
 
     return xlsx_response("客户", headers, qs.iterator(chunk_size=2000), to_row)

@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from apps.core import fields
 from apps.core.errors import Conflict
 
 from . import crypto
@@ -130,8 +131,8 @@ class DataSource(models.Model):
         on_delete=models.PROTECT,
         related_name="+",
     )
-    configured_at = models.DateTimeField(_("配置时间"), default=timezone.now)
-    updated_at = models.DateTimeField(_("更新时间"), auto_now=True)
+    configured_at = fields.DateTimeField(_("配置时间"), default=timezone.now)
+    updated_at = fields.DateTimeField(_("更新时间"), auto_now=True)
 
     objects = DataSourceQuerySet.as_manager()
 
@@ -254,8 +255,8 @@ class ProvisioningRun(models.Model):
         on_delete=models.PROTECT,
         related_name="+",
     )
-    started_at = models.DateTimeField(_("开始时间"), default=timezone.now)
-    finished_at = models.DateTimeField(_("结束时间"), null=True, blank=True)
+    started_at = fields.DateTimeField(_("开始时间"), default=timezone.now)
+    finished_at = fields.DateTimeField(_("结束时间"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("数据源配置记录")
@@ -299,7 +300,7 @@ class DataSourceTombstone(models.Model):
         on_delete=models.PROTECT,
         related_name="+",
     )
-    configured_at = models.DateTimeField(_("配置时间"))
+    configured_at = fields.DateTimeField(_("配置时间"))
     database_dropped = models.BooleanField(_("已删除租户数据库"), default=False)
     deleted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -309,7 +310,7 @@ class DataSourceTombstone(models.Model):
         on_delete=models.PROTECT,
         related_name="+",
     )
-    deleted_at = models.DateTimeField(_("删除时间"), default=timezone.now)
+    deleted_at = fields.DateTimeField(_("删除时间"), default=timezone.now)
 
     class Meta:
         verbose_name = _("已删除的数据源")

@@ -7,6 +7,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from apps.core import fields
 from apps.core import validators as v
 
 
@@ -42,7 +43,7 @@ class QrChannel(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
     )
-    created_at = models.DateTimeField(_("创建时间"), default=timezone.now)
+    created_at = fields.DateTimeField(_("创建时间"), default=timezone.now)
 
     class Meta:
         verbose_name = _("二维码渠道")
@@ -80,7 +81,7 @@ class Lead(models.Model):
         _("电话"), max_length=20, unique=True, error_messages={"unique": _("该手机号已有申请")}
     )
     company = models.CharField(_("公司名"), max_length=100, blank=True, db_index=True)
-    registered_at = models.DateTimeField(_("注册时间"), default=timezone.now, db_index=True)
+    registered_at = fields.DateTimeField(_("注册时间"), default=timezone.now, db_index=True)
     channel = models.CharField(_("渠道"), max_length=10, choices=Channel.choices, db_index=True)
     channel_ref = models.CharField(_("渠道来源"), max_length=64, blank=True)
     qr_channel = models.ForeignKey(
@@ -106,11 +107,11 @@ class Lead(models.Model):
         _("无意向原因"), max_length=20, choices=LostReason.choices, blank=True
     )
     lost_note = models.CharField(_("原因说明"), max_length=200, blank=True)
-    next_follow_up_at = models.DateTimeField(_("下次回访时间"), null=True, blank=True)
-    last_follow_up_at = models.DateTimeField(_("最近回访时间"), null=True, blank=True)
+    next_follow_up_at = fields.DateTimeField(_("下次回访时间"), null=True, blank=True)
+    last_follow_up_at = fields.DateTimeField(_("最近回访时间"), null=True, blank=True)
     follow_up_count = models.PositiveIntegerField(_("回访次数"), default=0)
     repeat_count = models.PositiveIntegerField(_("重复申请次数"), default=0)
-    last_applied_at = models.DateTimeField(_("最近申请时间"), null=True, blank=True)
+    last_applied_at = fields.DateTimeField(_("最近申请时间"), null=True, blank=True)
     customer = models.OneToOneField(
         "customers.Customer",
         verbose_name=_("转化的客户"),
@@ -119,7 +120,7 @@ class Lead(models.Model):
         on_delete=models.PROTECT,
         related_name="lead",
     )
-    converted_at = models.DateTimeField(_("转化时间"), null=True, blank=True)
+    converted_at = fields.DateTimeField(_("转化时间"), null=True, blank=True)
     notes = models.TextField(_("备注"), blank=True, max_length=2000)
     source_ip = models.GenericIPAddressField(_("来源 IP"), null=True, blank=True)
     user_agent = models.CharField(_("浏览器"), max_length=200, blank=True)
@@ -131,7 +132,7 @@ class Lead(models.Model):
         on_delete=models.PROTECT,
         related_name="+",
     )
-    updated_at = models.DateTimeField(_("更新时间"), auto_now=True)
+    updated_at = fields.DateTimeField(_("更新时间"), auto_now=True)
 
     AUDIT_EXCLUDE = ("user_agent",)
 
@@ -191,11 +192,11 @@ class FollowUp(models.Model):
         on_delete=models.PROTECT,
         related_name="+",
     )
-    at = models.DateTimeField(_("回访时间"), default=timezone.now)
+    at = fields.DateTimeField(_("回访时间"), default=timezone.now)
     method = models.CharField(_("回访方式"), max_length=10, choices=Method.choices)
     result = models.CharField(_("回访结果"), max_length=16, choices=Result.choices)
     notes = models.TextField(_("回访记录"), blank=True, max_length=2000)
-    next_follow_up_at = models.DateTimeField(_("下次回访时间"), null=True, blank=True)
+    next_follow_up_at = fields.DateTimeField(_("下次回访时间"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("回访记录")

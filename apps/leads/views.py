@@ -16,7 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from apps.accounts.scope import sees_all
 from apps.audit.selectors import history
 from apps.core.errors import Conflict, DomainError, ValidationFailed
-from apps.core.excel import xlsx_response
+from apps.core.excel import local_text, xlsx_response
 from apps.core.inputs import parse_id
 from apps.core.listing import paginate
 from apps.core.permissions import has_perm, require_perm
@@ -124,22 +124,19 @@ def export_view(request: HttpRequest) -> HttpResponse:
         "回访次数", "最近回访时间", "下次回访时间", "无意向原因", "重复申请次数",
     ]  # fmt: skip
 
-    def local(value) -> str:
-        return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S") if value else ""
-
     def to_row(lead: Lead) -> list:
         return [
             lead.name,
             lead.display_phone,
             lead.company,
-            local(lead.registered_at),
+            local_text(lead.registered_at),
             lead.get_channel_display(),
             lead.channel_ref,
             lead.get_status_display(),
             lead.owner.display_name if lead.owner_id else "",
             lead.follow_up_count,
-            local(lead.last_follow_up_at),
-            local(lead.next_follow_up_at),
+            local_text(lead.last_follow_up_at),
+            local_text(lead.next_follow_up_at),
             lead.get_lost_reason_display(),
             lead.repeat_count,
         ]

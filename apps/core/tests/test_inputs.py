@@ -192,3 +192,35 @@ def test_audit_rows_are_not_guarded(manager):
     from apps.audit.models import AuditLog
 
     assert AuditLog.input_guard is False
+
+
+@pytest.mark.django_db
+def test_clean_stored_rows_brings_old_rows_within_the_rules(manager):
+    """What the data migrations run: control characters dropped (line breaks kept in
+    multi-line text, made spaces elsewhere), far dates moved to the nearest bound."""
+    from apps.leads.models import Lead
+    from apps.leads.services import lead_create_offline
+
+    customer = make_customer(actor=manager, name="甲物业")
+    Customer = type(customer)
+    Customer.objects.filter(pk=customer.pk).update(
+        name="甲\x07物业", address="一行\n二行", intro="第一段\n第二段\x1b"
+    )
+    lead = lead_create_offline(actor=manager, name="申请人", phone="13700137000")
+    far = dt.datetime(9999, 12, 31, 23, 59, tzinfo=dt.UTC)
+    Lead.objects.filter(pk=lead.pk).update(next_follow_up_at=far, company="公司\x01")
+
+    assert inputs.clean_stored_rows(Customer) == 1
+    assert inputs.clean_stored_rows(Lead) >= 2
+    customer.refresh_from_db()
+    assert (customer.name, customer.address, customer.intro) == (
+        "甲物业",
+        "一行 二行",
+        "第一段\n第二段",
+    )
+    lead.refresh_from_db()
+    assert lead.company == "公司"
+    assert lead.next_follow_up_at == dt.datetime(2100, 12, 31, 23, 59, 59, tzinfo=dt.UTC)
+    # A second run changes nothing.
+    assert inputs.clean_stored_rows(Customer) == 0
+    assert inputs.clean_stored_rows(Lead) == 0

@@ -1,0 +1,19 @@
+"""Bring rows stored before the input rules within them: control characters dropped from
+text, dates outside 2000–2100 moved to the nearest bound (docs/decisions.md)."""
+
+from django.db import migrations
+
+MODELS = "Customer".split(",")
+
+
+def clean(apps, schema_editor):
+    from apps.core.inputs import clean_stored_rows
+
+    for name in MODELS:
+        clean_stored_rows(apps.get_model("customers", name))
+
+
+class Migration(migrations.Migration):
+    dependencies = [("customers", "0002_province_created_index")]
+
+    operations = [migrations.RunPython(clean, migrations.RunPython.noop)]
