@@ -18,7 +18,8 @@ from django.urls import reverse
 
 from apps.contracts.models import Contract
 from apps.customers.models import Customer
-from apps.leads.models import FollowUp, Lead
+from apps.datasources.models import DataSource
+from apps.leads.models import FollowUp, Lead, QrChannel
 from tests.factories import COMPLETE_PROFILE, make_customer, unique_uscc
 
 pytestmark = pytest.mark.django_db
@@ -67,6 +68,7 @@ class Target:
     kind: str  # api | form | public
     fields: dict[str, str]  # field → type (for ids only)
     base: dict[str, Any] = field(default_factory=dict)
+    role: str = "manager"  # the fixture of the member of staff who sends it
 
 
 TARGETS = [
@@ -110,6 +112,31 @@ TARGETS = [
         {"next_follow_up_at": "datetime", "notes": "multiline", "method": "enum"},
         {"method": "phone", "result": "considering"},
     ),
+    Target("api_qr", "api", {"name": "short", "campaign": "short"}, {"name": "海报 A"}),
+    Target(
+        # 检测连接 against a closed local port: hostile values must be refused before any
+        # connection is attempted, and nothing is ever saved by a check.
+        "api_datasource_check",
+        "api",
+        {
+            "host": "short",
+            "username": "short",
+            "port": "integer",
+            "max_connections": "integer",
+            "remarks": "multiline",
+        },
+        {
+            "host": "127.0.0.1",
+            "port": 1,
+            "db_type": "mysql",
+            "username": "tenant_app",
+            "password": "Str0ng!Passw0rd",
+            "max_connections": 10,
+            "min_connections": 1,
+        },
+        role="admin_user",
+    ),
+    Target("form_qr", "form", {"name": "short", "campaign": "short"}, {"name": "海报 A"}),
     Target(
         "form_customer",
         "form",
@@ -176,6 +203,8 @@ def _counts() -> tuple[int, ...]:
         Contract.objects.count(),
         Lead.objects.count(),
         FollowUp.objects.count(),
+        QrChannel.objects.count(),
+        DataSource.objects.count(),
     )
 
 
@@ -184,7 +213,7 @@ def _setup(target: Target, manager) -> dict[str, Any]:
     from apps.leads.services import lead_create_offline
 
     context: dict[str, Any] = {}
-    if "contract" in target.name:
+    if "contract" in target.name or "datasource" in target.name:
         profile = {**COMPLETE_PROFILE, "license_no": unique_uscc()}
         profile.pop("name")
         context["customer"] = make_customer(actor=manager, name="合同客户", **profile)
@@ -204,6 +233,10 @@ def _send(client, target: Target, context: dict[str, Any], body: dict[str, Any])
             url = f"/api/v1/customers/{context['customer'].pk}/contracts"
         if target.name == "api_follow_up":
             url = f"/api/v1/leads/{context['lead'].pk}/follow-ups"
+        if target.name == "api_qr":
+            url = "/api/v1/qr-channels"
+        if target.name == "api_datasource_check":
+            url = f"/api/v1/customers/{context['customer'].pk}/datasource/check"
         raw = json.dumps(body, ensure_ascii=True)
         return client.post(url, raw, content_type="application/json")
     data = {k: ("" if v is None else str(v)) for k, v in body.items()}
@@ -214,6 +247,8 @@ def _send(client, target: Target, context: dict[str, Any], body: dict[str, Any])
     if target.name == "form_contract":
         url = reverse("contracts:create") + f"?customer={context['customer'].pk}"
         return client.post(url, data)
+    if target.name == "form_qr":
+        return client.post(reverse("leads:qr_create"), data)
     if target.name == "form_lead":
         return client.post(reverse("leads:create"), data)
     if target.name == "form_follow_up":
@@ -238,16 +273,19 @@ def _form_errors(response) -> dict[str, Any]:
 def _stored_values() -> list[str]:
     """Every text value of the records the targets write."""
     values: list[str] = []
-    for model in (Customer, Contract, Lead, FollowUp):
+    for model in (Customer, Contract, Lead, FollowUp, QrChannel):
         for row in model.objects.values():
             values.extend(str(v) for v in row.values() if v is not None)
     return values
 
 
 @pytest.mark.parametrize(("target", "field_name", "value_key"), CASES)
-def test_hostile_value_is_refused_or_normalised(client_for, manager, target, field_name, value_key):
+def test_hostile_value_is_refused_or_normalised(
+    request, client_for, manager, target, field_name, value_key
+):
     context = _setup(target, manager)
-    client = client_for(None if target.kind == "public" else manager)
+    sender = request.getfixturevalue(target.role)
+    client = client_for(None if target.kind == "public" else sender)
     before = _counts()
     value = HOSTILE[value_key]
     body = {**target.base, field_name: value}
@@ -348,3 +386,36 @@ def test_hostile_upload_file_names(client_for, manager, name):
         assert not FORBIDDEN.search(contract.scan.name)
         detail = reverse("contracts:detail", args=[contract.pk])
         assert client_for(manager).get(detail).status_code == 200
+
+
+@pytest.mark.parametrize("phone", UNICODE_PHONES)
+def test_unicode_digits_share_the_sms_cooldown(client, sms_cache, sms_clock, phone):
+    first = client.post(
+        "/api/v1/public/sms-codes",
+        json.dumps({"phone": "13800138000"}),
+        content_type="application/json",
+    )
+    assert first.status_code == 202
+    again = client.post(
+        "/api/v1/public/sms-codes", json.dumps({"phone": phone}), content_type="application/json"
+    )
+    assert again.status_code == 429
+
+
+@pytest.mark.parametrize("name", ["scan\x00.png", "scan\ud800.png", "=cmd|' /C calc'!A0.png"])
+def test_hostile_upload_file_names_in_the_api(client_for, manager, name):
+    from django.test.client import MULTIPART_CONTENT, encode_multipart
+
+    profile = {**COMPLETE_PROFILE, "license_no": unique_uscc()}
+    profile.pop("name")
+    customer = make_customer(actor=manager, name="执照客户", **profile)
+    safe = name.encode("utf-8", "replace").decode("utf-8")
+    upload = SimpleUploadedFile(safe, PNG, content_type="image/png")
+    client = client_for(manager)
+    url = f"/api/v1/customers/{customer.pk}/license-scan"
+    body = encode_multipart("BoUnDaRyStRiNg", {"file": upload})
+    response = client.put(url, body, content_type=MULTIPART_CONTENT)
+    assert response.status_code < 500
+    customer.refresh_from_db()
+    assert not FORBIDDEN.search(customer.license_scan.name or "")
+    assert client.get(f"/api/v1/customers/{customer.pk}").status_code == 200
