@@ -19,7 +19,7 @@ from apps.audit.models import AuditLog
 from apps.contracts.models import Contract
 from apps.core.excel import FORMULA_START
 from apps.customers.models import Customer
-from apps.leads.models import FollowUp, Lead
+from apps.leads.models import FollowUp, Lead, QrChannel
 from apps.leads.services import lead_create_offline, lead_follow_up
 from tests.factories import COMPLETE_PROFILE, make_customer, unique_uscc
 
@@ -92,7 +92,10 @@ def _poison(manager) -> dict:
     AuditLog.objects.filter(object_id=str(customer.pk)).update(
         object_repr=CONTROL_TEXT, at=FAR_FUTURE
     )
-    return {"customer": customer, "contract": contract, "lead": lead}
+    channel = QrChannel.objects.create(name="海报", code="POISON01", created_by=manager)
+    QrChannel.objects.filter(pk=channel.pk).update(name=CONTROL_TEXT, campaign=FORMULA_TEXT)
+    type(manager).objects.filter(pk=manager.pk).update(name=CONTROL_TEXT)
+    return {"customer": customer, "contract": contract, "lead": lead, "channel": channel}
 
 
 def _pages(objects: dict) -> list[str]:
@@ -123,6 +126,10 @@ def _pages(objects: dict) -> list[str]:
         f"/api/v1/leads/{lead.pk}",
         "/api/v1/leads",
         f"/api/v1/leads/{lead.pk}/follow-ups",
+        reverse("leads:qr_list"),
+        reverse("leads:qr_edit", args=[objects["channel"].pk]),
+        "/api/v1/qr-channels",
+        "/api/v1/me",
     ]
 
 
@@ -133,7 +140,13 @@ def test_every_page_and_api_read_tolerates_poisoned_rows(client_for, manager, ad
     objects = _poison(manager)
     for user in (manager, admin_user):
         client = client_for(user)
-        for url in _pages(objects):
+        urls = _pages(objects)
+        if user == admin_user:
+            urls += [
+                reverse("accounts:staff_list"),
+                reverse("accounts:staff_edit", args=[manager.pk]),
+            ]
+        for url in urls:
             response = client.get(url)
             assert response.status_code == 200, (user.username, url, response.status_code)
 
