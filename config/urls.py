@@ -15,6 +15,7 @@ urlpatterns = [
     path("api/v1/", api.urls),
 ]
 
+handler400 = "apps.core.views.error_400"
 handler403 = "apps.core.views.error_403"
 handler404 = "apps.core.views.error_404"
 handler500 = "apps.core.views.error_500"

@@ -55,6 +55,16 @@ def cities(request: HttpRequest) -> HttpResponse:
 
 
 @login_not_required
+def error_400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """A malformed or oversized submission (Django's SuspiciousOperation, RequestDataTooBig):
+    a page in Chinese instead of Django's English one."""
+    from django.conf import settings
+
+    upload_mb = settings.UPLOAD_MAX_BYTES // (1024 * 1024)
+    return render(request, "errors/400.html", {"upload_mb": upload_mb}, status=400)
+
+
+@login_not_required
 def error_403(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     return render(request, "errors/403.html", status=403)
 
