@@ -305,4 +305,11 @@ LOGGING = {
         "axes": {"level": "WARNING"},
     },
 }
-TRUST_X_FORWARDED_FOR = env_bool("TRUST_X_FORWARDED_FOR")
+
+# --- The client's IP behind proxies (apps/core/clientip.py) ----------------------------------
+# With neither set, X-Forwarded-For is ignored. TRUSTED_PROXY_NETWORKS (CIDRs of the load
+# balancers / reverse proxies) is preferred; TRUSTED_PROXY_COUNT assumes the app can only be
+# reached through that many proxies.
+TRUSTED_PROXY_NETWORKS = env_list("TRUSTED_PROXY_NETWORKS")
+TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
+AXES_CLIENT_IP_CALLABLE = "apps.core.clientip.client_ip"
