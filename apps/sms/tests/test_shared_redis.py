@@ -35,12 +35,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _call(base: str, path: str, body: dict) -> tuple[int, dict, dict]:
+def _call(base: str, path: str, body: dict, forwarded: str | None = None) -> tuple[int, dict, dict]:
+    headers = {"Content-Type": "application/json"}
+    if forwarded is not None:
+        headers["X-Forwarded-For"] = forwarded
     request = urllib.request.Request(
-        base + path,
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
+        base + path, data=json.dumps(body).encode(), headers=headers, method="POST"
     )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
@@ -86,6 +86,8 @@ def two_servers(tmp_path_factory):
         SMS_BACKEND="capture",
         DJANGO_SETTINGS_MODULE="config.settings",
         LOG_LEVEL="WARNING",
+        # The servers stand behind one proxy: the client is the right-most forwarded hop.
+        TRUSTED_PROXY_COUNT="1",
     )
     root = Path(settings.BASE_DIR)
     subprocess.run(
@@ -193,3 +195,34 @@ def test_redis_holds_no_code_or_phone_in_clear(two_servers):
         value = client.get(key) or b""
         assert code.encode() not in value, key
         assert phone.encode() not in value, key
+
+
+def test_unicode_digit_phones_share_the_cooldown_across_processes(two_servers):
+    a, b, _shared, _client, _prefix = two_servers
+    assert _call(a, "/api/v1/public/sms-codes", {"phone": "13500135000"})[0] == 202
+    for variant in ("１３５００１３５０００", "13٥00135000", "+86 135 0013 5000"):
+        status, body, _ = _call(b, "/api/v1/public/sms-codes", {"phone": variant})
+        assert status == 429, (variant, body)
+
+
+def test_per_ip_cap_counts_the_real_client_whatever_it_forges(two_servers):
+    """Behind the proxy, one client varying the left-most X-Forwarded-For still spends one
+    per-IP allowance across both processes; another client is unaffected."""
+    a, b, _shared, _client, _prefix = two_servers
+    client_ip = "198.51.100.77"
+    cap = settings.SMS_IP_PER_HOUR
+    for i in range(cap):
+        server = a if i % 2 else b
+        forged = f"10.{i}.{i}.{i}, {client_ip}"
+        status, body, _ = _call(
+            server, "/api/v1/public/sms-codes", {"phone": f"1330000{i:04d}"}, forwarded=forged
+        )
+        assert status == 202, (i, body)
+    status, body, _ = _call(
+        a, "/api/v1/public/sms-codes", {"phone": "13399999999"}, forwarded=f"1.1.1.1, {client_ip}"
+    )
+    assert status == 429 and body["code"] == "rate_limited"
+    other = _call(
+        b, "/api/v1/public/sms-codes", {"phone": "13399999998"}, forwarded="198.51.100.78"
+    )
+    assert other[0] == 202
