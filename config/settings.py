@@ -100,6 +100,10 @@ TEMPLATES = [
 
 # --- Databases -------------------------------------------------------------------------
 # One DATABASE_URL picks the control database: sqlite:///path, postgres://…, mysql://…
+# Seconds: connecting to the control database, and any one statement on it (0: no limit,
+# e.g. for a migration that builds an index on a large table).
+DB_CONNECT_TIMEOUT = int(os.environ.get("DB_CONNECT_TIMEOUT", "3"))
+DB_STATEMENT_TIMEOUT = int(os.environ.get("DB_STATEMENT_TIMEOUT", "30"))
 DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
 _db = dj_database_url.parse(DATABASE_URL, conn_max_age=int(os.environ.get("CONN_MAX_AGE", "60")))
 _engine = _db["ENGINE"]
@@ -114,13 +118,36 @@ if _engine.endswith("sqlite3"):
     # Tests use a file so that threads in concurrency tests share one database.
     _db["TEST"] = {"NAME": str(VAR_DIR / os.environ.get("TEST_DATABASE_NAME", "test.sqlite3"))}
 elif _engine.endswith("mysql"):
-    _db["OPTIONS"] = {"charset": "utf8mb4", "init_command": "SET sql_mode='STRICT_TRANS_TABLES'"}
+    _db["ENGINE"] = "apps.core.dbbackends.mysql"  # the handshake bounded too (see there)
+    # connect_timeout bounds the TCP connect and the handshake; read/write timeouts bound
+    # every statement on the client side, so a server that stops answering fails the
+    # request instead of holding the worker.
+    _db["OPTIONS"] = {
+        "charset": "utf8mb4",
+        "init_command": "SET sql_mode='STRICT_TRANS_TABLES'",
+        "connect_timeout": DB_CONNECT_TIMEOUT,
+        "read_timeout": DB_STATEMENT_TIMEOUT or None,
+        "write_timeout": DB_STATEMENT_TIMEOUT or None,
+    }
     _db["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
     if os.environ.get("TEST_DATABASE_NAME"):
         _db["TEST"]["NAME"] = os.environ["TEST_DATABASE_NAME"]
-elif os.environ.get("TEST_DATABASE_NAME"):
-    _db["TEST"] = {"NAME": os.environ["TEST_DATABASE_NAME"]}
+else:
+    # PostgreSQL: connect_timeout bounds connecting (TCP and start-up), statement_timeout
+    # every statement on the server, and TCP keepalives find a peer that vanished.
+    _db["OPTIONS"] = {
+        "connect_timeout": DB_CONNECT_TIMEOUT,
+        "options": f"-c statement_timeout={DB_STATEMENT_TIMEOUT * 1000}",
+        "keepalives": 1,
+        "keepalives_idle": 30,
+        "keepalives_interval": 10,
+        "keepalives_count": 3,
+    }
+    if os.environ.get("TEST_DATABASE_NAME"):
+        _db["TEST"] = {"NAME": os.environ["TEST_DATABASE_NAME"]}
 DATABASES = {"default": _db}
+# /readyz answers 503 when the control database does not answer within this many seconds.
+READYZ_TIMEOUT = float(os.environ.get("READYZ_TIMEOUT", "3"))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache, sessions ---------------------------------------------------------------------

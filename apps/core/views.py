@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+
 from django.contrib.auth.decorators import login_not_required
-from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.html import format_html, format_html_join
@@ -21,16 +24,40 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
-@login_not_required
-@require_GET
-@never_cache
-def readyz(request: HttpRequest) -> JsonResponse:
-    """Readiness: the control database answers a query."""
+_probe_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="readyz")
+
+
+def _database_answers() -> bool:
+    """One ``SELECT 1`` on the control database, on a pool thread with its own connection."""
+    from django.db import close_old_connections, connection
+
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
             cursor.fetchone()
+        return True
     except Exception:
+        return False
+    finally:
+        connection.close()
+        close_old_connections()
+
+
+@login_not_required
+@require_GET
+@never_cache
+def readyz(request: HttpRequest) -> JsonResponse:
+    """Readiness: the control database answers a query within ``READYZ_TIMEOUT`` seconds.
+    A database that accepts connections and never answers gives 503 in that time, never a
+    hung probe: the query runs on a small pool of threads and is waited for, not joined."""
+    from django.conf import settings
+
+    future = _probe_pool.submit(_database_answers)
+    try:
+        ok = future.result(timeout=settings.READYZ_TIMEOUT)
+    except FutureTimeout:
+        ok = False
+    if not ok:
         return JsonResponse({"status": "unavailable", "database": "down"}, status=503)
     return JsonResponse({"status": "ok", "database": "ok"})
 
@@ -76,4 +103,29 @@ def error_404(request: HttpRequest, exception: Exception | None = None) -> HttpR
 
 @login_not_required
 def error_500(request: HttpRequest) -> HttpResponse:
-    return render(request, "errors/500.html", status=500)
+    """An unhandled error. A control database that cannot be reached or timed out is a 503
+    (try again), not a 500; under /api/ the answer keeps the API's JSON error format."""
+    from django.db import DatabaseError, InterfaceError, OperationalError
+
+    exc = sys.exc_info()[1]
+    unavailable = isinstance(exc, OperationalError | InterfaceError) or (
+        isinstance(exc, DatabaseError) and "timeout" in str(exc).lower()
+    )
+    status = 503 if unavailable else 500
+    if request.path.startswith("/api/"):
+        code, message = (
+            ("database_unavailable", "数据库暂时无法访问，请稍后重试")
+            if unavailable
+            else ("server_error", "服务器内部错误，请稍后重试；如持续出现请联系管理员")
+        )
+        response = JsonResponse(
+            {"code": code, "message": message, "fields": {}},
+            status=status,
+            json_dumps_params={"ensure_ascii": False},
+        )
+    else:
+        template = "errors/503.html" if unavailable else "errors/500.html"
+        response = render(request, template, status=status)
+    if unavailable:
+        response["Retry-After"] = "10"
+    return response
