@@ -26,11 +26,18 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+PRODUCTION = env_bool("PRODUCTION")
 DEBUG = env_bool("DEBUG", False)
 _DEV_SECRET = "dev-only-insecure-secret-key-change-me-in-production-0123456789"
 SECRET_KEY = os.environ.get("SECRET_KEY", _DEV_SECRET)
-if SECRET_KEY == _DEV_SECRET and env_bool("PRODUCTION"):
-    raise RuntimeError("SECRET_KEY must be set in production")
+if PRODUCTION:
+    # Production refuses to start on a development default rather than warn about it.
+    if SECRET_KEY == _DEV_SECRET:
+        raise RuntimeError("SECRET_KEY must be set in production")
+    if DEBUG:
+        raise RuntimeError("DEBUG must be off in production (PRODUCTION=1)")
+    if not env_list("ALLOWED_HOSTS"):
+        raise RuntimeError("ALLOWED_HOSTS must be set in production (comma-separated host names)")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
@@ -188,8 +195,9 @@ LOGIN_REDIRECT_URL = "console:dashboard"
 LOGOUT_REDIRECT_URL = "accounts:login"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = int(os.environ.get("SESSION_COOKIE_AGE", str(12 * 3600)))
-SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES")
-CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES")
+# Cookies travel over HTTPS only: forced in production, optional elsewhere.
+SESSION_COOKIE_SECURE = PRODUCTION or env_bool("SECURE_COOKIES")
+CSRF_COOKIE_SECURE = PRODUCTION or env_bool("SECURE_COOKIES")
 
 # Login throttling (django-axes): 5 failures per username+IP lock that pair for 15 minutes.
 AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
@@ -217,7 +225,7 @@ STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
-WHITENOISE_USE_FINDERS = not env_bool("PRODUCTION")
+WHITENOISE_USE_FINDERS = not PRODUCTION
 STORAGES = {
     # Uploads (licence and contract scans) are private: no URL serves the directory,
     # they are streamed by permission-checked views only.
@@ -227,7 +235,7 @@ STORAGES = {
     },
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"
-        if env_bool("PRODUCTION")
+        if PRODUCTION
         else "django.contrib.staticfiles.storage.StaticFilesStorage",
     },
 }
@@ -241,6 +249,16 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 if env_bool("BEHIND_TLS_PROXY"):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# HTTPS only, in production by default (behind a TLS-terminating proxy set BEHIND_TLS_PROXY,
+# or the redirect never ends). HSTS: a year, this host and its subdomains; preloading is a
+# decision for the owner of the whole domain (hstspreload.org), so it is off unless asked.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", PRODUCTION)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]  # load balancers probe over HTTP
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "31536000" if PRODUCTION else "0"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+if not SECURE_HSTS_PRELOAD:
+    SILENCED_SYSTEM_CHECKS = ["security.W021"]  # preload not asked for: see above
 
 # --- Product settings ----------------------------------------------------------------------
 # Modules (权限) a customer can be switched on with. Codes are stable; labels are shown.

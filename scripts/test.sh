@@ -14,6 +14,12 @@ echo "== ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 
+echo "== manage.py check --deploy (PRODUCTION=1, every warning fails)"
+env -u DATABASE_URL -u DEBUG PRODUCTION=1 BEHIND_TLS_PROXY=1 ALLOWED_HOSTS=onboarding.example.com \
+  SECRET_KEY="ci-$(head -c 48 /dev/urandom | base64 | tr -d '\n/+=')" SMS_BACKEND=aliyun \
+  DATASOURCE_ENCRYPTION_KEYS="$(.venv/bin/python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')" \
+  .venv/bin/python manage.py check --deploy --fail-level WARNING
+
 echo "== pytest: SQLite (all tests, browser included)"
 env -u DATABASE_URL .venv/bin/python -m pytest -q "$@"
 
