@@ -26,7 +26,15 @@ def _run(*args: str, **env: str) -> subprocess.CompletedProcess:
     clean = {
         k: v
         for k, v in os.environ.items()
-        if k not in {"DEBUG", "DATABASE_URL", "PRODUCTION", "SECURE_COOKIES", "REDIS_URL"}
+        if k
+        not in {
+            "DEBUG",
+            "DATABASE_URL",
+            "PRODUCTION",
+            "SECURE_COOKIES",
+            "REDIS_URL",
+            "DJANGO_ALLOW_ASYNC_UNSAFE",  # the browser tests' setting, never a deployment's
+        }
     }
     clean.update(env)
     return subprocess.run(

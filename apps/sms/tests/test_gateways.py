@@ -422,6 +422,7 @@ def test_production_refuses_the_logging_backends():
         **os.environ,
         "PRODUCTION": "1",
         "SECRET_KEY": "x" * 50,
+        "ALLOWED_HOSTS": "onboarding.example.com",
         "SMS_BACKEND": "console",
         "DATASOURCE_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
     }
