@@ -39,6 +39,13 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 @pytest.fixture(autouse=True)
+def _second_factor_optional(settings):
+    """Tests sign staff in with ``force_login``; the second step is tested on its own
+    (apps/accounts/tests/test_two_factor.py and the browser test), which turn it on."""
+    settings.TWO_FACTOR_ENFORCED = False
+
+
+@pytest.fixture(autouse=True)
 def _fast_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

@@ -52,6 +52,8 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_htmx",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "ninja",
     "apps.core",
     "apps.accounts",
@@ -77,7 +79,9 @@ MIDDLEWARE = [
     "ninja.compatibility.files.fix_request_files_middleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "apps.core.middleware.ConsoleLoginRequiredMiddleware",
+    "apps.accounts.middleware.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -208,6 +212,16 @@ AXES_LOCKOUT_TEMPLATE = "accounts/locked.html"
 AXES_VERBOSE = False
 
 DEMO_PASSWORD = os.environ.get("DEMO_PASSWORD", "Hgj@demo2026")
+
+# Two-factor login (TOTP, django-otp). 开发运维 and 系统管理员 must use it; everybody may.
+# TWO_FACTOR_ENFORCED=0 makes it optional for every role: for the local demo only
+# (scripts/run.sh), refused in production.
+TWO_FACTOR_ENFORCED = env_bool("TWO_FACTOR_ENFORCED", True)
+if PRODUCTION and not TWO_FACTOR_ENFORCED:
+    raise RuntimeError("TWO_FACTOR_ENFORCED=0 is for the local demo only, not production")
+OTP_TOTP_ISSUER = os.environ.get("OTP_TOTP_ISSUER", "绘管家")
+OTP_TOTP_THROTTLE_FACTOR = 1  # after n failures, wait 2^(n-1) s before the next try
+TWO_FACTOR_MAX_FAILURES = int(os.environ.get("TWO_FACTOR_MAX_FAILURES", "5"))
 
 # --- I18N --------------------------------------------------------------------------------
 LANGUAGE_CODE = "zh-hans"

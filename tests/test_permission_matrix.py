@@ -99,6 +99,9 @@ ROUTES = [
         "accounts:staff_set_active", ADMIN, "post", args="staff", data={"active": "1"}, ok=(302,)
     ),
     Route("accounts:staff_unlock", ADMIN, "post", args="staff", ok=(302,)),
+    Route("accounts:staff_2fa_reset", ADMIN, "post", args="staff", ok=(302,)),
+    Route("accounts:two_factor_setup", SIGNED_IN),
+    Route("accounts:two_factor_verify", SIGNED_IN, ok=(302,)),  # no device yet: to setup
     Route("accounts:token_list", ADMIN),
     Route("accounts:token_issue", ADMIN),
     Route("accounts:token_revoke", ADMIN, "post", args="token", ok=(302,)),

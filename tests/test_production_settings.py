@@ -61,6 +61,7 @@ def test_check_deploy_has_no_warnings():
         ({"ALLOWED_HOSTS": ""}, "ALLOWED_HOSTS must be set in production"),
         ({"SMS_BACKEND": "console"}, "SMS_BACKEND"),
         ({"DATASOURCE_ENCRYPTION_KEYS": ""}, "DATASOURCE_ENCRYPTION_KEYS"),
+        ({"TWO_FACTOR_ENFORCED": "0"}, "TWO_FACTOR_ENFORCED=0 is for the local demo only"),
     ],
 )
 def test_production_refuses_development_defaults(override, message):

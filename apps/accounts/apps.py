@@ -36,6 +36,10 @@ def _register() -> None:
             "set_password": _("重置密码"),
             "issue_token": _("签发令牌"),
             "revoke_token": _("吊销令牌"),
+            "two_factor_enable": _("启用二次验证"),
+            "two_factor_reset": _("重置二次验证"),
+            "two_factor_failed": _("二次验证失败"),
+            "recovery_code_used": _("使用恢复码"),
         }
     )
     registry.register_audit_type(

@@ -7,6 +7,7 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django_otp.models import Device
 
 from apps.core import fields
 
@@ -16,9 +17,19 @@ class User(AbstractUser):
 
     name = models.CharField(_("姓名"), max_length=50, blank=True)
     phone = models.CharField(_("手机号"), max_length=20, blank=True)
+    # Kept by apps/accounts/twofactor.py beside the devices, so that the login gate knows
+    # without a query whether this member has a second factor.
+    second_factor_enabled = models.BooleanField(_("已启用二次验证"), default=False)
 
     # first_name/last_name and is_staff are unused here (姓名 is ``name``; no Django admin).
-    AUDIT_EXCLUDE = ("password", "last_login", "first_name", "last_name", "is_staff")
+    AUDIT_EXCLUDE = (
+        "password",
+        "last_login",
+        "first_name",
+        "last_name",
+        "is_staff",
+        "second_factor_enabled",  # its own audit rows say when it changes
+    )
 
     class Meta:
         verbose_name = _("员工")
@@ -89,3 +100,45 @@ class ApiToken(models.Model):
         if self.revoked_at:
             return False
         return not (self.expires_at and self.expires_at <= timezone.now())
+
+
+class RecoveryCodeDevice(Device):
+    """A member's ten single-use recovery codes, as one django-otp device (so a recovery code
+    verifies a session like an authenticator code). Only HMAC-SHA256 digests are stored."""
+
+    input_guard = False  # written by the platform from trusted values
+
+    class Meta(Device.Meta):
+        verbose_name = _("恢复码")
+        verbose_name_plural = _("恢复码")
+
+    def verify_token(self, token: str) -> bool:
+        from .twofactor import recovery_digest
+
+        digest = recovery_digest(token)
+        if not digest:
+            return False
+        # One UPDATE: a code is spent once, even by two requests at the same instant.
+        spent = RecoveryCode.objects.filter(
+            device=self, digest=digest, used_at__isnull=True
+        ).update(used_at=timezone.now())
+        return spent == 1
+
+    def remaining(self) -> int:
+        return self.codes.filter(used_at__isnull=True).count()
+
+
+class RecoveryCode(models.Model):
+    input_guard = False  # written by the platform from trusted values
+
+    device = models.ForeignKey(RecoveryCodeDevice, on_delete=models.CASCADE, related_name="codes")
+    digest = models.CharField(max_length=64)
+    used_at = fields.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("恢复码")
+        verbose_name_plural = _("恢复码")
+        indexes = [models.Index(fields=["device", "digest"])]
+
+    def __str__(self) -> str:
+        return f"恢复码 #{self.pk}"

@@ -39,6 +39,10 @@ OPS_PERMS = (
     "datasources.view_datasource",
 )
 
+# Roles that hold the keys (every tenant database, every staff account): they log in with a
+# second factor (apps/accounts/twofactor.py).
+SECOND_FACTOR_ROLES = ("devops", "admin")
+
 ROLES: dict[str, Role] = {
     role.code: role
     for role in (

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout, update_session_auth_hash
 from django.contrib.auth import views as auth_views
@@ -10,17 +11,20 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
+from django_otp import login as otp_login
 
+from apps.audit import services as audit
 from apps.audit.selectors import history
 from apps.core.errors import Conflict, ValidationFailed
 from apps.core.listing import paginate
 from apps.core.permissions import require_perm
 
-from . import selectors, services
+from . import selectors, services, twofactor
 from .forms import (
     PasswordResetForm,
     StaffCreateForm,
@@ -150,6 +154,7 @@ def staff_edit(request: HttpRequest, pk: int) -> HttpResponse:
         "member": member,
         "history": history(member, viewer=request.user, limit=30),
         "locked": selectors.staff_locked(member),
+        "has_second_factor": twofactor.has_second_factor(member),
         "nav": "staff",
     }
     return render(request, "accounts/staff_form.html", context)
@@ -257,3 +262,111 @@ def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         messages.success(request, _("已吊销令牌 %(n)s") % {"n": token.name})
     return redirect(_back(request, reverse("accounts:token_list")))
+
+
+# --- Two-factor login (二次验证) --------------------------------------------------------
+
+_FAILURES_KEY = "two_factor_failures"
+_SETUP_KEY = "two_factor_setup_device"
+
+
+def _safe_next(request: HttpRequest) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        return target
+    return reverse(settings.LOGIN_REDIRECT_URL)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def two_factor_verify(request: HttpRequest) -> HttpResponse:
+    """The second step of login: a code from the authenticator, or a recovery code."""
+    user = request.user
+    if user.is_verified():
+        return redirect(_safe_next(request))
+    if not twofactor.has_second_factor(user):
+        return redirect("accounts:two_factor_setup")
+    error = ""
+    if request.method == "POST":
+        device = twofactor.second_factor_verify(user=user, token=request.POST.get("token", ""))
+        if device is not None:
+            otp_login(request, device)
+            request.session.pop(_FAILURES_KEY, None)
+            return redirect(_safe_next(request))
+        failures = request.session.get(_FAILURES_KEY, 0) + 1
+        request.session[_FAILURES_KEY] = failures
+        audit.record(
+            actor=user,
+            action="two_factor_failed",
+            obj=user,
+            changes={},
+            message=_("二次验证码错误（本次登录第 %(n)d 次）") % {"n": failures},
+        )
+        if failures >= settings.TWO_FACTOR_MAX_FAILURES:
+            logout(request)
+            messages.error(request, _("验证码错误次数过多，请重新登录"))
+            return redirect(reverse("accounts:login"))
+        error = _(
+            "验证码不正确或已使用过，请输入身份验证器上最新的 6 位验证码，或一个未用过的恢复码"
+        )
+    context = {"error": error, "next": _safe_next(request), "bare_page": True}
+    return render(request, "accounts/two_factor_verify.html", context)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def two_factor_setup(request: HttpRequest) -> HttpResponse:
+    """绑定身份验证器: a QR code (shown while the binding is unconfirmed), then a code from the
+    app to confirm, then the ten recovery codes, once."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    user = request.user
+    if twofactor.has_second_factor(user):
+        if not user.is_verified():
+            return redirect("accounts:two_factor_verify")
+        return render(
+            request,
+            "accounts/two_factor_status.html",
+            {"required": twofactor.second_factor_required(user)},
+        )
+    device = None
+    error = ""
+    if request.method == "POST":
+        device = TOTPDevice.objects.filter(
+            pk=request.session.get(_SETUP_KEY), user=user, confirmed=False
+        ).first()
+        if device is not None:
+            codes = twofactor.enrolment_confirm(
+                user=user, device=device, token=request.POST.get("token", "")
+            )
+            if codes is not None:
+                request.session.pop(_SETUP_KEY, None)
+                device.refresh_from_db()
+                otp_login(request, device)
+                context = {"codes": codes, "bare_page": True}
+                return render(request, "accounts/two_factor_codes.html", context)
+            error = _("验证码不正确，请输入应用中当前显示的 6 位数字")
+        else:
+            error = _("绑定已过期，请重新扫描二维码")
+            device = None
+    if device is None:
+        device = twofactor.enrolment_start(user=user)
+        request.session[_SETUP_KEY] = device.pk
+    context = {
+        "qr_svg": mark_safe(twofactor.qr_svg(device)),  # noqa: S308 — SVG made here from our own URL
+        "secret": twofactor.secret_base32(device),
+        "error": error,
+        "required": twofactor.second_factor_required(user),
+        "bare_page": True,
+    }
+    return render(request, "accounts/two_factor_setup.html", context)
+
+
+@require_POST
+def staff_reset_second_factor(request: HttpRequest, pk: int) -> HttpResponse:
+    member = selectors.access_staff(request.user, pk)
+    twofactor.second_factor_reset(actor=request.user, user=member)
+    messages.success(
+        request, _("已重置 %(u)s 的二次验证，其下次登录时需重新绑定") % {"u": member.username}
+    )
+    return redirect("accounts:staff_edit", pk=member.pk)

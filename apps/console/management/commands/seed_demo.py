@@ -149,4 +149,11 @@ class Command(BaseCommand):
             self.stdout.write(f"  {username:<8} {name}")
         self.stdout.write(f"  密码：{password}")
         self.stdout.write(f"  控制台：{settings.PUBLIC_BASE_URL}/")
+        if settings.TWO_FACTOR_ENFORCED:
+            self.stdout.write(
+                "  二次验证：devops 与 admin 首次登录时须用手机身份验证器扫码绑定"
+                "（演示可设 TWO_FACTOR_ENFORCED=0 跳过；生产环境不允许）"
+            )
+        else:
+            self.stdout.write("  二次验证：演示环境中可选（TWO_FACTOR_ENFORCED=0），生产环境必需")
         self.stdout.write(f"  报名页：{settings.PUBLIC_BASE_URL}/apply/")
