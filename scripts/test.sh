@@ -14,6 +14,9 @@ echo "== ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 
+echo "== import-linter (layers: kernel < audit < accounts < API base < domain apps < console)"
+.venv/bin/lint-imports --no-cache
+
 echo "== manage.py check --deploy (PRODUCTION=1, every warning fails)"
 env -u DATABASE_URL -u DEBUG PRODUCTION=1 BEHIND_TLS_PROXY=1 ALLOWED_HOSTS=onboarding.example.com \
   SECRET_KEY="ci-$(head -c 48 /dev/urandom | base64 | tr -d '\n/+=')" SMS_BACKEND=aliyun \
