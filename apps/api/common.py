@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import math
+import re
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal, get_args
@@ -18,7 +19,15 @@ from django.db.models.fields.files import FieldFile
 from django.http import FileResponse
 from django.utils import timezone
 from ninja import Field, Schema
-from pydantic import AfterValidator, BeforeValidator, ConfigDict, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import PydanticCustomError
 
 from apps.core import inputs
@@ -43,6 +52,41 @@ class Input(Schema):
     field. Multi-line text fields are listed in ``multiline``."""
 
     multiline: ClassVar[frozenset[str]] = frozenset()
+    # Field labels in error messages; by default the start of each field's description
+    # (「企业名称」 for a customer's ``name``, 「姓名」 for a lead's), so every schema names its
+    # own fields.
+    labels: ClassVar[dict[str, str]] = {}
+
+    @classmethod
+    def label_for(cls, name: str) -> str:
+        if name in cls.labels:
+            return str(cls.labels[name])
+        field = cls.model_fields.get(name)
+        description = (field.description or "") if field is not None else ""
+        label = re.split(r"[（(：:，,；;。]", description, maxsplit=1)[0].strip()
+        return label or name
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _labelled_errors(cls, data: Any, handler: Any) -> Any:
+        """Field errors carry the field's label (``ctx["label"]``) for the 422 message."""
+        try:
+            return handler(data)
+        except PydanticValidationError as exc:
+            details = []
+            for error in exc.errors(include_url=False):
+                loc = error.get("loc") or ()
+                ctx = {k: v for k, v in (error.get("ctx") or {}).items() if k != "error"}
+                if loc and isinstance(loc[0], str) and "label" not in ctx:
+                    ctx["label"] = cls.label_for(loc[0])
+                details.append(
+                    {
+                        "type": PydanticCustomError(error["type"], error["msg"], ctx),
+                        "loc": loc,
+                        "input": error.get("input"),
+                    }
+                )
+            raise PydanticValidationError.from_exception_data(exc.title, details) from None
 
     @field_validator("*", mode="before")
     @classmethod

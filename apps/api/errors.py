@@ -79,14 +79,20 @@ def install(api: NinjaAPI) -> None:
     @api.exception_handler(NinjaValidationError)
     def validation_error(request: HttpRequest, exc: NinjaValidationError):
         fields: dict[str, list[str]] = {}
+        labels: dict[str, str] = {}
         for err in exc.errors:
             name = _field_name(list(err.get("loc", [])))
+            label = (err.get("ctx") or {}).get("label")
+            if label:
+                labels.setdefault(name, str(label))
             if err.get("type") == "invalid_input":  # the input rules' own Chinese message
                 message = str(err.get("msg"))
             else:
                 message = _TYPE_MESSAGES.get(err.get("type", ""), "格式不正确")
             fields.setdefault(name, []).append(message)
-        summary = "；".join(f"{_label(k)}：{'，'.join(v)}" for k, v in fields.items())
+        summary = "；".join(
+            f"{labels.get(k) or _label(k)}：{'，'.join(v)}" for k, v in fields.items()
+        )
         return api.create_response(
             request,
             _body("validation_error", f"提交的数据有误：{summary}", fields),

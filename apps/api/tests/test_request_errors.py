@@ -95,3 +95,21 @@ def test_console_keeps_its_pages(client_for, manager, settings):
     response = client_for(manager).post("/leads/new/", {"name": "x" * 4096, "phone": "1"})
     assert response.status_code == 400
     assert "请求无法处理" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("url", "body", "label"),
+    [
+        ("/api/v1/customers", {"name": 5}, "企业名称"),
+        ("/api/v1/leads", {"name": 5, "phone": "13800138000"}, "姓名"),
+        ("/api/v1/leads", {"name": "王经理", "phone": 13800138000}, "电话"),
+    ],
+)
+def test_each_schema_names_its_own_fields(api, url, body, label):
+    """The same field name means different things in different resources: a customer's
+    ``name`` is its 企业名称, a lead's the applicant's 姓名."""
+    import json
+
+    response = api.post(url, json.dumps(body), content_type="application/json")
+    payload = _json_error(response, 422)
+    assert payload["message"].startswith(f"提交的数据有误：{label}："), payload["message"]
