@@ -10,6 +10,8 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import urlencode
 
+from apps.core.errors import ErrorCode
+
 # Views a session may reach before its second factor.
 ALLOWED_VIEWS = {
     "accounts:two_factor_verify",
@@ -42,13 +44,13 @@ class SecondFactorMiddleware:
         if has_second_factor(user):
             target, code, message = (
                 "accounts:two_factor_verify",
-                "second_factor_required",
+                ErrorCode.SECOND_FACTOR_REQUIRED,
                 "请先完成二次验证（输入身份验证器上的 6 位验证码）",
             )
         elif second_factor_required(user):
             target, code, message = (
                 "accounts:two_factor_setup",
-                "second_factor_enrolment_required",
+                ErrorCode.SECOND_FACTOR_ENROLMENT_REQUIRED,
                 "您的角色须启用二次验证：请先在控制台绑定身份验证器",
             )
         else:

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.audit import services as audit
-from apps.core.errors import Conflict, ValidationFailed
+from apps.core.errors import Conflict, ErrorCode, ValidationFailed
 from apps.core.permissions import require_perm
 from apps.core.validators import normalize_mobile, validate_mobile
 
@@ -91,7 +91,7 @@ def staff_create(
     if User.objects.filter(username__iexact=username).exists():
         raise Conflict(
             _("用户名已存在：%(u)s") % {"u": username},
-            code="duplicate",
+            code=ErrorCode.DUPLICATE,
             fields={"username": [_("用户名已存在")]},
         )
     roles = _check_roles(roles)
@@ -126,7 +126,7 @@ def staff_update(
     user = User.objects.select_for_update().get(pk=user.pk)
     before = audit.snapshot(user) | {"roles": _roles_snapshot(user)}
     if is_active is False and user.pk == actor.pk:
-        raise Conflict(_("不能停用自己的账号"), code="self_disable")
+        raise Conflict(_("不能停用自己的账号"), code=ErrorCode.SELF_DISABLE)
     for attr, value in (("name", name), ("email", email)):
         if value is not None:
             setattr(user, attr, value.strip())
@@ -139,7 +139,7 @@ def staff_update(
     if roles is not None:
         roles = _check_roles(roles)
         if user.pk == actor.pk and "admin" not in roles and "admin" in before["roles"]:
-            raise Conflict(_("不能移除自己的系统管理员角色"), code="self_demote")
+            raise Conflict(_("不能移除自己的系统管理员角色"), code=ErrorCode.SELF_DEMOTE)
         user.groups.set(Group.objects.filter(name__in=roles))
     after = audit.snapshot(user) | {"roles": _roles_snapshot(user)}
     changes = audit.diff(before, after)
@@ -256,7 +256,7 @@ def token_revoke(*, actor: User | None, token: ApiToken) -> ApiToken:
         require_perm(actor, "accounts.manage_api_tokens")
     token = ApiToken.objects.select_for_update().get(pk=token.pk)
     if token.revoked_at is not None:
-        raise Conflict(_("该令牌已吊销"), code="already_revoked")
+        raise Conflict(_("该令牌已吊销"), code=ErrorCode.ALREADY_REVOKED)
     before = audit.snapshot(token)
     token.revoked_at = timezone.now()
     token.save(update_fields=["revoked_at"])

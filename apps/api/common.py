@@ -31,7 +31,7 @@ from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import PydanticCustomError
 
 from apps.core import inputs
-from apps.core.errors import DomainError, NotFound
+from apps.core.errors import DomainError, ErrorCode, NotFound
 from apps.core.fields import readable_datetime
 from apps.core.files import serve_private
 from apps.core.listing import page_rows
@@ -116,7 +116,7 @@ class StrictInput(Input):
 class ErrorOut(Schema):
     """The one error shape of the API."""
 
-    code: str = Field(..., examples=["profile_incomplete"])
+    code: ErrorCode = Field(..., examples=["profile_incomplete"])
     message: str = Field(..., examples=["资料不全，开通前请先补全：营业执照号、联系人"])
     fields: dict[str, list[str]] = Field(
         default_factory=dict, examples=[{"license_no": ["请补全此项"]}]
@@ -212,9 +212,9 @@ def renamed_fields(mapping: dict[str, str]) -> Iterator[None]:
 def stream_scan(field: FieldFile, download_name: str, missing_message: str) -> FileResponse:
     """Stream a private scan; NotFound when none was uploaded or the file is gone."""
     if not field:
-        raise NotFound(missing_message, code="no_file")
+        raise NotFound(missing_message, code=ErrorCode.NO_FILE)
     ext = field.name.rsplit(".", 1)[-1] if "." in field.name else "bin"
     try:
         return serve_private(field, f"{download_name}.{ext}")
     except FileNotFoundError:
-        raise NotFound(missing_message, code="no_file") from None
+        raise NotFound(missing_message, code=ErrorCode.NO_FILE) from None

@@ -10,7 +10,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
-from apps.core.errors import DomainError, RateLimited
+from apps.core.errors import DomainError, ErrorCode, RateLimited
 
 
 def _body(code: str, message: str, fields: dict | None = None) -> dict:
@@ -95,37 +95,41 @@ def install(api: NinjaAPI) -> None:
         )
         return api.create_response(
             request,
-            _body("validation_error", f"提交的数据有误：{summary}", fields),
+            _body(ErrorCode.VALIDATION_ERROR, f"提交的数据有误：{summary}", fields),
             status=422,
         )
 
     @api.exception_handler(AuthenticationError)
     def auth_error(request: HttpRequest, exc: AuthenticationError):
         return api.create_response(
-            request, _body("unauthenticated", "未登录或令牌无效"), status=401
+            request, _body(ErrorCode.UNAUTHENTICATED, "未登录或令牌无效"), status=401
         )
 
     @api.exception_handler(PermissionDenied)
     def forbidden(request: HttpRequest, exc: PermissionDenied):
-        return api.create_response(request, _body("forbidden", "没有执行此操作的权限"), status=403)
+        return api.create_response(
+            request, _body(ErrorCode.FORBIDDEN, "没有执行此操作的权限"), status=403
+        )
 
     @api.exception_handler(Http404)
     def not_found(request: HttpRequest, exc: Http404):
-        return api.create_response(request, _body("not_found", "记录不存在或无权访问"), status=404)
+        return api.create_response(
+            request, _body(ErrorCode.NOT_FOUND, "记录不存在或无权访问"), status=404
+        )
 
     @api.exception_handler(HttpError)
     def http_error(request: HttpRequest, exc: HttpError):
         # ninja's own HttpErrors carry English text; answer in Chinese with a stable code.
         known = {
-            400: ("bad_request", "请求体无法解析：应为有效的 JSON 或 multipart 表单"),
-            401: ("unauthenticated", "未登录或令牌无效"),
-            403: ("forbidden", "没有执行此操作的权限"),
-            404: ("not_found", "记录不存在或无权访问"),
-            405: ("method_not_allowed", "不支持此请求方法"),
+            400: (ErrorCode.BAD_REQUEST, "请求体无法解析：应为有效的 JSON 或 multipart 表单"),
+            401: (ErrorCode.UNAUTHENTICATED, "未登录或令牌无效"),
+            403: (ErrorCode.FORBIDDEN, "没有执行此操作的权限"),
+            404: (ErrorCode.NOT_FOUND, "记录不存在或无权访问"),
+            405: (ErrorCode.METHOD_NOT_ALLOWED, "不支持此请求方法"),
         }
         status = exc.status_code
-        error_code, message = known.get(status, ("error", "请求无法处理"))
+        error_code, message = known.get(status, (ErrorCode.BAD_REQUEST, "请求无法处理"))
         if status == 403 and "CSRF" in str(exc):
-            error_code = "csrf_failed"
+            error_code = ErrorCode.CSRF_FAILED
             message = "CSRF 校验失败：请在请求头 X-CSRFToken 中携带令牌"
         return api.create_response(request, _body(error_code, message), status=status)

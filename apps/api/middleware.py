@@ -10,12 +10,17 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from apps.core.errors import ErrorCode
+
 _API_PREFIX = "/api/"
 _ERRORS = {
-    400: ("bad_request", "请求体无法解析：应为有效的 JSON（application/json）或 multipart 表单"),
-    404: ("not_found", "接口不存在：请检查请求路径"),
-    405: ("method_not_allowed", "不支持此请求方法"),
-    413: ("request_too_large", "请求体过大"),
+    400: (
+        ErrorCode.BAD_REQUEST,
+        "请求体无法解析：应为有效的 JSON（application/json）或 multipart 表单",
+    ),
+    404: (ErrorCode.NOT_FOUND, "接口不存在：请检查请求路径"),
+    405: (ErrorCode.METHOD_NOT_ALLOWED, "不支持此请求方法"),
+    413: (ErrorCode.REQUEST_TOO_LARGE, "请求体过大"),
 }
 _BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 # What the API reads: JSON bodies, and multipart for the scan uploads.
@@ -45,12 +50,12 @@ def refuse_unreadable(request: HttpRequest) -> JsonResponse | None:
     limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
     if limit is not None and length > limit:
         mb = limit / (1024 * 1024)
-        return _error(413, "request_too_large", f"请求体过大：最大 {mb:.0f} MB")
+        return _error(413, ErrorCode.REQUEST_TOO_LARGE, f"请求体过大：最大 {mb:.0f} MB")
     content_type = (request.content_type or "").lower()
     if length and not content_type.endswith("+json") and content_type not in _READABLE:
         return _error(
             415,
-            "unsupported_media_type",
+            ErrorCode.UNSUPPORTED_MEDIA_TYPE,
             f"不支持的内容类型：{content_type or '未指定'}；"
             "请求体应为 application/json（上传文件为 multipart/form-data）",
         )

@@ -7,19 +7,77 @@ turn them into form errors or flash messages. Nothing here may contain a secret.
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from django.core.exceptions import ValidationError as DjangoValidationError
+
+
+class ErrorCode(StrEnum):
+    """Every ``code`` the platform answers with — in the API's error body, in console
+    messages' data and in logs. One enumeration, so clients can switch on a closed set (the
+    OpenAPI document lists it) and a new code is a reviewed addition, not a free string."""
+
+    # Request and access
+    BAD_REQUEST = "bad_request"  # 请求无法解析或无法处理
+    UNAUTHENTICATED = "unauthenticated"  # 未登录或令牌无效
+    FORBIDDEN = "forbidden"  # 没有执行此操作的权限
+    CSRF_FAILED = "csrf_failed"  # CSRF 校验失败
+    SECOND_FACTOR_REQUIRED = "second_factor_required"  # 须先完成二次验证
+    SECOND_FACTOR_ENROLMENT_REQUIRED = "second_factor_enrolment_required"  # 须先绑定身份验证器
+    NOT_FOUND = "not_found"  # 记录不存在或无权访问
+    METHOD_NOT_ALLOWED = "method_not_allowed"  # 不支持此请求方法
+    REQUEST_TOO_LARGE = "request_too_large"  # 请求体过大
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"  # 不支持的内容类型
+    RATE_LIMITED = "rate_limited"  # 操作过于频繁
+    VALIDATION_ERROR = "validation_error"  # 提交的数据有误
+    PROFILE_INCOMPLETE = "profile_incomplete"  # 客户资料不全
+    CONFLICT = "conflict"  # 当前状态不允许此操作
+    DATABASE_UNAVAILABLE = "database_unavailable"  # 控制库暂时无法访问
+    SERVER_ERROR = "server_error"  # 服务器内部错误
+
+    # Staff and tokens
+    DUPLICATE = "duplicate"  # 用户名已存在
+    SELF_DISABLE = "self_disable"  # 不能停用自己的账号
+    SELF_DEMOTE = "self_demote"  # 不能取消自己的管理员角色
+    ALREADY_REVOKED = "already_revoked"  # 令牌已吊销
+
+    # Customers and contracts
+    ALREADY_OPEN = "already_open"  # 客户已开通
+    ALREADY_CLOSED = "already_closed"  # 客户已关闭
+    NO_FILE = "no_file"  # 未上传扫描件
+
+    # Leads
+    DUPLICATE_LEAD = "duplicate_lead"  # 该手机号已有申请
+    ALREADY_CLAIMED = "already_claimed"  # 申请已被领取
+    ALREADY_CONVERTED = "already_converted"  # 申请已转化
+    LEAD_CLOSED = "lead_closed"  # 申请已关闭
+    NOT_CLOSED = "not_closed"  # 申请未关闭
+    SMS_SEND_FAILED = "sms_send_failed"  # 短信发送失败
+
+    # Data sources and the registry
+    DATASOURCE_EXISTS = "datasource_exists"  # 已配置数据源
+    DATASOURCE_NOT_CONFIGURED = "datasource_not_configured"  # 尚未配置数据源
+    DATASOURCE_MISSING = "datasource_missing"  # 开通前须先配置数据源
+    DATASOURCE_IMMUTABLE = "datasource_immutable"  # 数据源保存后不可修改
+    DATASOURCE_IN_USE = "datasource_in_use"  # 数据源已实施，不可删除
+    DATASOURCE_HAS_DATA = "datasource_has_data"  # 租户库中已有数据
+    INVALID_TRANSITION = "invalid_transition"  # 实施状态只能逐级向前
+    DROP_FAILED = "drop_failed"  # 删除租户库失败
+    PROBE_FAILED = "probe_failed"  # 无法检测租户库
+    PROVISIONING_FAILED = "provisioning_failed"  # 配置数据源失败
+    TENANT_NOT_FOUND = "tenant_not_found"  # 租户不存在或未配置数据源
 
 
 class DomainError(Exception):
     status = 400
-    code = "bad_request"
+    code = ErrorCode.BAD_REQUEST
     default_message = "请求无法处理"
 
     def __init__(
         self,
         message: str | None = None,
         *,
-        code: str | None = None,
+        code: ErrorCode | None = None,
         fields: dict[str, list[str]] | None = None,
     ) -> None:
         self.message = message or self.default_message
@@ -34,25 +92,25 @@ class DomainError(Exception):
 
 class NotFound(DomainError):
     status = 404
-    code = "not_found"
+    code = ErrorCode.NOT_FOUND
     default_message = "记录不存在或无权访问"
 
 
 class Forbidden(DomainError):
     status = 403
-    code = "forbidden"
+    code = ErrorCode.FORBIDDEN
     default_message = "没有执行此操作的权限"
 
 
 class Conflict(DomainError):
     status = 409
-    code = "conflict"
+    code = ErrorCode.CONFLICT
     default_message = "当前状态不允许此操作"
 
 
 class ValidationFailed(DomainError):
     status = 422
-    code = "validation_error"
+    code = ErrorCode.VALIDATION_ERROR
     default_message = "提交的数据有误，请检查标出的字段"
 
     @classmethod
@@ -68,21 +126,21 @@ class ValidationFailed(DomainError):
 
 
 class ProfileIncomplete(ValidationFailed):
-    code = "profile_incomplete"
+    code = ErrorCode.PROFILE_INCOMPLETE
 
 
 class RateLimited(DomainError):
     """Too many requests. ``retry_after`` (seconds, optional) becomes the API's Retry-After."""
 
     status = 429
-    code = "rate_limited"
+    code = ErrorCode.RATE_LIMITED
     default_message = "操作过于频繁，请稍后再试"
 
     def __init__(
         self,
         message: str | None = None,
         *,
-        code: str | None = None,
+        code: ErrorCode | None = None,
         fields: dict[str, list[str]] | None = None,
         retry_after: int | None = None,
     ) -> None:

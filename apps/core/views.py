@@ -14,6 +14,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from . import regions
+from .errors import ErrorCode
 
 
 @login_not_required
@@ -116,9 +117,9 @@ def error_500(request: HttpRequest) -> HttpResponse:
     status = 503 if unavailable else 500
     if request.path.startswith("/api/"):
         code, message = (
-            ("database_unavailable", "数据库暂时无法访问，请稍后重试")
+            (ErrorCode.DATABASE_UNAVAILABLE, "数据库暂时无法访问，请稍后重试")
             if unavailable
-            else ("server_error", "服务器内部错误，请稍后重试；如持续出现请联系管理员")
+            else (ErrorCode.SERVER_ERROR, "服务器内部错误，请稍后重试；如持续出现请联系管理员")
         )
         response = JsonResponse(
             {"code": code, "message": message, "fields": {}},

@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 
 from apps.audit import services as audit
 from apps.core import records, registry
-from apps.core.errors import Conflict, Forbidden, ProfileIncomplete, ValidationFailed
+from apps.core.errors import Conflict, ErrorCode, Forbidden, ProfileIncomplete, ValidationFailed
 from apps.core.models import next_value
 from apps.core.permissions import has_perm, require_perm
 from apps.core.records import UNSET, apply_fields, attach_scan, validated_save
@@ -157,7 +157,7 @@ def customer_complete_profile(*, actor, customer: Customer, data: dict[str, Any]
 class Blocker:
     """One unmet prerequisite of activation: what is missing and who can fix it."""
 
-    code: str
+    code: ErrorCode
     message: str
     fix_by: str = ""
     fields: dict[str, list[str]] = field(default_factory=dict)
@@ -168,7 +168,7 @@ def check_profile(customer: Customer) -> Blocker | None:
     if not missing:
         return None
     return Blocker(
-        "profile_incomplete",
+        ErrorCode.PROFILE_INCOMPLETE,
         _("资料不全：%(f)s") % {"f": "、".join(field_label(n) for n in missing)},
         _("运营专员补全资料"),
         {n: [_("请补全此项")] for n in missing},
@@ -214,14 +214,14 @@ def customer_activate(
         customer = customer_complete_profile(actor=actor, customer=customer, data=profile)
     customer = Customer.objects.select_for_update().get(pk=customer.pk)
     if customer.is_open:
-        raise Conflict(_("该客户已是开通状态"), code="already_open")
+        raise Conflict(_("该客户已是开通状态"), code=ErrorCode.ALREADY_OPEN)
     blockers = activation_blockers(customer)
     if blockers:
         fields: dict[str, list[str]] = {}
         for b in blockers:
             fields.update(b.fields)
         message = _("暂不能开通：%(r)s") % {"r": "；".join(b.message for b in blockers)}
-        if blockers[0].code == "profile_incomplete":
+        if blockers[0].code == ErrorCode.PROFILE_INCOMPLETE:
             raise ProfileIncomplete(message, fields=fields)
         raise Conflict(message, code=blockers[0].code, fields=fields)
     before = audit.snapshot(customer)
@@ -254,7 +254,7 @@ def customer_close(*, actor, customer: Customer, reason: str) -> Customer:
         raise ValidationFailed(_("关闭原因：最多 200 字"), fields={"reason": [_("最多 200 字")]})
     customer = Customer.objects.select_for_update().get(pk=customer.pk)
     if not customer.is_open:
-        raise Conflict(_("该客户已是关闭状态"), code="already_closed")
+        raise Conflict(_("该客户已是关闭状态"), code=ErrorCode.ALREADY_CLOSED)
     before = audit.snapshot(customer)
     customer.status = Customer.Status.CLOSED
     customer.closed_at = timezone.now()

@@ -14,7 +14,7 @@ from apps.accounts.scope import sees_all
 from apps.audit.selectors import can_read as can_read_audit
 from apps.audit.selectors import history
 from apps.core import regions, registry
-from apps.core.errors import DomainError, ValidationFailed
+from apps.core.errors import DomainError, ErrorCode, ValidationFailed
 from apps.core.excel import local_text, xlsx_response
 from apps.core.files import serve_private
 from apps.core.inputs import parse_id
@@ -114,7 +114,7 @@ def detail_view(request: HttpRequest, pk: int) -> HttpResponse:
         "blockers": [
             b
             for b in (services.activation_blockers(customer) if not customer.is_open else [])
-            if b.code != "profile_incomplete"
+            if b.code != ErrorCode.PROFILE_INCOMPLETE
         ],
         "module_labels": dict(ModulesForm.base_fields["modules"].choices),
         "history": history(customer, viewer=user),
@@ -201,7 +201,7 @@ def activate_view(request: HttpRequest, pk: int) -> HttpResponse:
     initial = {"modules": customer.modules or settings.DEFAULT_CUSTOMER_MODULES}
     modules_form = ModulesForm(data, initial=initial)
     other_blockers = [
-        b for b in services.activation_blockers(customer) if b.code != "profile_incomplete"
+        b for b in services.activation_blockers(customer) if b.code != ErrorCode.PROFILE_INCOMPLETE
     ]
     error = ""
     if request.method == "POST":

@@ -17,7 +17,7 @@ from ninja import Field, Router, Schema, Status
 from apps.api.auth import registry_auth
 from apps.api.common import ErrorOut, LocalDateTime, StaffRef, StrictInput, errors
 from apps.api.errors import register_labels
-from apps.core.errors import NotFound
+from apps.core.errors import ErrorCode, NotFound
 from apps.core.permissions import has_perm, require_perm
 from apps.customers.selectors import access_customer
 
@@ -214,7 +214,7 @@ def _datasource(request: HttpRequest, id: int, *, perm: str = selectors.VIEW) ->
     customer = access_customer(request.user, id)
     ds = selectors.datasource_of(user=request.user, customer=customer)
     if ds is None:
-        raise NotFound("暂未配置数据源", code="datasource_not_configured")
+        raise NotFound("暂未配置数据源", code=ErrorCode.DATASOURCE_NOT_CONFIGURED)
     return ds
 
 
@@ -360,7 +360,7 @@ def registry_tenant(request: HttpRequest, enterprise_no: str):
             token_name=token.name,
             outcome="not_found",
         )
-        raise NotFound("未找到该租户，或该租户尚未配置数据源", code="tenant_not_found")
+        raise NotFound("未找到该租户，或该租户尚未配置数据源", code=ErrorCode.TENANT_NOT_FOUND)
     if _not_modified(request.headers.get("If-None-Match"), entry.etag):
         outcome, response = "not_modified", HttpResponse(status=304)
     else:

@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from apps.audit import services as audit
-from apps.core.errors import Conflict, NotFound, ValidationFailed
+from apps.core.errors import Conflict, ErrorCode, NotFound, ValidationFailed
 from apps.core.permissions import require_perm
 from apps.customers.models import Customer
 from apps.customers.services import Blocker
@@ -45,21 +45,21 @@ def datasource_advance(*, actor, datasource: DataSource, to_status: int | str) -
             raise NotFound() from None
         current = Status(ds.impl_status)
         if current == Status.ONLINE:
-            raise Conflict(_("数据源已上线，实施状态不能再变更"), code="invalid_transition")
+            raise Conflict(_("数据源已上线，实施状态不能再变更"), code=ErrorCode.INVALID_TRANSITION)
         if wanted == current:
             raise Conflict(
-                _("实施状态已是「%(s)s」") % {"s": current.label}, code="invalid_transition"
+                _("实施状态已是「%(s)s」") % {"s": current.label}, code=ErrorCode.INVALID_TRANSITION
             )
         if wanted < current:
             raise Conflict(
                 _("实施状态不能回退（当前为「%(c)s」）") % {"c": current.label},
-                code="invalid_transition",
+                code=ErrorCode.INVALID_TRANSITION,
             )
         if wanted != current + 1:
             raise Conflict(
                 _("实施状态只能逐级推进：当前为「%(c)s」，下一步是「%(n)s」")
                 % {"c": current.label, "n": Status(current + 1).label},
-                code="invalid_transition",
+                code=ErrorCode.INVALID_TRANSITION,
             )
         ds.impl_status = wanted
         ds.save(update_fields=["impl_status", "updated_at"])
@@ -79,7 +79,7 @@ def datasource_update(*, actor, datasource: DataSource, data: dict[str, Any]) ->
     require_perm(actor, MANAGE)
     raise Conflict(
         _("数据源保存后不可修改；如需更换，请在「未实施」状态下删除后重新配置"),
-        code="datasource_immutable",
+        code=ErrorCode.DATASOURCE_IMMUTABLE,
         fields={n: [_("保存后不可修改")] for n in data if n in INPUT_FIELDS},
     )
 
@@ -101,7 +101,7 @@ def datasource_delete(*, actor, datasource: DataSource, confirm_name: str) -> Da
             raise Conflict(
                 _("只有「未实施」的数据源可以删除，当前为「%(s)s」")
                 % {"s": ds.get_impl_status_display()},
-                code="datasource_in_use",
+                code=ErrorCode.DATASOURCE_IN_USE,
             )
         if (confirm_name or "").strip() != ds.name:
             raise ValidationFailed(
@@ -116,13 +116,13 @@ def datasource_delete(*, actor, datasource: DataSource, confirm_name: str) -> Da
             except TenantDBError as exc:
                 raise Conflict(
                     _("无法确认租户数据库为空，未删除：%(m)s") % {"m": exc.message},
-                    code="probe_failed",
+                    code=ErrorCode.PROBE_FAILED,
                 ) from None
             if result.has_data:
                 raise Conflict(
                     _("租户数据库 %(d)s 中以下表有数据，不能删除：%(t)s")
                     % {"d": ds.database, "t": "、".join(result.tables_with_rows)},
-                    code="datasource_has_data",
+                    code=ErrorCode.DATASOURCE_HAS_DATA,
                 )
             if ds.database_created and result.database_exists:
                 try:
@@ -130,7 +130,7 @@ def datasource_delete(*, actor, datasource: DataSource, confirm_name: str) -> Da
                 except TenantDBError as exc:
                     raise Conflict(
                         _("删除租户数据库失败，数据源未删除：%(m)s") % {"m": exc.message},
-                        code="drop_failed",
+                        code=ErrorCode.DROP_FAILED,
                     ) from None
                 dropped = True
         tombstone = DataSourceTombstone.objects.create(
@@ -178,7 +178,7 @@ def datasource_probe(*, actor, datasource: DataSource) -> ProbeResult:
         return tenantdb.probe(datasource)
     except TenantDBError as exc:
         raise Conflict(
-            _("无法检测租户数据库：%(m)s") % {"m": exc.message}, code="probe_failed"
+            _("无法检测租户数据库：%(m)s") % {"m": exc.message}, code=ErrorCode.PROBE_FAILED
         ) from None
 
 
@@ -189,4 +189,4 @@ def datasource_blocker(customer: Customer) -> Blocker | None:
     """开通 needs a configured data source (spec: set up before the customer is opened)."""
     if DataSource.objects.filter(customer_id=customer.pk).exists():
         return None
-    return Blocker("datasource_missing", _("尚未配置数据源"), _("开发运维配置数据源"))
+    return Blocker(ErrorCode.DATASOURCE_MISSING, _("尚未配置数据源"), _("开发运维配置数据源"))

@@ -20,7 +20,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from apps.core import fields
-from apps.core.errors import Conflict
+from apps.core.errors import Conflict, ErrorCode
 
 from . import crypto
 from .validators import USERNAME_MAX, validate_host, validate_username
@@ -34,7 +34,7 @@ _pool_cap = MaxValueValidator(MAX_POOL, message=_("不能超过 %(limit_value)s"
 
 
 class ImmutableDataSource(Conflict):
-    code = "datasource_immutable"
+    code = ErrorCode.DATASOURCE_IMMUTABLE
     default_message = "数据源保存后不可修改"
 
 
@@ -50,7 +50,9 @@ class DataSourceQuerySet(models.QuerySet):
 
     def delete(self):
         if self.exclude(impl_status=DataSource.ImplStatus.NOT_STARTED).exists():
-            raise Conflict(gettext("只有「未实施」的数据源可以删除"), code="datasource_in_use")
+            raise Conflict(
+                gettext("只有「未实施」的数据源可以删除"), code=ErrorCode.DATASOURCE_IN_USE
+            )
         return super().delete()
 
     def reencrypt(self, pk: int, token: str) -> int:
@@ -174,7 +176,9 @@ class DataSource(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any):
         if not self.deletable:
-            raise Conflict(gettext("只有「未实施」的数据源可以删除"), code="datasource_in_use")
+            raise Conflict(
+                gettext("只有「未实施」的数据源可以删除"), code=ErrorCode.DATASOURCE_IN_USE
+            )
         return super().delete(*args, **kwargs)
 
     # --- secret -------------------------------------------------------------------------

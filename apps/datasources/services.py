@@ -31,7 +31,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from apps.audit import services as audit
-from apps.core.errors import Conflict, ValidationFailed, summarise
+from apps.core.errors import Conflict, ErrorCode, ValidationFailed, summarise
 from apps.core.models import Sequence, next_value
 from apps.core.permissions import require_perm
 from apps.customers.models import Customer
@@ -99,7 +99,7 @@ def field_labels() -> dict[str, str]:
 class ProvisioningFailed(ValidationFailed):
     """A step of the configure pipeline failed; nothing was saved."""
 
-    code = "provisioning_failed"
+    code = ErrorCode.PROVISIONING_FAILED
 
     def __init__(
         self,
@@ -248,7 +248,7 @@ def _ensure_none_configured(customer: Customer) -> None:
     if name:
         raise Conflict(
             _("该客户已配置数据源 %(n)s；数据源保存后不可修改，如需更换请先删除") % {"n": name},
-            code="datasource_exists",
+            code=ErrorCode.DATASOURCE_EXISTS,
         )
 
 

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from apps.core.errors import DomainError, NotFound, ValidationFailed
+from apps.core.errors import DomainError, ErrorCode, NotFound, ValidationFailed
 from apps.core.permissions import has_perm, require_perm
 from apps.customers.forms import apply_errors
 from apps.customers.models import Customer
@@ -79,7 +79,7 @@ def _managed_customer(request: HttpRequest, pk: int) -> Customer:
 def _existing(request: HttpRequest, customer: Customer) -> DataSource:
     ds = selectors.datasource_of(user=request.user, customer=customer)
     if ds is None:
-        raise NotFound(_("暂未配置数据源"), code="datasource_not_configured")
+        raise NotFound(_("暂未配置数据源"), code=ErrorCode.DATASOURCE_NOT_CONFIGURED)
     return ds
 
 

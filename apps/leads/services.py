@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 
 from apps.audit import services as audit
 from apps.core import validators as v
-from apps.core.errors import Conflict, Forbidden, ValidationFailed
+from apps.core.errors import Conflict, ErrorCode, Forbidden, ValidationFailed
 from apps.core.inputs import text_problem
 from apps.core.permissions import has_perm, require_perm
 from apps.core.records import UNSET
@@ -243,7 +243,7 @@ def _duplicate_phone(phone: str, exclude_pk: int | None = None) -> Conflict | No
         "status": existing.get_status_display(),
         "owner": _owner_name(existing.owner),
     }
-    error = Conflict(message, code="duplicate_lead", fields={"phone": [message]})
+    error = Conflict(message, code=ErrorCode.DUPLICATE_LEAD, fields={"phone": [message]})
     error.existing_id = existing.pk
     return error
 
@@ -339,13 +339,13 @@ def lead_claim(*, actor, lead: Lead) -> Lead:
     lead = _lock(lead)
     if lead.owner_id is not None:
         if lead.owner_id == actor.pk:
-            raise Conflict(_("你已领取该客户申请"), code="already_claimed")
+            raise Conflict(_("你已领取该客户申请"), code=ErrorCode.ALREADY_CLAIMED)
         raise Conflict(
             _("该客户申请已被 %(who)s 领取") % {"who": lead.owner.display_name},
-            code="already_claimed",
+            code=ErrorCode.ALREADY_CLAIMED,
         )
     if lead.status == Lead.Status.CONVERTED:
-        raise Conflict(_("该客户申请已转化，无需领取"), code="already_converted")
+        raise Conflict(_("该客户申请已转化，无需领取"), code=ErrorCode.ALREADY_CONVERTED)
     _check_owner(actor)
     before = audit.snapshot(lead)
     lead.owner = actor
@@ -405,12 +405,13 @@ def clean_lost_reason(reason: str, note: str) -> tuple[str, str]:
 def _refuse_unless_open(lead: Lead, doing: str) -> None:
     if lead.status == Lead.Status.CONVERTED:
         raise Conflict(
-            _("该客户申请已转化为客户，不能%(doing)s") % {"doing": doing}, code="already_converted"
+            _("该客户申请已转化为客户，不能%(doing)s") % {"doing": doing},
+            code=ErrorCode.ALREADY_CONVERTED,
         )
     if lead.status == Lead.Status.NOT_INTERESTED:
         raise Conflict(
             _("该客户申请已关闭（无意向），请先重新打开再%(doing)s") % {"doing": doing},
-            code="lead_closed",
+            code=ErrorCode.LEAD_CLOSED,
         )
 
 
@@ -515,7 +516,7 @@ def lead_reopen(*, actor, lead: Lead) -> Lead:
     require_perm(actor, "leads.change_lead")
     lead = _lock(lead)
     if lead.status != Lead.Status.NOT_INTERESTED:
-        raise Conflict(_("只有已关闭（无意向）的客户申请可以重新打开"), code="not_closed")
+        raise Conflict(_("只有已关闭（无意向）的客户申请可以重新打开"), code=ErrorCode.NOT_CLOSED)
     before = audit.snapshot(lead)
     lead.status = Lead.Status.NEW
     lead.lost_reason = ""
@@ -547,7 +548,7 @@ def lead_convert(
     require_perm(actor, "leads.convert_lead", "customers.add_customer")
     lead = _lock(lead)
     if lead.status == Lead.Status.CONVERTED or lead.customer_id:
-        raise Conflict(_("该客户申请已转化为客户"), code="already_converted")
+        raise Conflict(_("该客户申请已转化为客户"), code=ErrorCode.ALREADY_CONVERTED)
     _refuse_unless_open(lead, _("转为客户"))
     payload: dict[str, Any] = conversion_initial(lead)
     payload.update({k: v for k, v in (data or {}).items() if v is not None or k not in payload})

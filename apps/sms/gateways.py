@@ -32,14 +32,14 @@ from django.conf import settings
 from django.core.cache import cache
 
 from apps.core import validators as v
-from apps.core.errors import DomainError
+from apps.core.errors import DomainError, ErrorCode
 
 log = logging.getLogger(__name__)
 
 
 class SmsSendFailed(DomainError):
     status = 503
-    code = "sms_send_failed"
+    code = ErrorCode.SMS_SEND_FAILED
     default_message = "短信发送失败，请稍后再试"
 
 
