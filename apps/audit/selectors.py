@@ -161,8 +161,9 @@ def type_choices(user=None) -> list[tuple[str, str]]:
 
 
 def customer_label(customer_id: int) -> str:
-    """How the customer filter names its customer (「HGJ100046 企业名称」), or ""."""
-    t = registry.audit_type("customer")
+    """How the customer filter names its customer (「企业名称（HGJ100046）」), or "". The
+    customer's own type is the one registered with ``customer_field="pk"``."""
+    t = next((t for t in registry.audit_types() if t.customer_field == "pk"), None)
     if t is None:
         return ""
     return _names_of(t, {customer_id}).get(str(customer_id), "")
