@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import urlencode
 
 from apps.core.errors import ErrorCode
+from apps.core.navigation import hx_redirect
 
 # Views a session may reach before its second factor.
 ALLOWED_VIEWS = {
@@ -66,8 +66,4 @@ class SecondFactorMiddleware:
         url = reverse(target)
         if request.method == "GET" and target == "accounts:two_factor_verify":
             url += "?" + urlencode({"next": request.get_full_path()})
-        if getattr(request, "htmx", False):
-            response = HttpResponse(status=204)
-            response["HX-Redirect"] = url
-            return response
-        return redirect(url)
+        return hx_redirect(request, url)

@@ -10,7 +10,6 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.decorators import method_decorator
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -22,6 +21,7 @@ from apps.audit import services as audit
 from apps.audit.selectors import history
 from apps.core.errors import Conflict, ValidationFailed
 from apps.core.listing import paginate
+from apps.core.navigation import hx_redirect, safe_next
 from apps.core.permissions import require_perm
 
 from . import selectors, services, twofactor
@@ -62,10 +62,7 @@ def _modal_or_page(request: HttpRequest) -> str:
 
 
 def _back(request: HttpRequest, default: str) -> str:
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
-        return target
-    return default
+    return safe_next(request, default)
 
 
 # --- Staff (员工与角色) ----------------------------------------------------------------
@@ -177,12 +174,7 @@ def staff_password(request: HttpRequest, pk: int) -> HttpResponse:
                 member.refresh_from_db()
                 update_session_auth_hash(request, member)
             messages.success(request, _("已重置 %(u)s 的密码") % {"u": member.username})
-            target = reverse("accounts:staff_list")
-            if request.htmx:
-                response = HttpResponse(status=204)
-                response["HX-Redirect"] = target
-                return response
-            return redirect(target)
+            return hx_redirect(request, reverse("accounts:staff_list"))
     return render(
         request,
         "accounts/staff_password.html",
@@ -271,10 +263,7 @@ _SETUP_KEY = "two_factor_setup_device"
 
 
 def _safe_next(request: HttpRequest) -> str:
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
-        return target
-    return reverse(settings.LOGIN_REDIRECT_URL)
+    return safe_next(request, reverse(settings.LOGIN_REDIRECT_URL))
 
 
 @never_cache

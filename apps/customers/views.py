@@ -19,6 +19,8 @@ from apps.core.excel import local_text, xlsx_response
 from apps.core.files import serve_private
 from apps.core.inputs import parse_id
 from apps.core.listing import paginate
+from apps.core.navigation import hx_redirect as _hx_redirect
+from apps.core.navigation import safe_next
 from apps.core.permissions import has_perm, require_perm
 
 from . import services
@@ -32,14 +34,6 @@ from .forms import (
 )
 from .models import Customer
 from .selectors import CustomerFilters, access_customer, assignable_owners, customer_list
-
-
-def _hx_redirect(request: HttpRequest, url: str) -> HttpResponse:
-    if request.htmx:
-        response = HttpResponse(status=204)
-        response["HX-Redirect"] = url
-        return response
-    return redirect(url)
 
 
 def _filters(request: HttpRequest) -> CustomerFilters:
@@ -298,9 +292,7 @@ def assign_view(request: HttpRequest) -> HttpResponse:
     require_perm(request.user, "customers.assign_customer")
     ids = [i for i in map(parse_id, request.POST.getlist("ids")) if i is not None]
     owner_raw = request.POST.get("owner", "")
-    back = request.POST.get("next") or reverse("customers:list")
-    if not back.startswith("/") or back.startswith("//"):
-        back = reverse("customers:list")
+    back = safe_next(request, reverse("customers:list"))
     if not ids:
         messages.error(request, _("请先勾选要分配的客户"))
         return redirect(back)

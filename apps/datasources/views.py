@@ -9,12 +9,13 @@ from typing import Any
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.core.errors import DomainError, ErrorCode, NotFound, ValidationFailed
+from apps.core.navigation import hx_redirect
 from apps.core.permissions import has_perm, require_perm
 from apps.customers.forms import apply_errors
 from apps.customers.models import Customer
@@ -63,12 +64,7 @@ def _detail_url(customer: Customer) -> str:
 
 def _done(request: HttpRequest, customer: Customer, message: str) -> HttpResponse:
     messages.success(request, message)
-    url = _detail_url(customer)
-    if request.htmx:
-        response = HttpResponse(status=204)
-        response["HX-Redirect"] = url
-        return response
-    return redirect(url)
+    return hx_redirect(request, _detail_url(customer))
 
 
 def _managed_customer(request: HttpRequest, pk: int) -> Customer:

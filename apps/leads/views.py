@@ -19,6 +19,8 @@ from apps.core.errors import Conflict, DomainError, ValidationFailed
 from apps.core.excel import local_text, xlsx_response
 from apps.core.inputs import parse_id
 from apps.core.listing import paginate
+from apps.core.navigation import hx_redirect as _hx_redirect
+from apps.core.navigation import safe_next as _safe_next
 from apps.core.permissions import has_perm, require_perm
 from apps.customers import selectors as customer_selectors
 from apps.customers.forms import apply_errors as apply_customer_errors
@@ -34,21 +36,6 @@ from .forms import (
     default_next_follow_up,
 )
 from .models import Channel, Lead
-
-
-def _hx_redirect(request: HttpRequest, url: str) -> HttpResponse:
-    if request.htmx:
-        response = HttpResponse(status=204)
-        response["HX-Redirect"] = url
-        return response
-    return redirect(url)
-
-
-def _safe_next(request: HttpRequest, default: str) -> str:
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return default
-    return target
 
 
 def _date(value: str) -> dt.date | None:
