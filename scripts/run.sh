@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Set up everything and serve the console at http://127.0.0.1:8000 on SQLite with demo data.
+# Set up everything and serve the console on SQLite with demo data.
+# BIND (default 127.0.0.1:8000) is the address served; PUBLIC_BASE_URL, the base of the
+# links on QR posters, follows it unless set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
@@ -7,6 +9,13 @@ export DEBUG=${DEBUG:-1}
 # The demo lets 开发运维 and 系统管理员 sign in without an authenticator (anyone may still
 # bind one under 二次验证); production refuses this setting.
 export TWO_FACTOR_ENFORCED=${TWO_FACTOR_ENFORCED:-0}
+BIND=${BIND:-127.0.0.1:8000}
+host=${BIND%:*}
+port=${BIND##*:}
+# A wildcard address is reached through this machine's own name.
+case "$host" in 0.0.0.0 | "" | "[::]" | "::") shown_host=$(hostname -I 2>/dev/null | awk '{print $1}') ;; *) shown_host=$host ;; esac
+export PUBLIC_BASE_URL=${PUBLIC_BASE_URL:-http://${shown_host:-127.0.0.1}:${port}}
 .venv/bin/python manage.py migrate --noinput
 .venv/bin/python manage.py seed_demo
-exec .venv/bin/python manage.py runserver "${BIND:-127.0.0.1:8000}"
+echo "控制台地址：${PUBLIC_BASE_URL}/  （监听 ${BIND}）"
+exec .venv/bin/python manage.py runserver "$BIND"
