@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
-from django.db import models
+from django.db import models, transaction
 from django.utils.translation import gettext as _
 
 from .errors import ValidationFailed
@@ -50,7 +50,9 @@ def apply_fields(obj: models.Model, data: dict[str, Any], editable: Iterable[str
 
 
 def attach_scan(obj: models.Model, field: str, upload: UploadedFile | None) -> None:
-    """Check an uploaded scan by content and size, then set it on ``field``."""
+    """Check an uploaded scan by content and size, then set it on ``field``. A scan it
+    replaces is deleted from private storage once the transaction commits, unless another
+    record still refers to it."""
     if upload is None:
         return
     try:
@@ -58,7 +60,17 @@ def attach_scan(obj: models.Model, field: str, upload: UploadedFile | None) -> N
     except ValidationError as exc:
         label = obj._meta.get_field(field).verbose_name
         raise ValidationFailed(f"{label}：{exc.messages[0]}", fields={field: exc.messages}) from exc
+    current = getattr(obj, field)
+    previous = current.name if current else ""
     setattr(obj, field, upload)
+    if previous:
+        model, storage = type(obj), obj._meta.get_field(field).storage
+
+        def drop_if_orphaned() -> None:
+            if not model._default_manager.filter(**{field: previous}).exists():
+                storage.delete(previous)
+
+        transaction.on_commit(drop_if_orphaned)
 
 
 def validated_save(obj: models.Model, *, exclude: Iterable[str] = ()) -> None:

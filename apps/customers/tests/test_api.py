@@ -519,3 +519,24 @@ def test_api_writes_record_request_id_and_ip(ops, client_for):
     row = _audit(Customer.objects.get(name="留痕物业"), "create")
     assert row.request_id == "req-api-42" and row.ip == "10.1.2.3"
     assert row.actor_name == "运营小王"
+
+
+def test_a_replaced_scan_is_deleted_from_storage(
+    ops, client_for, django_capture_on_commit_callbacks
+):
+    from django.core.files.storage import default_storage
+
+    customer = make_customer(actor=ops, complete=True)
+    client = client_for(ops)
+    path = f"{API}/customers/{customer.pk}/license-scan"
+    with django_capture_on_commit_callbacks(execute=True):
+        assert call(client, "put", path, upload(PNG_BYTES, "a.png")).status_code == 200
+    customer.refresh_from_db()
+    first = customer.license_scan.name
+    assert default_storage.exists(first)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert call(client, "put", path, upload(PNG_BYTES, "b.png")).status_code == 200
+    customer.refresh_from_db()
+    assert customer.license_scan.name != first
+    assert default_storage.exists(customer.license_scan.name)
+    assert not default_storage.exists(first)
