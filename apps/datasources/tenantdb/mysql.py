@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -92,7 +93,9 @@ class MySQLConnector(Connector):
             % {"addr": self.target.address, "code": code, "detail": self._scrub(text)},
         )
 
-    def _translate(self, exc: Exception, action: str) -> TenantDBError:
+    def _translate(
+        self, exc: Exception, action: str, elapsed: float | None = None
+    ) -> TenantDBError:
         code = exc.args[0] if exc.args else 0
         text = str(exc.args[1]) if len(exc.args) > 1 else str(exc)
         if code in (1044, 1142, 1227):
@@ -100,14 +103,21 @@ class MySQLConnector(Connector):
         elif code == 1007:
             what = _("数据库已存在")
         elif code in (2013, 2006):
-            what = _("服务器 %(t)s 秒内没有响应") % {"t": _fmt_seconds(query_timeout())}
+            limit = query_timeout()
+            if elapsed is not None and elapsed < limit * 0.9:
+                # Not a timeout: the server closed the connection (restart, kill, network).
+                what = _("服务器在 %(t)s 秒后断开了连接") % {"t": _fmt_seconds(elapsed)}
+            else:
+                what = _("服务器 %(t)s 秒内没有响应") % {"t": _fmt_seconds(limit)}
         else:
             what = _("错误码 %(code)s") % {"code": code}
-        return TenantDBError(
-            f"mysql_{code}",
+        detail = self._scrub(text).strip()
+        message = (
             _("%(action)s失败（%(what)s）：%(detail)s")
-            % {"action": action, "what": what, "detail": self._scrub(text)},
-        )
+            if detail
+            else _("%(action)s失败（%(what)s）")
+        ) % {"action": action, "what": what, "detail": detail}
+        return TenantDBError(f"mysql_{code}", message)
 
     @property
     def server(self) -> Any:
@@ -118,12 +128,13 @@ class MySQLConnector(Connector):
     def query(self, sql: str, params: Sequence[Any] | None = None, *, action: str) -> list:
         import pymysql
 
+        started = time.monotonic()
         try:
             with self.server.cursor() as cur:
                 cur.execute(sql, params)
                 return list(cur.fetchall())
         except pymysql.MySQLError as exc:
-            raise self._translate(exc, action) from None
+            raise self._translate(exc, action, time.monotonic() - started) from None
 
     @staticmethod
     def quote(name: str) -> str:
