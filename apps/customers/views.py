@@ -198,7 +198,21 @@ def activate_view(request: HttpRequest, pk: int) -> HttpResponse:
         b for b in services.activation_blockers(customer) if b.code != ErrorCode.PROFILE_INCOMPLETE
     ]
     error = ""
-    if request.method == "POST":
+    saved = False
+    if request.method == "POST" and other_blockers and profile_form is not None:
+        # Not yet activatable (e.g. no data source): the profile can still be completed now,
+        # and the modal stays to say what else is missing and who must act.
+        if profile_form.is_valid():
+            try:
+                services.customer_complete_profile(
+                    actor=request.user, customer=customer, data=profile_form.service_data()
+                )
+            except ValidationFailed as exc:
+                apply_errors(profile_form, exc)
+            else:
+                customer = access_customer(request.user, pk, perm="customers.activate_customer")
+                missing, profile_form, saved = [], None, True
+    elif request.method == "POST":
         profile_ok = profile_form.is_valid() if profile_form else True
         if profile_ok and modules_form.is_valid():
             try:
@@ -227,6 +241,7 @@ def activate_view(request: HttpRequest, pk: int) -> HttpResponse:
         "missing_labels": [services.field_label(n) for n in missing],
         "blockers": other_blockers,
         "error": error,
+        "saved": saved,
     }
     return _modal(request, "customers/_activate_modal.html", context)
 

@@ -69,3 +69,25 @@ def test_console_says_what_is_missing_and_who_can_fix_it(client_for, ops):
     assert "尚未配置数据源" in response.content.decode()
     customer.refresh_from_db()
     assert customer.status == Customer.Status.CLOSED
+
+
+def test_the_activate_modal_lists_every_blocker_and_takes_the_profile_now(client_for, ops):
+    """An incomplete profile AND no data source: the modal asks for the missing fields as a
+    form and names the data source with who must act — both at once; saving the profile
+    keeps the modal open on what is still missing."""
+    from tests.factories import COMPLETE_PROFILE
+
+    customer = make_customer(actor=ops)
+    url = reverse("customers:activate", args=[customer.pk])
+    modal = client_for(ops).get(url, **HX).content.decode()
+    assert "尚未配置数据源（开发运维配置数据源）" in modal
+    assert 'name="license_no"' in modal and "资料不全" in modal
+    assert 'name="modules"' not in modal
+    data = {k: v for k, v in COMPLETE_PROFILE.items() if k != "name"}
+    response = client_for(ops).post(url, data, **HX)
+    body = response.content.decode()
+    assert "资料已保存" in body and "尚未配置数据源（开发运维配置数据源）" in body
+    assert 'name="license_no"' not in body
+    customer.refresh_from_db()
+    assert customer.license_no == COMPLETE_PROFILE["license_no"]
+    assert customer.status != Customer.Status.OPEN
