@@ -101,3 +101,28 @@ def test_add_contract_through_completeness_modal(page):
     contract = customer.contracts.get()
     assert contract.communities == 3
     assert AuditLog.objects.filter(action="create", object_id=str(contract.pk)).exists()
+
+
+def test_activate_modal_shows_both_blockers_and_saves_the_profile(page):
+    """No data source and an incomplete profile: the modal says both — the fields as a form,
+    the data source with who must act — and after saving the profile only the data source
+    is left."""
+    make_staff("ops_d", "ops", name="运营小陈")
+    login(page, "ops_d")
+    customer = create_minimal_customer(page, "广州市双阻物业管理有限公司")
+
+    page.click("#btn-activate")
+    modal = page.locator(".modal")
+    modal.wait_for()
+    warning = modal.locator(".blockers").inner_text()
+    assert "资料不全" in warning and "尚未配置数据源（开发运维配置数据源）" in warning
+    assert modal.locator("#id_license_no").count() == 1
+    assert modal.locator("input[name=modules]").count() == 0
+    fill_missing(page)
+    modal.locator("button:has-text('保存资料')").click()
+    page.wait_for_selector(".modal >> text=资料已保存")
+    warning = page.locator(".modal .blockers").inner_text()
+    assert "资料不全" not in warning and "尚未配置数据源" in warning
+    customer.refresh_from_db()
+    assert customer.license_no and customer.address == "南山区科技园 1 号"
+    assert customer.status != Customer.Status.OPEN
