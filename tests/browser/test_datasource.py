@@ -161,3 +161,32 @@ def test_failed_configure_shows_the_step_and_keeps_the_fields(page, tenant_mysql
     assert page.input_value("#id_username") == account.username
     assert page.input_value("#id_password") == ""
     assert not DataSource.objects.exists() and admin.databases() == []
+
+
+def test_check_connection_runs_again_and_again_in_the_modal(page):
+    """检测连接 twice in the same modal: each result replaces the last, inside its own box
+    (the form swaps itself whole; the check must not take that swap and lose its target).
+    The server is a closed local port, so each check fails fast with its reason."""
+    make_staff("devops_chk", "devops", name="运维小钱")
+    owner = make_staff("ops_chk", "ops", name="运营小孙")
+    customer = make_customer(actor=owner, complete=True, name="成都检测物业有限公司")
+    login(page, "devops_chk")
+    page.goto(f"{page.base_url}/customers/{customer.pk}/")
+    page.click("#btn-ds-configure")
+    page.locator("#ds-configure").wait_for()
+    page.fill("#id_host", "127.0.0.1")
+    page.fill("#id_port", "1")
+    page.fill("#id_username", "tenant_app")
+    page.fill("#id_password", "Str0ng!Passw0rd")
+    page.fill("#id_max_connections", "10")
+    page.fill("#id_min_connections", "1")
+    for attempt in range(3):
+        page.fill("#id_port", str(1 + attempt))
+        page.click("#btn-ds-check")
+        report = page.locator("#ds-check-result #ds-check-report")
+        report.wait_for()
+        page.wait_for_function(
+            "n => document.querySelector('#ds-check-report').innerText.includes(':' + n)",
+            arg=str(1 + attempt),
+        )
+        assert page.locator("#ds-check-result").count() == 1
