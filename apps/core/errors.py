@@ -44,6 +44,7 @@ class ErrorCode(StrEnum):
     # Customers and contracts
     ALREADY_OPEN = "already_open"  # 客户已开通
     ALREADY_CLOSED = "already_closed"  # 客户已关闭
+    NOT_OPENED = "not_opened"  # 客户尚未开通
     NO_FILE = "no_file"  # 未上传扫描件
 
     # Leads

@@ -59,7 +59,9 @@ CustomerSort = sort_keys(selectors.SORTS)
 
 class CustomerQuery(PageQuery):
     q: str = Field("", description="企业名称、联系人（包含）或企业号、营业执照号、联系电话（精确）")
-    status: Literal["0", "1"] | None = Field(None, description="状态：0 关闭，1 开通")
+    status: Literal["0", "1", "2"] | None = Field(
+        None, description="状态：0 关闭（开通后关闭），1 开通，2 未开通（从未开通）"
+    )
     province: str | None = Field(None, pattern=r"^\d{6}$", description="所属省份代码")
     owner: str | None = Field(
         None,
@@ -83,7 +85,7 @@ class CustomerListItem(Schema):
     email: str = Field(..., description="邮箱")
     contact_name: str = Field(..., description="联系人")
     contact_phone: str = Field(..., description="联系电话")
-    status: int = Field(..., description="状态：0 关闭，1 开通")
+    status: int = Field(..., description="状态：0 关闭（开通后关闭），1 开通，2 未开通（从未开通）")
     status_label: str = Field(..., description="状态名称")
     complete: bool = Field(..., description="资料是否已补全（开通、添加合同的前提）")
     owner: StaffRef | None = Field(None, description="负责人；为空表示未分配（公海）")

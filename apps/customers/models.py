@@ -16,8 +16,11 @@ class Customer(models.Model):
     ``services.missing_profile_fields`` guards activation and contracts."""
 
     class Status(models.IntegerChoices):
+        # The spec's 0 = 关闭 and 1 = 开通; 2 = 未开通 tells a customer never switched on
+        # from one closed after being open.
         CLOSED = 0, _("关闭")
         OPEN = 1, _("开通")
+        NOT_OPENED = 2, _("未开通")
 
     enterprise_no = models.CharField(_("企业号"), max_length=20, unique=True, editable=False)
     license_no = models.CharField(
@@ -43,7 +46,7 @@ class Customer(models.Model):
     intro = models.TextField(_("企业简介"), blank=True, max_length=2000)
     remarks = models.TextField(_("备注"), blank=True, max_length=2000)
     status = models.SmallIntegerField(
-        _("状态"), choices=Status.choices, default=Status.CLOSED, db_index=True
+        _("状态"), choices=Status.choices, default=Status.NOT_OPENED, db_index=True
     )
     contact_name = models.CharField(_("联系人"), max_length=50, blank=True)
     contact_phone = models.CharField(

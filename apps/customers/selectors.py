@@ -67,7 +67,7 @@ def customer_list(*, user, filters: CustomerFilters) -> QuerySet[Customer]:
     q = filters.q.strip()
     if q:
         qs = qs.filter(search_condition(q))
-    if filters.status in {"0", "1"}:
+    if filters.status in {str(v) for v in Customer.Status.values}:
         qs = qs.filter(status=int(filters.status))
     if filters.province:
         qs = qs.filter(province=filters.province)

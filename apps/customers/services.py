@@ -253,6 +253,8 @@ def customer_close(*, actor, customer: Customer, reason: str) -> Customer:
     if len(reason) > 200:
         raise ValidationFailed(_("关闭原因：最多 200 字"), fields={"reason": [_("最多 200 字")]})
     customer = Customer.objects.select_for_update().get(pk=customer.pk)
+    if customer.status == Customer.Status.NOT_OPENED:
+        raise Conflict(_("该客户尚未开通，无需关闭"), code=ErrorCode.NOT_OPENED)
     if not customer.is_open:
         raise Conflict(_("该客户已是关闭状态"), code=ErrorCode.ALREADY_CLOSED)
     before = audit.snapshot(customer)

@@ -104,7 +104,11 @@ IMPL_STATUS_CODES = {
     DataSource.ImplStatus.IN_PROGRESS: "in_progress",
     DataSource.ImplStatus.ONLINE: "online",
 }
-CUSTOMER_STATUS_CODES = {Customer.Status.CLOSED: "closed", Customer.Status.OPEN: "open"}
+CUSTOMER_STATUS_CODES = {
+    Customer.Status.CLOSED: "closed",
+    Customer.Status.OPEN: "open",
+    Customer.Status.NOT_OPENED: "not_opened",
+}
 
 _REGISTRY_FIELDS = (
     "pk",

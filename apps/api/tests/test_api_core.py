@@ -278,7 +278,7 @@ def test_unknown_body_fields_are_rejected(ops, client_for):
     body = assert_error(response, 422, "validation_error")
     assert body["fields"] == {"status": ["不允许的字段"]}
     customer.refresh_from_db()
-    assert customer.status == Customer.Status.CLOSED and customer.name != "x"
+    assert customer.status == Customer.Status.NOT_OPENED and customer.name != "x"
 
 
 def test_invalid_json_body(ops, client_for):

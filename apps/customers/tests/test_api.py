@@ -46,7 +46,7 @@ def test_list_shows_own_and_pool_to_ops_with_names(ops, ops2, manager, client_fo
     item = by_id[mine.pk]
     assert item["owner"] == {"id": ops.pk, "name": "运营小王"}
     assert item["province_name"] == "北京市" and item["city_name"] == "北京市"
-    assert item["complete"] is True and item["status"] == 0 and item["status_label"] == "关闭"
+    assert item["complete"] is True and item["status"] == 2 and item["status_label"] == "未开通"
     assert ISO_LOCAL.match(item["created_at"]), item["created_at"]
     assert by_id[pool.pk]["owner"] is None and by_id[pool.pk]["complete"] is False
 
@@ -77,7 +77,8 @@ def test_list_filters(ops, ops2, manager, client_for):
     assert ids(f"q={b.enterprise_no.lower()}") == [b.pk]
     assert ids(f"q={a.license_no}") == [a.pk]
     assert ids("status=1") == [c.pk]
-    assert ids("status=0") == sorted([a.pk, b.pk])
+    assert ids("status=2") == sorted([a.pk, b.pk])
+    assert ids("status=0") == []
     assert ids("province=440000") == [b.pk]
     assert ids(f"owner={ops2.pk}") == [b.pk]
     assert ids("owner=none") == [c.pk]
@@ -155,7 +156,7 @@ def test_create_incomplete_customer_owned_by_creator(ops, client_for):
     assert body["name"] == "新物业" and body["contact_phone"] == "13800138000"
     assert re.match(r"^HGJ\d{6}$", body["enterprise_no"])
     assert body["owner"] == {"id": ops.pk, "name": "运营小王"}
-    assert body["complete"] is False and body["status"] == 0
+    assert body["complete"] is False and body["status"] == 2
     customer = Customer.objects.get(pk=body["id"])
     row = _audit(customer, "create")
     assert row.actor == ops and row.changes["name"] == [None, "新物业"]
@@ -300,7 +301,7 @@ def test_activate_incomplete_customer_names_the_missing_fields(ops, client_for):
     assert set(body["fields"]) == {"license_no", "province", "city", "address", "contact_phone"}
     assert "营业执照号" in body["message"] and "联系电话" in body["message"]
     customer.refresh_from_db()
-    assert customer.status == Customer.Status.CLOSED
+    assert customer.status == Customer.Status.NOT_OPENED
     assert not AuditLog.objects.filter(action="activate").exists()
 
 
@@ -329,7 +330,7 @@ def test_activate_complete_customer(ops, client_for):
     assert body["activated_by"] == {"id": ops.pk, "name": "运营小王"}
     assert ISO_LOCAL.match(body["activated_at"]), body["activated_at"]
     row = _audit(customer, "activate")
-    assert row.actor == ops and row.changes["status"] == [0, 1]
+    assert row.actor == ops and row.changes["status"] == [2, 1]
 
 
 def test_activate_with_profile_completes_and_activates_in_one_step(ops, client_for):
@@ -383,7 +384,8 @@ def test_close_with_reason(ops, client_for):
     make_datasource(customer)
     client = client_for(ops)
     path = f"{API}/customers/{customer.pk}/close"
-    assert_error(call(client, "post", path, {"reason": "欠费"}), 409, "already_closed")
+    # Never opened: nothing to close.
+    assert_error(call(client, "post", path, {"reason": "欠费"}), 409, "not_opened")
     call(client, "post", f"{API}/customers/{customer.pk}/activate", {"modules": ["property"]})
     body = assert_error(call(client, "post", path, {"reason": "  "}), 422, "validation_error")
     assert body["fields"] == {"reason": ["请填写关闭原因"]}
@@ -395,6 +397,8 @@ def test_close_with_reason(ops, client_for):
     assert ISO_LOCAL.match(body["closed_at"])
     row = _audit(customer, "close")
     assert row.actor == ops and row.message == "合同到期未续约"
+    # Closed after being open: a second close says so.
+    assert_error(call(client, "post", path, {"reason": "欠费"}), 409, "already_closed")
 
 
 # --- Assign ----------------------------------------------------------------------------

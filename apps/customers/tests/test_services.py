@@ -27,7 +27,7 @@ def test_create_incomplete_customer_with_generated_number_and_audit(ops):
     assert customer.enterprise_no.startswith("HGJ") and len(customer.enterprise_no) == 9
     assert customer.name == "华南物业"
     assert customer.contact_phone == "13800138000"
-    assert customer.owner == ops and customer.status == Customer.Status.CLOSED
+    assert customer.owner == ops and customer.status == Customer.Status.NOT_OPENED
     assert missing_profile_fields(customer) == ["license_no", "province", "city", "address"]
     row = AuditLog.objects.get(action="create", object_id=str(customer.pk))
     assert row.actor == ops and row.changes["name"] == [None, "华南物业"]
@@ -101,7 +101,7 @@ def test_activation_needs_a_complete_profile(ops):
         customer_activate(actor=ops, customer=customer, modules=["property"])
     assert set(exc.value.fields) == {"license_no", "province", "city", "address"}
     customer.refresh_from_db()
-    assert customer.status == Customer.Status.CLOSED
+    assert customer.status == Customer.Status.NOT_OPENED
 
 
 def test_activation_with_profile_completes_and_opens_in_one_step(ops):

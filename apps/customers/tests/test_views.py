@@ -184,7 +184,7 @@ def test_activate_modal_errors_stay_in_modal(client_for, ops):
     assert response.status_code == 200 and "HX-Redirect" not in response
     assert "营业执照号：" in body and "所属省份：" in body
     customer.refresh_from_db()
-    assert customer.status == Customer.Status.CLOSED
+    assert customer.status == Customer.Status.NOT_OPENED
 
 
 def test_activate_modal_completes_and_activates(client_for, ops):

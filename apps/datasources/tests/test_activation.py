@@ -34,7 +34,7 @@ def test_activation_blocked_without_a_data_source(ops):
     assert exc.value.code == "datasource_missing" and exc.value.status == 409
     assert exc.value.message == "暂不能开通：尚未配置数据源"
     customer.refresh_from_db()
-    assert customer.status == Customer.Status.CLOSED
+    assert customer.status == Customer.Status.NOT_OPENED
 
 
 def test_both_prerequisites_are_named(ops):
@@ -68,7 +68,7 @@ def test_console_says_what_is_missing_and_who_can_fix_it(client_for, ops):
     )
     assert "尚未配置数据源" in response.content.decode()
     customer.refresh_from_db()
-    assert customer.status == Customer.Status.CLOSED
+    assert customer.status == Customer.Status.NOT_OPENED
 
 
 def test_the_activate_modal_lists_every_blocker_and_takes_the_profile_now(client_for, ops):

@@ -59,7 +59,7 @@ def test_answer(client, raw, ds):
     assert response.json() == {
         "enterprise_no": ds.customer.enterprise_no,
         "name": ds.customer.name,
-        "status": "closed",
+        "status": "not_opened",
         "modules": ["property", "repair"],
         "datasource": {
             "name": ds.name,
