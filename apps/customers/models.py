@@ -128,6 +128,11 @@ class Customer(models.Model):
             raise ValidationError(errors)
 
     @property
+    def never_opened(self) -> bool:
+        """未开通: never switched on (as opposed to 关闭 after being open)."""
+        return self.status == self.Status.NOT_OPENED
+
+    @property
     def province_name(self) -> str:
         return regions.name(self.province)
 

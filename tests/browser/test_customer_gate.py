@@ -126,3 +126,28 @@ def test_activate_modal_shows_both_blockers_and_saves_the_profile(page):
     customer.refresh_from_db()
     assert customer.license_no and customer.address == "南山区科技园 1 号"
     assert customer.status != Customer.Status.OPEN
+
+
+def test_not_opened_and_closed_are_told_apart(page):
+    from apps.customers.services import customer_activate, customer_close
+    from tests.factories import make_customer
+
+    ops = make_staff("ops_e", "ops", name="运营小吴")
+    never = make_customer(actor=ops, complete=True, name="从未开通的物业")
+    was_open = make_customer(actor=ops, complete=True, name="开通后关闭的物业")
+    make_datasource(was_open)
+    customer_activate(actor=ops, customer=was_open, modules=["property"])
+    customer_close(actor=ops, customer=was_open, reason="合同到期")
+    login(page, "ops_e")
+    page.goto(f"{page.base_url}/customers/")
+    rows = {
+        page.locator(f"tr:has-text('{name}') .badge").first.inner_text()
+        for name in ("从未开通的物业",)
+    }
+    assert rows == {"未开通"}
+    assert page.locator("tr:has-text('开通后关闭的物业') .badge").first.inner_text() == "关闭"
+    page.select_option("select[name=status]", "2")
+    page.wait_for_selector("tr:has-text('从未开通的物业')")
+    page.wait_for_selector("tr:has-text('开通后关闭的物业')", state="detached")
+    page.goto(f"{page.base_url}/customers/{never.pk}/")
+    assert page.locator("h1 .badge").inner_text() == "未开通"

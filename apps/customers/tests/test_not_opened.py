@@ -38,7 +38,11 @@ def test_page_list_filter_and_export(client_for, ops, pair):
     never, was_open = pair
     client = client_for(ops)
     detail = client.get(reverse("customers:detail", args=[never.pk])).content.decode()
-    assert "未开通" in detail
+    assert '<span class="badge status-not-opened">未开通</span>' in detail
+    closed = client.get(reverse("customers:detail", args=[was_open.pk])).content.decode()
+    assert '<span class="badge off">关闭</span>' in closed and "status-not-opened" not in closed
+    whole = client.get(reverse("customers:list")).content.decode()
+    assert whole.count("status-not-opened") == 1 and '<span class="badge off">关闭</span>' in whole
     listing = client.get(reverse("customers:list"), {"status": "2"})
     assert [c.pk for c in listing.context["rows"]] == [never.pk]
     listing = client.get(reverse("customers:list"), {"status": "0"})
