@@ -93,7 +93,7 @@ class ContractListItem(Schema):
 
 
 class ContractOut(ContractListItem):
-    intro: str = Field(..., description="企业简介")
+    intro: str = Field(..., description="合同说明（规格中的企业简介：本合同的说明）")
     remarks: str = Field(..., description="备注")
     created_by: StaffRef | None = Field(None, description="创建人")
 
@@ -116,7 +116,7 @@ class ContractIn(StrictInput):
     party_a_phone: str = Field(..., description="甲方电话")
     party_b_contact: str = Field(..., description="乙方对接人")
     party_b_phone: str = Field(..., description="乙方电话")
-    intro: str = Field("", description="企业简介")
+    intro: str = Field("", description="合同说明（规格中的企业简介：本合同的说明）")
     remarks: str = Field("", description="备注")
     status: ContractStatus = Field(Contract.Status.OPEN.value, description=f"状态：{_STATUS_DOC}")
 

@@ -86,7 +86,8 @@ class Contract(models.Model):
     party_b_phone = models.CharField(
         _("乙方电话"), max_length=40, validators=[v.validate_contact_phone]
     )
-    intro = models.TextField(_("企业简介"), blank=True, max_length=2000)
+    # The spec's 企业简介 of a contract: what this contract covers, in its own words.
+    intro = models.TextField(_("合同说明"), blank=True, max_length=2000)
     remarks = models.TextField(_("备注"), blank=True, max_length=2000)
     status = models.CharField(
         _("状态"), max_length=10, choices=Status.choices, default=Status.OPEN, db_index=True
