@@ -72,3 +72,12 @@ def test_the_data_migration_marks_rows_never_activated(ops, pair):
     was_open.refresh_from_db()
     assert never.status == Customer.Status.NOT_OPENED
     assert was_open.status == Customer.Status.CLOSED
+
+
+def test_an_unnamed_customer_shows_its_enterprise_number_once(client_for, ops):
+    customer = make_customer(actor=ops, name="")
+    modal = client_for(ops).get(
+        reverse("customers:activate", args=[customer.pk]), HTTP_HX_REQUEST="true"
+    )
+    text = modal.content.decode()
+    assert text.count(customer.enterprise_no) == 1 and "未填写企业名称" in text
