@@ -8,16 +8,14 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
-from django.conf import settings
+
+from tests.servers import start_gunicorn, stop
 
 
 class BlackHole:
@@ -47,12 +45,6 @@ class BlackHole:
             conn.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _get(url: str, headers: dict | None = None, timeout: float = 15):
     request = urllib.request.Request(url, headers=headers or {})
     started = time.monotonic()
@@ -67,7 +59,6 @@ def _get(url: str, headers: dict | None = None, timeout: float = 15):
 @pytest.fixture(params=["postgres", "mysql"])
 def server_on_a_black_hole(request, tmp_path):
     hole = BlackHole()
-    port = _free_port()
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "DEBUG", "REDIS_URL"}}
     env.update(
         DATABASE_URL=f"{request.param}://hgj@127.0.0.1:{hole.port}/hgj",
@@ -77,48 +68,13 @@ def server_on_a_black_hole(request, tmp_path):
         DJANGO_SETTINGS_MODULE="config.settings",
         LOG_LEVEL="CRITICAL",
     )
-    log = tmp_path / "server.log"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "config.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "1",
-            "--threads",
-            "4",
-            "--timeout",
-            "60",
-        ],
-        cwd=Path(settings.BASE_DIR),
-        env=env,
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"server exited:\n{log.read_text()[-3000:]}")
-            try:
-                if _get(base + "/healthz", timeout=2)[0] == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"server did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.1)
-        yield base
-    finally:
-        process.terminate()
+        base, process = start_gunicorn(env, tmp_path / "server.log")
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+            yield base
+        finally:
+            stop(process)
+    finally:
         hole.close()
 
 

@@ -38,6 +38,7 @@ class User(AbstractUser):
             ("data_scope_all", _("查看全部负责人的数据")),
             ("manage_staff", _("管理员工账号与角色")),
             ("manage_api_tokens", _("签发与吊销 API 令牌")),
+            ("requires_second_factor", _("须使用二次验证登录")),
         ]
 
     def __str__(self) -> str:

@@ -39,9 +39,9 @@ OPS_PERMS = (
     "datasources.view_datasource",
 )
 
-# Roles that hold the keys (every tenant database, every staff account): they log in with a
-# second factor (apps/accounts/twofactor.py).
-SECOND_FACTOR_ROLES = ("devops", "admin")
+# Roles that hold the keys (every tenant database, every staff account) hold this permission
+# and log in with a second factor (apps/accounts/twofactor.py); 系统管理员 holds every one.
+SECOND_FACTOR_PERM = "accounts.requires_second_factor"
 
 ROLES: dict[str, Role] = {
     role.code: role
@@ -74,6 +74,7 @@ ROLES: dict[str, Role] = {
                 "accounts.data_scope_all",
                 "datasources.manage_datasource",
                 "datasources.view_datasource",
+                SECOND_FACTOR_PERM,
             ),
         ),
         Role("admin", _("系统管理员"), _("全部权限，含员工账号与角色"), ("*",)),

@@ -1,6 +1,6 @@
 """Two-factor login (二次验证): TOTP through django-otp, with ten recovery codes.
 
-- Who must: the roles in ``roles.SECOND_FACTOR_ROLES`` (开发运维, 系统管理员), while
+- Who must: holders of ``roles.SECOND_FACTOR_PERM`` (开发运维, 系统管理员), while
   ``TWO_FACTOR_ENFORCED`` is on (always in production). Anyone else may enrol.
 - Enrolment: ``enrolment_start`` makes an unconfirmed TOTP device (a new secret each time,
   so a QR code shown earlier stops working); ``enrolment_confirm`` checks one code from the
@@ -29,10 +29,10 @@ from django_otp import devices_for_user
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from apps.audit import services as audit
-from apps.core.permissions import require_perm
+from apps.core.permissions import has_perm, require_perm
 
 from .models import RecoveryCode, RecoveryCodeDevice, User
-from .roles import SECOND_FACTOR_ROLES
+from .roles import SECOND_FACTOR_PERM
 
 RECOVERY_CODE_COUNT = 10
 _RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i
@@ -43,7 +43,9 @@ def second_factor_required(user: User) -> bool:
     """Whether ``user`` must log in with a second factor."""
     if not settings.TWO_FACTOR_ENFORCED or not user.is_authenticated:
         return False
-    return user.groups.filter(name__in=SECOND_FACTOR_ROLES).exists()
+    # A permission, not a group look-up: the per-request permission cache answers it, the
+    # one the views' own checks fill anyway.
+    return has_perm(user, SECOND_FACTOR_PERM)
 
 
 def has_second_factor(user: User) -> bool:
@@ -153,17 +155,18 @@ def second_factor_reset(*, actor: User, user: User) -> int:
     return removed
 
 
-def qr_svg(device: TOTPDevice) -> str:
-    """The enrolment QR code (the otpauth:// URL) as inline SVG; made here, fetched from
-    nowhere."""
+def qr_data_uri(device: TOTPDevice) -> str:
+    """The enrolment QR code (the otpauth:// URL) as an SVG ``data:`` URI for an ``<img>``;
+    made here, fetched from nowhere, and never inserted into the page as markup."""
+    import base64
+
     import qrcode
     import qrcode.image.svg
 
     image = qrcode.make(device.config_url, image_factory=qrcode.image.svg.SvgPathImage, box_size=8)
     buffer = io.BytesIO()
     image.save(buffer)
-    svg = buffer.getvalue().decode()
-    return svg[svg.index("<svg") :]
+    return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
 def secret_base32(device: TOTPDevice) -> str:

@@ -10,7 +10,6 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.decorators import method_decorator
-from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
@@ -59,10 +58,6 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 def _modal_or_page(request: HttpRequest) -> str:
     """Base template: the modal shell for HTMX requests, the full page otherwise."""
     return "accounts/modal_base.html" if request.htmx else "base.html"
-
-
-def _back(request: HttpRequest, default: str) -> str:
-    return safe_next(request, default)
 
 
 # --- Staff (员工与角色) ----------------------------------------------------------------
@@ -194,7 +189,7 @@ def staff_set_active(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         text = _("已启用 %(u)s") if active else _("已停用 %(u)s")
         messages.success(request, text % {"u": member.username})
-    return redirect(_back(request, reverse("accounts:staff_list")))
+    return redirect(safe_next(request, reverse("accounts:staff_list")))
 
 
 @require_POST
@@ -253,7 +248,7 @@ def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, exc.message)
     else:
         messages.success(request, _("已吊销令牌 %(n)s") % {"n": token.name})
-    return redirect(_back(request, reverse("accounts:token_list")))
+    return redirect(safe_next(request, reverse("accounts:token_list")))
 
 
 # --- Two-factor login (二次验证) --------------------------------------------------------
@@ -262,7 +257,7 @@ _FAILURES_KEY = "two_factor_failures"
 _SETUP_KEY = "two_factor_setup_device"
 
 
-def _safe_next(request: HttpRequest) -> str:
+def _after_login(request: HttpRequest) -> str:
     return safe_next(request, reverse(settings.LOGIN_REDIRECT_URL))
 
 
@@ -272,7 +267,7 @@ def two_factor_verify(request: HttpRequest) -> HttpResponse:
     """The second step of login: a code from the authenticator, or a recovery code."""
     user = request.user
     if user.is_verified():
-        return redirect(_safe_next(request))
+        return redirect(_after_login(request))
     if not twofactor.has_second_factor(user):
         return redirect("accounts:two_factor_setup")
     error = ""
@@ -281,7 +276,7 @@ def two_factor_verify(request: HttpRequest) -> HttpResponse:
         if device is not None:
             otp_login(request, device)
             request.session.pop(_FAILURES_KEY, None)
-            return redirect(_safe_next(request))
+            return redirect(_after_login(request))
         failures = request.session.get(_FAILURES_KEY, 0) + 1
         request.session[_FAILURES_KEY] = failures
         audit.record(
@@ -298,7 +293,7 @@ def two_factor_verify(request: HttpRequest) -> HttpResponse:
         error = _(
             "验证码不正确或已使用过，请输入身份验证器上最新的 6 位验证码，或一个未用过的恢复码"
         )
-    context = {"error": error, "next": _safe_next(request), "bare_page": True}
+    context = {"error": error, "next": _after_login(request), "bare_page": True}
     return render(request, "accounts/two_factor_verify.html", context)
 
 
@@ -342,7 +337,7 @@ def two_factor_setup(request: HttpRequest) -> HttpResponse:
         device = twofactor.enrolment_start(user=user)
         request.session[_SETUP_KEY] = device.pk
     context = {
-        "qr_svg": mark_safe(twofactor.qr_svg(device)),  # noqa: S308 — SVG made here from our own URL
+        "qr_uri": twofactor.qr_data_uri(device),
         "secret": twofactor.secret_base32(device),
         "error": error,
         "required": twofactor.second_factor_required(user),

@@ -50,7 +50,7 @@ def test_devops_binds_an_authenticator_and_logs_in_with_it(page, clock):
 
     # The role must bind an authenticator first: the QR code and the secret are shown.
     page.wait_for_selector("text=绑定身份验证器")
-    assert page.locator("#totp-qr svg").count() == 1
+    assert page.locator("#totp-qr img").count() == 1
     secret = page.inner_text("#totp-secret")
     page.fill("#id_token", "000000")
     page.click("button:has-text('完成绑定')")

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -25,14 +23,10 @@ import redis
 from django.conf import settings
 from django.core.cache.backends.redis import RedisCache
 
+from tests.servers import start_gunicorn, stop
+
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/3")
 PHONE = "13800138000"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _call(base: str, path: str, body: dict, forwarded: str | None = None) -> tuple[int, dict, dict]:
@@ -47,20 +41,6 @@ def _call(base: str, path: str, body: dict, forwarded: str | None = None) -> tup
             return response.status, json.loads(response.read()), dict(response.headers)
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read()), dict(exc.headers)
-
-
-def _wait_ready(base: str, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"server exited early:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(base + "/healthz", timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    pytest.fail(f"server did not start:\n{log.read_text()[-3000:]}")
 
 
 @pytest.fixture(scope="module")
@@ -97,45 +77,18 @@ def two_servers(tmp_path_factory):
         check=True,
         timeout=120,
     )
-    servers, processes, logs = [], [], []
+    processes = []
     try:
+        servers = []
         for name in ("a", "b"):
-            port = _free_port()
-            log = tmp / f"server-{name}.log"
-            logs.append(log)
-            processes.append(
-                subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "gunicorn",
-                        "config.wsgi:application",
-                        "--bind",
-                        f"127.0.0.1:{port}",
-                        "--workers",
-                        "1",
-                        "--threads",
-                        "4",
-                    ],
-                    cwd=root,
-                    env=env,
-                    stdout=log.open("w"),
-                    stderr=subprocess.STDOUT,
-                )
-            )
-            servers.append(f"http://127.0.0.1:{port}")
-        for base, process, log in zip(servers, processes, logs, strict=True):
-            _wait_ready(base, process, log)
+            base, process = start_gunicorn(env, tmp / f"server-{name}.log")
+            servers.append(base)
+            processes.append(process)
         shared = RedisCache(REDIS_URL, {"KEY_PREFIX": prefix})
         yield servers[0], servers[1], shared, client, prefix
     finally:
         for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            stop(process)
         keys = list(client.scan_iter(match=f"{prefix}:*", count=500))
         if keys:
             client.delete(*keys)
