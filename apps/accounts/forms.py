@@ -11,27 +11,9 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from apps.core import forms as core_forms
-from apps.core.errors import DomainError
 
 from .models import ApiToken
 from .roles import ROLE_CHOICES
-
-
-def apply_domain_error(
-    form: forms.Form, exc: DomainError, aliases: dict[str, str] | None = None
-) -> None:
-    """Put a service error's per-field messages onto the form (unknown fields and errors
-    without fields become non-field errors)."""
-    aliases = aliases or {}
-    placed = False
-    for name, messages in exc.fields.items():
-        target = aliases.get(name, name)
-        if target in form.fields:
-            for message in messages:
-                form.add_error(target, message)
-            placed = True
-    if not placed:
-        form.add_error(None, exc.message)
 
 
 class RoleFieldMixin:

@@ -48,6 +48,15 @@ class User(AbstractUser):
     def display_name(self) -> str:
         return self.name or self.username
 
+    @property
+    def role_labels(self) -> list[str]:
+        """The user's roles in Chinese for the top bar — leaving out a role the name already
+        shows (「运营专员 王磊」 is not followed by 运营专员 again)."""
+        from .roles import ROLES
+
+        labels = [str(ROLES[g.name].label) for g in self.groups.all() if g.name in ROLES]
+        return [label for label in labels if label not in self.display_name]
+
 
 class ApiToken(models.Model):
     """A bearer token for machines. Only a SHA-256 of the secret is stored."""

@@ -19,6 +19,7 @@ from django_otp import login as otp_login
 from apps.audit import services as audit
 from apps.audit.selectors import history
 from apps.core.errors import Conflict, ValidationFailed
+from apps.core.forms import apply_errors
 from apps.core.listing import paginate
 from apps.core.navigation import hx_redirect, safe_next
 from apps.core.permissions import require_perm
@@ -30,7 +31,6 @@ from .forms import (
     StaffEditForm,
     StaffFilterForm,
     TokenIssueForm,
-    apply_domain_error,
 )
 from .roles import ROLES
 
@@ -57,7 +57,7 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 
 def _modal_or_page(request: HttpRequest) -> str:
     """Base template: the modal shell for HTMX requests, the full page otherwise."""
-    return "accounts/modal_base.html" if request.htmx else "base.html"
+    return "partials/modal.html" if request.htmx else "base.html"
 
 
 # --- Staff (员工与角色) ----------------------------------------------------------------
@@ -100,7 +100,7 @@ def staff_create(request: HttpRequest) -> HttpResponse:
                 email=data["email"],
             )
         except (ValidationFailed, Conflict) as exc:
-            apply_domain_error(form, exc)
+            apply_errors(form, exc)
         else:
             messages.success(request, _("已创建员工 %(u)s") % {"u": member.username})
             return redirect("accounts:staff_list")
@@ -127,7 +127,7 @@ def staff_edit(request: HttpRequest, pk: int) -> HttpResponse:
                     is_active=data["is_active"],
                 )
             except (ValidationFailed, Conflict) as exc:
-                apply_domain_error(form, exc, aliases={"is_active": "is_active"})
+                apply_errors(form, exc)
             else:
                 messages.success(request, _("已保存员工 %(u)s") % {"u": member.username})
                 return redirect("accounts:staff_list")
@@ -163,7 +163,7 @@ def staff_password(request: HttpRequest, pk: int) -> HttpResponse:
                 actor=request.user, user=member, password=form.cleaned_data["password"]
             )
         except ValidationFailed as exc:
-            apply_domain_error(form, exc)
+            apply_errors(form, exc)
         else:
             if member.pk == request.user.pk:
                 member.refresh_from_db()
@@ -232,7 +232,7 @@ def token_issue(request: HttpRequest) -> HttpResponse:
                 expires_at=form.expires_at,
             )
         except ValidationFailed as exc:
-            apply_domain_error(form, exc, aliases={"expires_at": "expires_on"})
+            apply_errors(form, exc, aliases={"expires_at": "expires_on"})
         else:
             context.update(token=token, raw_token=raw)
             return render(request, "accounts/token_issued.html", context)

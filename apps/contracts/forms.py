@@ -1,6 +1,5 @@
 """Contract forms: they render and parse only. The rules (account digits, end ≥ start,
-communities > 0, amount ≥ 0, phones, scan type) live on the model and in the service;
-``apply_service_errors`` puts a service's ``ValidationFailed.fields`` back on the form."""
+communities > 0, amount ≥ 0, phones, scan type) live on the model and in the service."""
 
 from __future__ import annotations
 
@@ -10,7 +9,6 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from apps.core import forms as core_forms
-from apps.core.errors import ValidationFailed
 
 from .models import MAX_COMMUNITIES, Contract
 
@@ -94,15 +92,6 @@ class ContractForm(core_forms.Form):
         """The parsed values for the service (the upload is passed on its own)."""
         return {name: self.cleaned_data[name] for name in FORM_FIELDS}
 
-    def error_summary(self) -> list[str]:
-        """「字段：原因」 for every error, so each message names its field."""
-        lines = []
-        for name, errors in self.errors.items():
-            label = self.fields[name].label if name in self.fields else ""
-            for message in errors:
-                lines.append(f"{label}：{message}" if label else str(message))
-        return lines
-
 
 class StatusForm(core_forms.Form):
     status = forms.ChoiceField(label=_("状态"), choices=Contract.Status.choices)
@@ -113,27 +102,3 @@ class StatusForm(core_forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text=_("选填，记入操作记录"),
     )
-
-    def error_summary(self) -> list[str]:
-        return [
-            f"{self.fields[name].label}：{message}" if name in self.fields else str(message)
-            for name, errors in self.errors.items()
-            for message in errors
-        ]
-
-
-def apply_service_errors(form: forms.Form, exc: ValidationFailed) -> None:
-    """Attach a service's field errors to ``form``; errors about fields the form does not
-    show become form-wide errors that still name the field."""
-    labels = {f.name: str(f.verbose_name) for f in Contract._meta.concrete_fields}
-    if not exc.fields:
-        form.add_error(None, exc.message)
-        return
-    for name, messages in exc.fields.items():
-        if name in form.fields:
-            for message in messages:
-                form.add_error(name, message)
-        else:
-            label = labels.get(name, "")
-            for message in messages:
-                form.add_error(None, f"{label}：{message}" if label else message)

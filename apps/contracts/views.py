@@ -15,14 +15,16 @@ from django.views.decorators.http import require_http_methods
 from apps.audit.selectors import history
 from apps.core.errors import Conflict, NotFound, ProfileIncomplete, ValidationFailed
 from apps.core.files import serve_private
+from apps.core.forms import apply_errors
 from apps.core.listing import paginate
 from apps.core.permissions import require_perm
+from apps.core.records import field_labels
 from apps.customers.models import Customer
 from apps.customers.selectors import CustomerFilters, access_customer, customer_list
 from apps.customers.services import ensure_profile_complete
 
 from . import services
-from .forms import ContractForm, StatusForm, apply_service_errors
+from .forms import ContractForm, StatusForm
 from .models import Contract
 from .selectors import SORTS, ContractFilters, access_contract, access_contract_scan, contract_list
 
@@ -105,7 +107,7 @@ def create_view(request: HttpRequest) -> HttpResponse:
             except ProfileIncomplete as exc:
                 return _gate_redirect(request, customer, exc)
             except ValidationFailed as exc:
-                apply_service_errors(form, exc)
+                apply_errors(form, exc, labels=field_labels(Contract))
             else:
                 messages.success(request, _("合同已创建"))
                 return redirect("contracts:detail", pk=contract.pk)
@@ -149,7 +151,7 @@ def edit_view(request: HttpRequest, pk: int) -> HttpResponse:
                     scan=form.cleaned_data["scan"],
                 )
             except ValidationFailed as exc:
-                apply_service_errors(form, exc)
+                apply_errors(form, exc, labels=field_labels(Contract))
             else:
                 messages.success(request, _("合同已保存"))
                 return redirect("contracts:detail", pk=contract.pk)

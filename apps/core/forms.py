@@ -4,11 +4,13 @@ Chinese, before any service sees the value."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django import forms
 
 from . import inputs
+from .errors import DomainError
 
 
 class _TextRule:
@@ -48,6 +50,15 @@ class CleanInputMixin:
     when the form is cleaned, so fields a form adds in its own ``__init__`` are covered)."""
 
     fields: dict[str, forms.Field]
+    errors: Any
+
+    def error_summary(self) -> list[str]:
+        """「字段：原因」 for every error, so each message names its field once."""
+        return [
+            with_label(self.fields[name].label if name in self.fields else "", str(message))
+            for name, errors in self.errors.items()
+            for message in errors
+        ]
 
     def full_clean(self) -> None:
         for field in self.fields.values():
@@ -61,3 +72,43 @@ class Form(CleanInputMixin, forms.Form):
 
 class ModelForm(CleanInputMixin, forms.ModelForm):
     """Every console model form."""
+
+
+def apply_errors(
+    form: forms.BaseForm,
+    exc: DomainError,
+    *,
+    aliases: Mapping[str, str] | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> None:
+    """Put a service's refusal onto the form that sent the input — the one applier every
+    console view calls.
+
+    Each field's messages go on that field (``aliases`` maps a service's field name to the
+    form's where they differ). A field the form does not show becomes a form-wide message
+    that still names it (from ``labels``, else the model form's verbose names). A refusal
+    without fields becomes one form-wide message."""
+    aliases = aliases or {}
+    if not exc.fields:
+        form.add_error(None, exc.message)
+        return
+    names = dict(labels or {})
+    model = getattr(getattr(form, "_meta", None), "model", None)
+    if model is not None and not labels:
+        names = {f.name: str(f.verbose_name) for f in model._meta.concrete_fields}
+    for name, messages in exc.fields.items():
+        target = aliases.get(name, name)
+        for message in messages:
+            if target in form.fields:
+                form.add_error(target, message)
+            else:
+                form.add_error(None, with_label(names.get(name, ""), str(message)))
+
+
+def with_label(label: str, message: str) -> str:
+    """「字段：说明」, unless the message already names the field
+    (never 「手机号：手机号格式不正确」)."""
+    label = str(label or "")
+    if not label or message.startswith(label):
+        return message
+    return f"{label}：{message}"

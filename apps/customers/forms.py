@@ -9,7 +9,6 @@ from django.utils.translation import gettext_lazy as _
 from apps.accounts.models import User
 from apps.core import forms as core_forms
 from apps.core import regions
-from apps.core.errors import ValidationFailed
 
 from .models import Customer
 from .services import EDITABLE_FIELDS, PROFILE_REQUIRED_FIELDS, UNSET
@@ -20,15 +19,6 @@ PLACEHOLDERS = {
     "contact_phone": _("手机号或带区号的固定电话"),
     "email": _("name@example.com"),
 }
-
-
-def apply_errors(form: forms.BaseForm, exc: ValidationFailed) -> None:
-    """Put a service's field errors onto the form (unknown fields become form errors)."""
-    for name, messages in exc.fields.items():
-        for message in messages:
-            form.add_error(name if name in form.fields else None, message)
-    if not exc.fields:
-        form.add_error(None, exc.message)
 
 
 def setup_regions(form: forms.ModelForm) -> None:

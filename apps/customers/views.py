@@ -17,6 +17,7 @@ from apps.core import regions, registry
 from apps.core.errors import DomainError, ErrorCode, ValidationFailed
 from apps.core.excel import local_text, xlsx_response
 from apps.core.files import serve_private
+from apps.core.forms import apply_errors
 from apps.core.inputs import parse_id
 from apps.core.listing import paginate
 from apps.core.navigation import hx_redirect as _hx_redirect
@@ -29,7 +30,6 @@ from .forms import (
     CustomerForm,
     ModulesForm,
     ProfileForm,
-    apply_errors,
     new_customer_form,
 )
 from .models import Customer

@@ -15,9 +15,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.core.errors import DomainError, ErrorCode, NotFound, ValidationFailed
+from apps.core.forms import apply_errors
 from apps.core.navigation import hx_redirect
 from apps.core.permissions import has_perm, require_perm
-from apps.customers.forms import apply_errors
 from apps.customers.models import Customer
 from apps.customers.selectors import access_customer
 

@@ -9,20 +9,10 @@ from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.models import User
 from apps.core import forms as core_forms
-from apps.core.errors import ValidationFailed
 
 from .models import FollowUp, Lead, QrChannel
 
 DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"]
-
-
-def apply_errors(form: forms.BaseForm, exc: ValidationFailed) -> None:
-    """Put a service's field errors onto the form (unknown fields become form errors)."""
-    for name, messages in exc.fields.items():
-        for message in messages:
-            form.add_error(name if name in form.fields else None, message)
-    if not exc.fields:
-        form.add_error(None, exc.message)
 
 
 class LeadForm(core_forms.Form):

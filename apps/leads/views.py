@@ -17,13 +17,13 @@ from apps.accounts.scope import sees_all
 from apps.audit.selectors import history
 from apps.core.errors import Conflict, DomainError, ValidationFailed
 from apps.core.excel import local_text, xlsx_response
+from apps.core.forms import apply_errors
 from apps.core.inputs import parse_id
 from apps.core.listing import paginate
 from apps.core.navigation import hx_redirect as _hx_redirect
 from apps.core.navigation import safe_next as _safe_next
 from apps.core.permissions import has_perm, require_perm
 from apps.customers import selectors as customer_selectors
-from apps.customers.forms import apply_errors as apply_customer_errors
 from apps.customers.forms import new_customer_form
 
 from . import qr, selectors, services
@@ -32,7 +32,6 @@ from .forms import (
     FollowUpForm,
     LeadForm,
     QrChannelForm,
-    apply_errors,
     default_next_follow_up,
 )
 from .models import Channel, Lead
@@ -374,7 +373,7 @@ def convert_view(request: HttpRequest, pk: int) -> HttpResponse:
                 license_scan=request.FILES.get("license_scan"),
             )
         except ValidationFailed as exc:
-            apply_customer_errors(form, exc)
+            apply_errors(form, exc)
         except DomainError as exc:
             messages.error(request, exc.message)
             return redirect(detail)

@@ -44,7 +44,7 @@ def test_create_filter_and_close_a_contract(page, tmp_path):
     page.set_input_files("#id_scan", str(scan))
     page.click("button:has-text('保存')")
     # The service refuses 0 communities; the form says so next to the field, in Chinese.
-    page.wait_for_selector("text=授权小区数：授权小区数须为大于 0 的整数")
+    page.wait_for_selector("text=授权小区数须为大于 0 的整数")
     assert Contract.objects.count() == 0
 
     page.fill("#id_communities", "3")

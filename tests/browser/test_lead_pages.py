@@ -77,3 +77,21 @@ def test_follow_up_close_claim_and_convert(page):
     assert customer.contact_name == "周经理" and customer.owner == ops
     first.refresh_from_db()
     assert first.status == Lead.Status.CONVERTED and first.customer == customer
+
+
+def test_filter_bar_keeps_each_filter_whole(page):
+    """The date range stays on one line (from, 至, to), and no filter is cut across rows."""
+    make_staff("ops_f", "ops", name="运营小周")
+    login(page, "ops_f")
+    for width in (1366, 1024):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.goto(f"{page.base_url}/leads/")
+        start = page.locator("input[name=date_from]").bounding_box()
+        end = page.locator("input[name=date_to]").bounding_box()
+        assert abs(start["y"] - end["y"]) < 2 and end["x"] > start["x"] + start["width"]
+        query, reset = page.locator("form.filters .btn").all()
+        assert abs(query.bounding_box()["y"] - reset.bounding_box()["y"]) < 2
+        bar = page.locator("form.filters").bounding_box()
+        for control in page.locator("form.filters > *:visible").all():
+            box = control.bounding_box()
+            assert box["x"] + box["width"] <= bar["x"] + bar["width"] + 1

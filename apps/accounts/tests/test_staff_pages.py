@@ -90,6 +90,20 @@ def test_menu_shows_staff_and_tokens_to_admin_only(client_for, admin_user, ops):
         assert url not in ops_page
 
 
+@pytest.mark.django_db
+def test_top_bar_names_each_role_once(client_for):
+    import re
+
+    def top_bar(user) -> str:
+        html = client_for(user).get(reverse("console:dashboard")).content.decode()
+        return re.search(r'<div class="topbar-user">(.*?)</div>', html, re.S).group(1)
+
+    titled = make_staff("wl", "ops", name="运营专员 王磊")
+    assert top_bar(titled).count("运营专员") == 1
+    plain = make_staff("zm", "ops_manager", name="张敏")
+    assert "张敏" in top_bar(plain) and "运营主管" in top_bar(plain)
+
+
 # --- Create -----------------------------------------------------------------------------
 
 

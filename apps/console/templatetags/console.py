@@ -5,6 +5,8 @@ from __future__ import annotations
 from django import template
 from django.utils.translation import gettext_lazy as _
 
+from apps.core.forms import with_label
+
 register = template.Library()
 
 ACTION_LABELS = {
@@ -50,3 +52,9 @@ def role_label(code: str) -> str:
 
     role = ROLES.get(code)
     return str(role.label) if role else code
+
+
+@register.filter
+def field_error(message: str, label: str) -> str:
+    """A field's error under the field, naming it once (see ``apps.core.forms.with_label``)."""
+    return with_label(str(label or ""), str(message))

@@ -24,11 +24,11 @@ from apps.customers.services import (
 )
 
 DEMO_STAFF = [
-    ("admin", "admin", "系统管理员"),
-    ("opsmgr", "ops_manager", "运营主管 张敏"),
-    ("ops", "ops", "运营专员 王磊"),
-    ("ops2", "ops", "运营专员 李娜"),
-    ("devops", "devops", "开发运维 赵强"),
+    ("admin", "admin", "刘洋"),
+    ("opsmgr", "ops_manager", "张敏"),
+    ("ops", "ops", "王磊"),
+    ("ops2", "ops", "李娜"),
+    ("devops", "devops", "赵强"),
 ]
 
 STATE_LABELS = {
