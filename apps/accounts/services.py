@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from collections.abc import Iterable
+from typing import Any
 
 from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
@@ -111,6 +112,13 @@ def staff_create(
     return user
 
 
+def _staff_action(changes: dict[str, list[Any]]) -> str:
+    """停用 / 启用 when that is all that changed; 修改 otherwise."""
+    if set(changes) == {"is_active"}:
+        return "enable" if changes["is_active"][1] else "disable"
+    return "update"
+
+
 @transaction.atomic
 def staff_update(
     *,
@@ -124,30 +132,25 @@ def staff_update(
 ) -> User:
     require_perm(actor, "accounts.manage_staff")
     user = User.objects.select_for_update().get(pk=user.pk)
-    before = audit.snapshot(user) | {"roles": _roles_snapshot(user)}
     if is_active is False and user.pk == actor.pk:
         raise Conflict(_("不能停用自己的账号"), code=ErrorCode.SELF_DISABLE)
-    for attr, value in (("name", name), ("email", email)):
-        if value is not None:
-            setattr(user, attr, value.strip())
-    if phone is not None:
-        user.phone = _clean_phone(phone)
-    if is_active is not None:
-        user.is_active = is_active
-    _full_clean(user)
-    user.save()
-    if roles is not None:
-        roles = _check_roles(roles)
-        if user.pk == actor.pk and "admin" not in roles and "admin" in before["roles"]:
-            raise Conflict(_("不能移除自己的系统管理员角色"), code=ErrorCode.SELF_DEMOTE)
-        user.groups.set(Group.objects.filter(name__in=roles))
-    after = audit.snapshot(user) | {"roles": _roles_snapshot(user)}
-    changes = audit.diff(before, after)
-    if changes:
-        action = "update"
-        if set(changes) == {"is_active"}:
-            action = "enable" if user.is_active else "disable"
-        audit.record(actor=actor, action=action, obj=user, changes=changes)
+    was_admin = "admin" in _roles_snapshot(user)
+    roles_of = lambda u: {"roles": _roles_snapshot(u)}  # noqa: E731
+    with audit.tracked(user, actor=actor, action=_staff_action, extra=roles_of):
+        for attr, value in (("name", name), ("email", email)):
+            if value is not None:
+                setattr(user, attr, value.strip())
+        if phone is not None:
+            user.phone = _clean_phone(phone)
+        if is_active is not None:
+            user.is_active = is_active
+        _full_clean(user)
+        user.save()
+        if roles is not None:
+            roles = _check_roles(roles)
+            if user.pk == actor.pk and "admin" not in roles and was_admin:
+                raise Conflict(_("不能移除自己的系统管理员角色"), code=ErrorCode.SELF_DEMOTE)
+            user.groups.set(Group.objects.filter(name__in=roles))
     return user
 
 
@@ -257,10 +260,7 @@ def token_revoke(*, actor: User | None, token: ApiToken) -> ApiToken:
     token = ApiToken.objects.select_for_update().get(pk=token.pk)
     if token.revoked_at is not None:
         raise Conflict(_("该令牌已吊销"), code=ErrorCode.ALREADY_REVOKED)
-    before = audit.snapshot(token)
-    token.revoked_at = timezone.now()
-    token.save(update_fields=["revoked_at"])
-    audit.record(
-        actor=actor, action="revoke_token", obj=token, before=before, after=audit.snapshot(token)
-    )
+    with audit.tracked(token, actor=actor, action="revoke_token"):
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
     return token

@@ -8,9 +8,12 @@ fields to ignore in ``AUDIT_EXCLUDE``.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import decimal
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
@@ -93,6 +96,51 @@ def record(
         changes=changes,
         message=message[:500],
     )
+
+
+@dataclasses.dataclass
+class Change:
+    """The handle ``tracked`` yields: the block may set ``action`` or ``message`` once it
+    knows what it did; ``changes`` and ``row`` are filled when the block ends."""
+
+    action: str | Callable[[dict[str, list[Any]]], str]
+    message: str = ""
+    changes: dict[str, list[Any]] = dataclasses.field(default_factory=dict)
+    row: AuditLog | None = None
+
+
+@contextmanager
+def tracked(
+    obj: models.Model,
+    *,
+    actor,
+    action: str | Callable[[dict[str, list[Any]]], str] = "update",
+    message: str = "",
+    extra: Callable[[Any], Snapshot] | None = None,
+    always: bool = False,
+) -> Iterator[Change]:
+    """Audit what the block does to ``obj`` — the one shape every ``*_update`` and state
+    change shares: a snapshot before, one after, one row with the difference. Nothing is
+    written when nothing changed, unless ``always`` (an action worth recording by itself).
+    ``extra`` adds values that are not columns (a user's roles) to both snapshots. Call it
+    inside the service's transaction, on the row the service locked. ``action`` may be a
+    function of the changes (停用 when only ``is_active`` went off)."""
+
+    def take() -> Snapshot:
+        return snapshot(obj) | (extra(obj) if extra else {})
+
+    before = take()
+    change = Change(action=action, message=message)
+    yield change
+    change.changes = diff(before, take())
+    if change.changes or always:
+        change.row = record(
+            actor=actor,
+            action=change.action(change.changes) if callable(change.action) else change.action,
+            obj=obj,
+            changes=change.changes,
+            message=change.message,
+        )
 
 
 def record_many(

@@ -69,13 +69,10 @@ def contract_update(
 ) -> Contract:
     require_perm(actor, "contracts.change_contract")
     contract = Contract.objects.select_for_update().get(pk=contract.pk)
-    before = audit.snapshot(contract)
-    apply_fields(contract, data, EDITABLE_FIELDS)
-    attach_scan(contract, "scan", scan)
-    validated_save(contract, exclude=["customer"])
-    changes = audit.diff(before, audit.snapshot(contract))
-    if changes:
-        audit.record(actor=actor, action="update", obj=contract, changes=changes)
+    with audit.tracked(contract, actor=actor):
+        apply_fields(contract, data, EDITABLE_FIELDS)
+        attach_scan(contract, "scan", scan)
+        validated_save(contract, exclude=["customer"])
     return contract
 
 
@@ -93,14 +90,8 @@ def contract_set_status(*, actor, contract: Contract, status: str, reason: str =
     if contract.status == status:
         label = Contract.Status(status).label
         raise Conflict(_("该合同已是%(s)s状态") % {"s": label}, code=f"already_{status}")
-    before = audit.snapshot(contract)
-    contract.status = status
-    contract.save(update_fields=["status", "updated_at"])
-    audit.record(
-        actor=actor,
-        action="activate" if status == Contract.Status.OPEN else "close",
-        obj=contract,
-        changes=audit.diff(before, audit.snapshot(contract)),
-        message=reason,
-    )
+    action = "activate" if status == Contract.Status.OPEN else "close"
+    with audit.tracked(contract, actor=actor, action=action, message=reason, always=True):
+        contract.status = status
+        contract.save(update_fields=["status", "updated_at"])
     return contract

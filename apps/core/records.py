@@ -29,15 +29,20 @@ def field_labels(model: type[models.Model]) -> dict[str, str]:
     return {f.name: str(f.verbose_name) for f in model._meta.concrete_fields}
 
 
-def apply_fields(obj: models.Model, data: dict[str, Any], editable: Iterable[str]) -> None:
-    """Set ``data`` on ``obj``; naming a field outside ``editable`` is refused. ``None`` for a
-    text field that is not nullable means empty text (validation then judges it)."""
+def refuse_unknown(data: dict[str, Any], editable: Iterable[str]) -> None:
+    """Refuse, naming each, the fields of ``data`` that may not be changed."""
     unknown = set(data) - set(editable)
     if unknown:
         raise ValidationFailed(
             _("不可修改的字段：%(f)s") % {"f": "、".join(sorted(unknown))},
             fields={name: [_("不可修改")] for name in unknown},
         )
+
+
+def apply_fields(obj: models.Model, data: dict[str, Any], editable: Iterable[str]) -> None:
+    """Set ``data`` on ``obj``; naming a field outside ``editable`` is refused. ``None`` for a
+    text field that is not nullable means empty text (validation then judges it)."""
+    refuse_unknown(data, editable)
     for name, value in data.items():
         field = obj._meta.get_field(name)
         if (

@@ -127,13 +127,10 @@ def customer_update(
 ) -> Customer:
     require_perm(actor, "customers.change_customer")
     customer = Customer.objects.select_for_update().get(pk=customer.pk)
-    before = audit.snapshot(customer)
-    apply_fields(customer, data, EDITABLE_FIELDS)
-    attach_scan(customer, "license_scan", license_scan)
-    validated_save(customer)
-    changes = audit.diff(before, audit.snapshot(customer))
-    if changes:
-        audit.record(actor=actor, action="update", obj=customer, changes=changes)
+    with audit.tracked(customer, actor=actor):
+        apply_fields(customer, data, EDITABLE_FIELDS)
+        attach_scan(customer, "license_scan", license_scan)
+        validated_save(customer)
     return customer
 
 
@@ -224,20 +221,14 @@ def customer_activate(
         if blockers[0].code == ErrorCode.PROFILE_INCOMPLETE:
             raise ProfileIncomplete(message, fields=fields)
         raise Conflict(message, code=blockers[0].code, fields=fields)
-    before = audit.snapshot(customer)
-    customer.status = Customer.Status.OPEN
-    customer.modules = chosen
-    customer.activated_at = timezone.now()
-    customer.activated_by = actor
-    customer.closed_at = None
-    customer.close_reason = ""
-    customer.save()
-    audit.record(
-        actor=actor,
-        action="activate",
-        obj=customer,
-        changes=audit.diff(before, audit.snapshot(customer)),
-    )
+    with audit.tracked(customer, actor=actor, action="activate", always=True):
+        customer.status = Customer.Status.OPEN
+        customer.modules = chosen
+        customer.activated_at = timezone.now()
+        customer.activated_by = actor
+        customer.closed_at = None
+        customer.close_reason = ""
+        customer.save()
     return customer
 
 
@@ -257,18 +248,11 @@ def customer_close(*, actor, customer: Customer, reason: str) -> Customer:
         raise Conflict(_("该客户尚未开通，无需关闭"), code=ErrorCode.NOT_OPENED)
     if not customer.is_open:
         raise Conflict(_("该客户已是关闭状态"), code=ErrorCode.ALREADY_CLOSED)
-    before = audit.snapshot(customer)
-    customer.status = Customer.Status.CLOSED
-    customer.closed_at = timezone.now()
-    customer.close_reason = reason
-    customer.save()
-    audit.record(
-        actor=actor,
-        action="close",
-        obj=customer,
-        changes=audit.diff(before, audit.snapshot(customer)),
-        message=reason,
-    )
+    with audit.tracked(customer, actor=actor, action="close", message=reason, always=True):
+        customer.status = Customer.Status.CLOSED
+        customer.closed_at = timezone.now()
+        customer.close_reason = reason
+        customer.save()
     return customer
 
 

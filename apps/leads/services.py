@@ -22,7 +22,7 @@ from apps.core import validators as v
 from apps.core.errors import Conflict, ErrorCode, Forbidden, ValidationFailed
 from apps.core.inputs import text_problem
 from apps.core.permissions import has_perm, require_perm
-from apps.core.records import UNSET
+from apps.core.records import UNSET, refuse_unknown
 from apps.sms.services import sms_verify_code
 
 from .models import SELF_APPLIED, Channel, FollowUp, Lead, QrChannel
@@ -120,28 +120,22 @@ def lead_register(
 
 def _record_repeat(data: dict[str, str], channel: str, ref: str, now) -> Lead:
     lead = Lead.objects.select_for_update().get(phone=data["phone"])
-    before = audit.snapshot(lead)
-    lead.repeat_count += 1
-    lead.last_applied_at = now
-    if not lead.company and data["company"]:
-        lead.company = data["company"]
     message = _("重复申请（%(ch)s%(ref)s）") % {
         "ch": Channel(channel).label,
         "ref": f"，{ref}" if ref else "",
     }
-    if lead.status == Lead.Status.NOT_INTERESTED:
-        lead.status = Lead.Status.NEW
-        lead.lost_reason = ""
-        lead.lost_note = ""
-        message += _("，已重新打开")
-    lead.save()
-    audit.record(
-        actor=None,
-        action="repeat_apply",
-        obj=lead,
-        changes=audit.diff(before, audit.snapshot(lead)),
-        message=message,
-    )
+    with audit.tracked(lead, actor=None, action="repeat_apply", always=True) as change:
+        lead.repeat_count += 1
+        lead.last_applied_at = now
+        if not lead.company and data["company"]:
+            lead.company = data["company"]
+        if lead.status == Lead.Status.NOT_INTERESTED:
+            lead.status = Lead.Status.NEW
+            lead.lost_reason = ""
+            lead.lost_note = ""
+            message += _("，已重新打开")
+        change.message = message
+        lead.save()
     log.info("repeat application phone=%s", v.mask_phone(data["phone"]))
     return lead
 
@@ -252,17 +246,6 @@ def _lock(lead: Lead) -> Lead:
     return Lead.objects.select_for_update().get(pk=lead.pk)
 
 
-def _save_with_audit(*, actor, lead: Lead, before: dict, action: str, message: str = "") -> None:
-    lead.save()
-    audit.record(
-        actor=actor,
-        action=action,
-        obj=lead,
-        changes=audit.diff(before, audit.snapshot(lead)),
-        message=message,
-    )
-
-
 @transaction.atomic
 def lead_create_offline(
     *, actor, name: str, phone: str, company: str = "", notes: str = ""
@@ -299,35 +282,27 @@ def lead_create_offline(
 def lead_update(*, actor, lead: Lead, data: dict[str, Any]) -> Lead:
     """Correct a lead's name, phone, company or notes."""
     require_perm(actor, "leads.change_lead")
-    unknown = set(data) - set(EDITABLE_FIELDS)
-    if unknown:
-        raise ValidationFailed(
-            _("不可修改的字段：%(f)s") % {"f": "、".join(sorted(unknown))},
-            fields={name: [_("不可修改")] for name in unknown},
-        )
+    refuse_unknown(data, EDITABLE_FIELDS)
     lead = _lock(lead)
-    before = audit.snapshot(lead)
     cleaned = clean_applicant(
         name=data.get("name", lead.name),
         phone=data.get("phone", lead.phone),
         company=data.get("company", lead.company),
     )
-    if "notes" in data:
-        lead.notes = _clean_notes(data["notes"] or "")
     if cleaned["phone"] != lead.phone:
         duplicate = _duplicate_phone(cleaned["phone"], exclude_pk=lead.pk)
         if duplicate is not None:
             raise duplicate
-    for name, value in cleaned.items():
-        setattr(lead, name, value)
-    try:
-        with transaction.atomic():
-            lead.save()
-    except IntegrityError:
-        raise _duplicate_phone(cleaned["phone"], exclude_pk=lead.pk) or Conflict() from None
-    changes = audit.diff(before, audit.snapshot(lead))
-    if changes:
-        audit.record(actor=actor, action="update", obj=lead, changes=changes)
+    with audit.tracked(lead, actor=actor):
+        if "notes" in data:
+            lead.notes = _clean_notes(data["notes"] or "")
+        for name, value in cleaned.items():
+            setattr(lead, name, value)
+        try:
+            with transaction.atomic():
+                lead.save()
+        except IntegrityError:
+            raise _duplicate_phone(cleaned["phone"], exclude_pk=lead.pk) or Conflict() from None
     return lead
 
 
@@ -347,9 +322,9 @@ def lead_claim(*, actor, lead: Lead) -> Lead:
     if lead.status == Lead.Status.CONVERTED:
         raise Conflict(_("该客户申请已转化，无需领取"), code=ErrorCode.ALREADY_CONVERTED)
     _check_owner(actor)
-    before = audit.snapshot(lead)
-    lead.owner = actor
-    _save_with_audit(actor=actor, lead=lead, before=before, action="claim")
+    with audit.tracked(lead, actor=actor, action="claim", always=True):
+        lead.owner = actor
+        lead.save()
     return lead
 
 
@@ -463,8 +438,7 @@ def lead_follow_up(
         next_follow_up_at = now + NO_ANSWER_RETRY
     lead = _lock(lead)
     _refuse_unless_open(lead, _("回访"))
-    before = audit.snapshot(lead)
-    follow_up = FollowUp.objects.create(
+    follow_up = FollowUp(
         lead=lead,
         actor=actor,
         at=now,
@@ -473,18 +447,20 @@ def lead_follow_up(
         notes=notes,
         next_follow_up_at=next_follow_up_at,
     )
-    if lead.owner_id is None and has_perm(actor, "leads.claim_lead"):
-        lead.owner = actor
-    lead.last_follow_up_at = now
-    lead.follow_up_count += 1
-    lead.next_follow_up_at = next_follow_up_at
-    lead.status = RESULT_STATUS.get(result, lead.status)
-    if result == FollowUp.Result.NOT_INTERESTED:
-        lead.lost_reason, lead.lost_note = lost_reason, lost_note
     message = f"{follow_up.get_method_display()}：{follow_up.get_result_display()}"
     if notes:
         message += f"。{notes}"
-    _save_with_audit(actor=actor, lead=lead, before=before, action="follow_up", message=message)
+    with audit.tracked(lead, actor=actor, action="follow_up", message=message, always=True):
+        follow_up.save()
+        if lead.owner_id is None and has_perm(actor, "leads.claim_lead"):
+            lead.owner = actor
+        lead.last_follow_up_at = now
+        lead.follow_up_count += 1
+        lead.next_follow_up_at = next_follow_up_at
+        lead.status = RESULT_STATUS.get(result, lead.status)
+        if result == FollowUp.Result.NOT_INTERESTED:
+            lead.lost_reason, lead.lost_note = lost_reason, lost_note
+        lead.save()
     return follow_up
 
 
@@ -495,18 +471,13 @@ def lead_close(*, actor, lead: Lead, reason: str, note: str = "") -> Lead:
     reason, note = clean_lost_reason(reason, note)
     lead = _lock(lead)
     _refuse_unless_open(lead, _("关闭"))
-    before = audit.snapshot(lead)
-    lead.status = Lead.Status.NOT_INTERESTED
-    lead.lost_reason, lead.lost_note = reason, note
-    lead.next_follow_up_at = None
     label = Lead.LostReason(reason).label
-    _save_with_audit(
-        actor=actor,
-        lead=lead,
-        before=before,
-        action="close",
-        message=f"{label}：{note}" if note else str(label),
-    )
+    message = f"{label}：{note}" if note else str(label)
+    with audit.tracked(lead, actor=actor, action="close", message=message, always=True):
+        lead.status = Lead.Status.NOT_INTERESTED
+        lead.lost_reason, lead.lost_note = reason, note
+        lead.next_follow_up_at = None
+        lead.save()
     return lead
 
 
@@ -517,12 +488,12 @@ def lead_reopen(*, actor, lead: Lead) -> Lead:
     lead = _lock(lead)
     if lead.status != Lead.Status.NOT_INTERESTED:
         raise Conflict(_("只有已关闭（无意向）的客户申请可以重新打开"), code=ErrorCode.NOT_CLOSED)
-    before = audit.snapshot(lead)
-    lead.status = Lead.Status.NEW
-    lead.lost_reason = ""
-    lead.lost_note = ""
-    lead.next_follow_up_at = timezone.now()
-    _save_with_audit(actor=actor, lead=lead, before=before, action="reopen")
+    with audit.tracked(lead, actor=actor, action="reopen", always=True):
+        lead.status = Lead.Status.NEW
+        lead.lost_reason = ""
+        lead.lost_note = ""
+        lead.next_follow_up_at = timezone.now()
+        lead.save()
     return lead
 
 
@@ -559,20 +530,15 @@ def lead_convert(
     customer = customers.customer_create(
         actor=actor, data=payload, owner=owner, license_scan=license_scan
     )
-    before = audit.snapshot(lead)
-    lead.customer = customer
-    lead.status = Lead.Status.CONVERTED
-    lead.converted_at = timezone.now()
-    lead.next_follow_up_at = None
-    if lead.owner_id is None:
-        lead.owner = actor
-    _save_with_audit(
-        actor=actor,
-        lead=lead,
-        before=before,
-        action="convert",
-        message=_("转为客户 %(no)s") % {"no": customer.enterprise_no},
-    )
+    message = _("转为客户 %(no)s") % {"no": customer.enterprise_no}
+    with audit.tracked(lead, actor=actor, action="convert", message=message, always=True):
+        lead.customer = customer
+        lead.status = Lead.Status.CONVERTED
+        lead.converted_at = timezone.now()
+        lead.next_follow_up_at = None
+        if lead.owner_id is None:
+            lead.owner = actor
+        lead.save()
     return customer
 
 
@@ -614,20 +580,12 @@ def qr_channel_update(*, actor, channel: QrChannel, data: dict[str, Any]) -> QrC
     """Rename, re-own, or switch a QR channel on or off. The code never changes (it is
     printed on posters)."""
     require_perm(actor, "leads.manage_qrchannel")
-    unknown = set(data) - set(QR_FIELDS)
-    if unknown:
-        raise ValidationFailed(
-            _("不可修改的字段：%(f)s") % {"f": "、".join(sorted(unknown))},
-            fields={name: [_("不可修改")] for name in unknown},
-        )
+    refuse_unknown(data, QR_FIELDS)
     channel = QrChannel.objects.select_for_update().get(pk=channel.pk)
-    before = audit.snapshot(channel)
     if "owner" in data:
         _check_owner(data["owner"])
-    for name, value in data.items():
-        setattr(channel, name, "" if value is None and name != "owner" else value)
-    _validated_qr_save(channel)
-    changes = audit.diff(before, audit.snapshot(channel))
-    if changes:
-        audit.record(actor=actor, action="update", obj=channel, changes=changes)
+    with audit.tracked(channel, actor=actor):
+        for name, value in data.items():
+            setattr(channel, name, "" if value is None and name != "owner" else value)
+        _validated_qr_save(channel)
     return channel

@@ -1,0 +1,68 @@
+"""``audit.tracked``: the one audited-change helper the ``*_update`` services and state
+changes share."""
+
+from __future__ import annotations
+
+import pytest
+
+from apps.audit import services as audit
+from apps.audit.models import AuditLog
+from tests.factories import make_staff
+
+pytestmark = pytest.mark.django_db
+
+
+def rows(obj) -> list[AuditLog]:
+    return list(AuditLog.objects.filter(object_id=str(obj.pk)).order_by("pk"))
+
+
+def test_a_change_is_recorded_with_its_difference():
+    actor = make_staff("boss", "admin")
+    user = make_staff("wl", "ops", name="王磊")
+    with audit.tracked(user, actor=actor, message="改名") as change:
+        user.name = "王磊磊"
+        user.save()
+    [row] = rows(user)
+    assert row.action == "update" and row.message == "改名" and row.actor == actor
+    assert row.changes == {"name": ["王磊", "王磊磊"]} == change.changes
+    assert change.row == row
+
+
+def test_nothing_changed_writes_nothing_unless_always():
+    actor = make_staff("boss", "admin")
+    user = make_staff("wl", "ops", name="王磊")
+    with audit.tracked(user, actor=actor):
+        user.save()
+    assert rows(user) == []
+    with audit.tracked(user, actor=actor, action="unlock", always=True):
+        pass
+    assert [(r.action, r.changes) for r in rows(user)] == [("unlock", {})]
+
+
+def test_a_refusal_inside_the_block_writes_nothing():
+    actor = make_staff("boss", "admin")
+    user = make_staff("wl", "ops", name="王磊")
+    with pytest.raises(ValueError), audit.tracked(user, actor=actor, always=True):
+        user.name = "半途"
+        raise ValueError
+    assert rows(user) == []
+
+
+def test_action_may_depend_on_the_changes_and_extra_values_are_compared():
+    actor = make_staff("boss", "admin")
+    user = make_staff("wl", "ops", name="王磊")
+
+    def action(changes):
+        return "disable" if set(changes) == {"is_active"} else "update"
+
+    def roles(u):
+        return {"roles": sorted(u.groups.values_list("name", flat=True))}
+
+    with audit.tracked(user, actor=actor, action=action, extra=roles):
+        user.is_active = False
+        user.save()
+    with audit.tracked(user, actor=actor, action=action, extra=roles):
+        user.groups.clear()
+    first, second = rows(user)
+    assert first.action == "disable" and first.changes == {"is_active": [True, False]}
+    assert second.action == "update" and second.changes == {"roles": [["ops"], []]}
