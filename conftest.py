@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from tests.factories import make_staff
+from apps.accounts.tests.factories import make_staff
 
 # Fixtures of the SMS code tests (a fresh cache, a movable clock), used by apps/sms and
 # apps/leads tests; real tenant database servers (MariaDB, PostgreSQL) with least-privilege

@@ -18,11 +18,12 @@ from openpyxl import load_workbook
 from psycopg import sql
 
 from apps.accounts.models import ApiToken
+from apps.accounts.tests.factories import make_staff, make_token
 from apps.api.auth import registry_auth
-from apps.api.tests.helpers import API, bearer, call, make_token
+from apps.api.tests.helpers import API, bearer, call
 from apps.audit.models import AuditLog
+from apps.customers.tests.factories import make_customer
 from apps.datasources.models import DataSource, ProvisioningRun
-from tests.factories import make_customer, make_staff
 from tests.tenant_fixtures import PG_PASSWORD_GROUP, PREFIX, RUN
 
 pytestmark = pytest.mark.django_db

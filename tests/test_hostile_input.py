@@ -18,9 +18,9 @@ from django.urls import reverse
 
 from apps.contracts.models import Contract
 from apps.customers.models import Customer
+from apps.customers.tests.factories import COMPLETE_PROFILE, make_customer, unique_uscc
 from apps.datasources.models import DataSource
 from apps.leads.models import FollowUp, Lead, QrChannel
-from tests.factories import COMPLETE_PROFILE, make_customer, unique_uscc
 
 pytestmark = pytest.mark.django_db
 

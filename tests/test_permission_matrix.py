@@ -15,10 +15,12 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from apps.accounts.tests.factories import make_staff
 from apps.contracts.services import contract_create
 from apps.customers.services import customer_update
+from apps.customers.tests.factories import make_customer
+from apps.datasources.tests.factories import make_datasource
 from apps.leads.services import lead_create_offline, qr_channel_create
-from tests.factories import make_customer, make_datasource, make_staff
 
 pytestmark = pytest.mark.django_db
 

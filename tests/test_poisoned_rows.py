@@ -19,9 +19,9 @@ from apps.audit.models import AuditLog
 from apps.contracts.models import Contract
 from apps.core.excel import FORMULA_START
 from apps.customers.models import Customer
+from apps.customers.tests.factories import COMPLETE_PROFILE, make_customer, unique_uscc
 from apps.leads.models import FollowUp, Lead, QrChannel
 from apps.leads.services import lead_create_offline, lead_follow_up
-from tests.factories import COMPLETE_PROFILE, make_customer, unique_uscc
 
 pytestmark = pytest.mark.django_db
 

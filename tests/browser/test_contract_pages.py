@@ -8,10 +8,11 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
+from apps.accounts.tests.factories import make_staff
 from apps.audit.models import AuditLog
 from apps.contracts.models import Contract
+from apps.customers.tests.factories import make_customer
 from tests.browser.conftest import login
-from tests.factories import make_customer, make_staff
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

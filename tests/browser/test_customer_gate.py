@@ -3,10 +3,12 @@ completeness modal listing exactly the missing fields."""
 
 import pytest
 
+from apps.accounts.tests.factories import make_staff
 from apps.audit.models import AuditLog
 from apps.customers.models import Customer
+from apps.customers.tests.factories import unique_uscc
+from apps.datasources.tests.factories import make_datasource
 from tests.browser.conftest import login
-from tests.factories import make_datasource, make_staff, unique_uscc
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -130,7 +132,7 @@ def test_activate_modal_shows_both_blockers_and_saves_the_profile(page):
 
 def test_not_opened_and_closed_are_told_apart(page):
     from apps.customers.services import customer_activate, customer_close
-    from tests.factories import make_customer
+    from apps.customers.tests.factories import make_customer
 
     ops = make_staff("ops_e", "ops", name="运营小吴")
     never = make_customer(actor=ops, complete=True, name="从未开通的物业")

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import pytest
 
+from apps.accounts.tests.factories import make_staff
 from apps.customers.models import Customer
+from apps.customers.tests.factories import make_customer
 from apps.datasources.models import DataSource
 from tests.browser.conftest import CHROMIUM, login
-from tests.factories import make_customer, make_staff
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -9,10 +9,10 @@ import uuid
 
 import pytest
 
+from apps.accounts.tests.factories import make_staff
 from apps.customers.models import Customer
 from apps.leads.models import Lead
 from tests.browser.conftest import login
-from tests.factories import make_staff
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -4,30 +4,35 @@ reason, claims from the pool and converts a lead through the pre-filled customer
 import datetime as dt
 
 import pytest
-from django.utils import timezone
 
+from apps.accounts.tests.factories import make_staff
 from apps.customers.models import Customer
 from apps.leads.models import Lead
-from apps.leads.services import lead_register
+from apps.leads.tests.factories import make_lead
 from tests.browser.conftest import login
-from tests.factories import make_staff
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def _lead(name: str, phone: str, company: str, *, owner=None, days: int = 0) -> Lead:
-    lead = lead_register(name=name, phone=phone, company=company).lead
-    Lead.objects.filter(pk=lead.pk).update(
-        owner=owner, registered_at=timezone.now() - dt.timedelta(days=days, hours=1)
-    )
-    return lead
-
-
 def test_follow_up_close_claim_and_convert(page):
     ops = make_staff("ops_l", "ops", name="运营小王")
-    first = _lead("周经理", "13800138000", "周氏物业", owner=ops, days=3)
-    second = _lead("吴经理", "13900139000", "吴氏物业", owner=ops, days=1)
-    pooled = _lead("郑经理", "13700137000", "郑氏物业")
+    first = make_lead(
+        name="周经理",
+        phone="13800138000",
+        company="周氏物业",
+        owner=ops,
+        registered_ago=dt.timedelta(days=3, hours=1),
+    )
+    second = make_lead(
+        name="吴经理",
+        phone="13900139000",
+        company="吴氏物业",
+        owner=ops,
+        registered_ago=dt.timedelta(days=1, hours=1),
+    )
+    pooled = make_lead(
+        name="郑经理", phone="13700137000", company="郑氏物业", registered_ago=dt.timedelta(hours=1)
+    )
     login(page, "ops_l")
 
     page.click('nav >> text="待回访"')

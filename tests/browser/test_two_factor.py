@@ -12,7 +12,7 @@ import pytest
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp import models as totp_models
 
-from tests.factories import make_staff
+from apps.accounts.tests.factories import make_staff
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -7,8 +7,8 @@ import json
 import pytest
 from django.urls import reverse
 
+from apps.accounts.tests.factories import make_staff
 from apps.audit.models import AuditLog
-from tests.factories import make_staff
 
 PASSWORD = "Pa$$w0rd!x"
 LOGIN_URL = "/accounts/login/"

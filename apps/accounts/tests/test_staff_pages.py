@@ -10,8 +10,8 @@ from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from apps.accounts.models import User
+from apps.accounts.tests.factories import make_staff
 from apps.audit.models import AuditLog
-from tests.factories import make_staff
 
 GOOD_PASSWORD = "N3w-Secret!pw"
 

@@ -18,9 +18,9 @@ from django.utils import timezone
 
 from apps.accounts import services
 from apps.accounts.models import ApiToken, User
+from apps.accounts.tests.factories import make_staff
 from apps.audit.models import AuditLog
 from apps.core.errors import Conflict, Forbidden, ValidationFailed
-from tests.factories import make_staff
 
 RAW_RE = re.compile(r"hgj_([0-9a-f]{8})_[A-Za-z0-9_-]{43}")
 ME_URL = "/api/v1/me"

@@ -1,16 +1,14 @@
-"""Helpers for API tests: tokens, JSON and multipart calls, sample uploads and bodies."""
+"""Helpers for API tests: bearer headers, JSON and multipart calls, sample uploads and
+bodies. Records are built by each app's ``tests/factories``."""
 
 from __future__ import annotations
 
 import json
-import secrets
 from typing import Any
 
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
-
-from apps.accounts.models import ApiToken
 
 API = "/api/v1"
 
@@ -30,20 +28,6 @@ CONTRACT_BODY: dict[str, Any] = {
     "party_b_contact": "陈销售",
     "party_b_phone": "0755-86001234",
 }
-
-
-def make_token(user, *, scopes=(ApiToken.SCOPE_API,), **fields: Any) -> str:
-    """Issue a token for ``user``; returns the raw secret (only its hash is stored)."""
-    raw = "hgj_" + secrets.token_urlsafe(32)
-    ApiToken.objects.create(
-        name="测试令牌",
-        user=user,
-        prefix=raw[:8],
-        key_hash=ApiToken.hash_key(raw),
-        scopes=list(scopes),
-        **fields,
-    )
-    return raw
 
 
 def bearer(raw: str) -> dict[str, str]:
@@ -106,10 +90,3 @@ def every_endpoint(customer_id: int, contract_id: int) -> list[tuple[str, str, A
         ("put", f"{k}/scan", upload()),
         ("get", f"{k}/scan", None),
     ]
-
-
-def make_contract(*, actor, customer, **data: Any):
-    """A contract created through the service (the customer must be complete)."""
-    from apps.contracts.services import contract_create
-
-    return contract_create(actor=actor, customer=customer, data={**CONTRACT_BODY, **data})

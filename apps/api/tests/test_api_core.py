@@ -13,19 +13,14 @@ from django.utils import timezone
 from openapi_spec_validator import validate
 
 from apps.accounts.models import ApiToken
+from apps.accounts.tests.factories import make_staff, make_token
 from apps.audit.models import AuditLog
+from apps.contracts.tests.factories import make_contract
 from apps.customers.models import Customer
-from tests.factories import make_customer, make_datasource, make_staff
+from apps.customers.tests.factories import make_customer
+from apps.datasources.tests.factories import make_datasource
 
-from .helpers import (
-    API,
-    assert_error,
-    bearer,
-    call,
-    every_endpoint,
-    make_contract,
-    make_token,
-)
+from .helpers import API, assert_error, bearer, call, every_endpoint
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from tests.factories import COMPLETE_PROFILE, make_customer, unique_uscc
+from apps.customers.tests.factories import COMPLETE_PROFILE, make_customer, unique_uscc
 
 pytestmark = pytest.mark.django_db
 

@@ -17,36 +17,13 @@ from apps.accounts import services as account_services
 from apps.audit import services as audit
 from apps.audit.models import AuditLog
 from apps.audit.selectors import AuditFilters, audit_list, present
-from apps.contracts.models import Contract
+from apps.contracts.tests.factories import make_contract
 from apps.core.errors import Forbidden
 from apps.customers.services import customer_assign, customer_update
-from tests.factories import make_customer
+from apps.customers.tests.factories import make_customer
 
 LIST = reverse("audit:list")
 EXPORT = reverse("audit:export")
-
-CONTRACT_DATA = {
-    "bank_name": "招商银行深圳分行",
-    "legal_representative": "王五",
-    "account_no": "755912345610801",
-    "start_date": dt.date(2026, 1, 1),
-    "end_date": dt.date(2026, 12, 31),
-    "communities": 3,
-    "amount": "12000.00",
-    "party_a_contact": "甲方张三",
-    "party_a_phone": "13800138000",
-    "party_b_contact": "乙方李四",
-    "party_b_phone": "0755-12345678",
-}
-
-
-def make_contract(actor, customer) -> Contract:
-    """A contract row with its creation audit row, as ``contract_create`` leaves them (built
-    directly: the completeness gate needs the region table, which is another app's data)."""
-    contract = Contract(customer=customer, created_by=actor, **CONTRACT_DATA)
-    contract.save()
-    audit.record(actor=actor, action="create", obj=contract, after=audit.snapshot(contract))
-    return contract
 
 
 def listed(response) -> list[AuditLog]:
@@ -82,9 +59,9 @@ def test_admin_may_read(client_for, admin_user, url):
 def test_manager_reads_business_history_but_not_logins_or_staff(client_for, manager, ops):
     """运营主管 read the rows about what they may see (customers, contracts, leads), never
     the login log or staff and token rows."""
-    customer = make_customer(actor=manager, name="甲物业")
+    customer = make_customer(actor=manager, name="甲物业", complete=True)
     customer_assign(actor=manager, customers=[customer], owner=ops)
-    make_contract(manager, customer)
+    make_contract(actor=manager, customer=customer)
     audit.record(actor=ops, action="login", obj=ops)
     audit.record(actor=manager, action="update", obj=ops, changes={"name": ["a", "b"]})
 
@@ -114,10 +91,10 @@ def test_menu_item_for_admin_only(client_for, admin_user, ops):
 def test_rows_show_time_actor_ip_action_object_link_and_labelled_diff(
     client_for, admin_user, manager, ops
 ):
-    customer = make_customer(actor=manager, name="甲物业")
+    customer = make_customer(actor=manager, name="甲物业", complete=True)
     customer_update(actor=manager, customer=customer, data={"name": "乙物业"})
     customer_assign(actor=manager, customers=[customer], owner=ops)
-    contract = make_contract(manager, customer)
+    contract = make_contract(actor=manager, customer=customer)
 
     response = client_for(admin_user).get(LIST, {"object_type": "customer"})
     html = response.content.decode()
@@ -143,7 +120,7 @@ def test_rows_show_time_actor_ip_action_object_link_and_labelled_diff(
     (row,) = response.context["rows"]
     assert row.url == reverse("contracts:detail", args=[contract.pk])
     labels = {c.label: c.new for c in row.changes}
-    assert labels["开户行"] == "招商银行深圳分行"
+    assert labels["开户行"] == contract.bank_name
     assert labels["状态"] == "开通"
     assert labels["客户"] == str(customer.__class__.objects.get(pk=customer.pk))
 
@@ -349,7 +326,7 @@ def test_export_follows_filters_like_the_list(client_for, admin_user, manager, o
 @pytest.mark.django_db
 def test_region_codes_are_shown_by_name(ops):
     from apps.audit.selectors import history
-    from tests.factories import make_customer
+    from apps.customers.tests.factories import make_customer
 
     customer = make_customer(actor=ops, province="440000", city="440300")
     (row,) = history(customer)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from apps.accounts.tests.factories import make_staff
 from apps.audit import services as audit
 from apps.audit.models import AuditLog
-from tests.factories import make_staff
 
 pytestmark = pytest.mark.django_db
 

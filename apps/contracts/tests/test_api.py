@@ -11,18 +11,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from apps.api.tests.helpers import (
-    API,
-    CONTRACT_BODY,
-    PDF_BYTES,
-    assert_error,
-    call,
-    make_contract,
-    upload,
-)
+from apps.api.tests.helpers import API, CONTRACT_BODY, PDF_BYTES, assert_error, call, upload
 from apps.audit.models import AuditLog
 from apps.contracts.models import Contract
-from tests.factories import make_customer
+from apps.contracts.tests.factories import make_contract
+from apps.customers.tests.factories import make_customer
 
 pytestmark = pytest.mark.django_db
 
@@ -237,6 +230,7 @@ def test_patch_contract_and_audit(ops, client_for):
 
 def test_patch_contract_validation(ops, client_for):
     contract = make_contract(actor=ops, customer=make_customer(actor=ops, complete=True))
+    original_end = contract.end_date
     client = client_for(ops)
     path = f"{API}/contracts/{contract.pk}"
     body = assert_error(call(client, "patch", path, {"end_date": "2025-01-01"}), 422)
@@ -244,7 +238,7 @@ def test_patch_contract_validation(ops, client_for):
     body = assert_error(call(client, "patch", path, {"customer": 1}), 422, "validation_error")
     assert body["fields"] == {"customer": ["不允许的字段"]}
     contract.refresh_from_db()
-    assert contract.end_date == dt.date(2026, 12, 31)
+    assert contract.end_date == original_end
 
 
 # --- Scan ------------------------------------------------------------------------------
@@ -283,7 +277,7 @@ def test_contract_scan_needs_the_file_permission(ops, client_for):
             content_type__app_label__in=["contracts", "customers", "accounts"],
         )
     )
-    from tests.factories import make_staff
+    from apps.accounts.tests.factories import make_staff
 
     user = make_staff("reader", None)
     user.groups.add(reader)

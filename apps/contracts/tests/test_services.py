@@ -16,9 +16,9 @@ from apps.contracts import selectors, services
 from apps.contracts.models import Contract
 from apps.contracts.selectors import ContractFilters
 from apps.core.errors import Conflict, Forbidden, NotFound, ProfileIncomplete, ValidationFailed
-from tests.factories import make_customer
+from apps.customers.tests.factories import make_customer
 
-from .conftest import contract_data, make_contract, pdf_upload
+from .factories import contract_data, make_contract, pdf_upload
 
 pytestmark = pytest.mark.django_db
 

@@ -20,9 +20,9 @@ from django.utils import timezone
 from apps.audit.models import AuditLog
 from apps.contracts import services
 from apps.contracts.models import Contract
-from tests.factories import make_customer
+from apps.customers.tests.factories import make_customer
 
-from .conftest import PDF_BYTES, form_data, make_contract, pdf_upload
+from .factories import PDF_BYTES, form_data, make_contract, pdf_upload
 
 pytestmark = pytest.mark.django_db
 
@@ -370,7 +370,7 @@ def test_scan_download_without_a_scan_is_404(client_for, ops, customer):
 def test_scan_download_needs_the_file_permission(client_for, ops, manager):
     from django.contrib.auth.models import Permission
 
-    from tests.factories import make_staff
+    from apps.accounts.tests.factories import make_staff
 
     viewer = make_staff("viewer", None, name="只读")
     viewer.user_permissions.add(

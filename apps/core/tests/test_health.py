@@ -35,7 +35,7 @@ def test_dashboard_renders_for_ops(client_for, ops):
 def test_deep_pages_read_keys_first_and_keep_order(ops, settings):
     from apps.core import listing
     from apps.customers.models import Customer
-    from tests.factories import make_customer
+    from apps.customers.tests.factories import make_customer
 
     for i in range(12):
         make_customer(actor=ops, name=f"分页{i:02d}")

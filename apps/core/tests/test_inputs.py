@@ -18,7 +18,7 @@ from apps.api.common import Input
 from apps.core import inputs
 from apps.core.errors import ValidationFailed
 from apps.core.forms import CleanInputMixin
-from tests.factories import make_customer
+from apps.customers.tests.factories import make_customer
 
 
 @pytest.mark.parametrize(

@@ -9,16 +9,12 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from apps.accounts.tests.factories import make_staff
 from apps.api.tests.helpers import API, PNG_BYTES, assert_error, call, upload
 from apps.audit.models import AuditLog
 from apps.customers.models import Customer
-from tests.factories import (
-    COMPLETE_PROFILE,
-    make_customer,
-    make_datasource,
-    make_staff,
-    unique_uscc,
-)
+from apps.customers.tests.factories import COMPLETE_PROFILE, make_customer, unique_uscc
+from apps.datasources.tests.factories import make_datasource
 
 pytestmark = pytest.mark.django_db
 

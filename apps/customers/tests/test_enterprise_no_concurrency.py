@@ -16,7 +16,7 @@ from django.db import connection
 from apps.core.models import Sequence
 from apps.customers.models import Customer
 from apps.customers.services import customer_create
-from tests.factories import make_customer
+from apps.customers.tests.factories import make_customer
 
 N = 50
 NUMBER_RE = re.compile(rf"^{re.escape(settings.ENTERPRISE_NO_PREFIX)}(\d{{6}})$")

@@ -13,7 +13,8 @@ from openpyxl import load_workbook
 
 from apps.customers.models import Customer
 from apps.customers.services import customer_activate, customer_close
-from tests.factories import make_customer, make_datasource
+from apps.customers.tests.factories import make_customer
+from apps.datasources.tests.factories import make_datasource
 
 pytestmark = pytest.mark.django_db
 

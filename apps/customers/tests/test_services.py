@@ -14,7 +14,8 @@ from apps.customers.services import (
     customer_update,
     missing_profile_fields,
 )
-from tests.factories import COMPLETE_PROFILE, make_customer, make_datasource, unique_uscc
+from apps.customers.tests.factories import COMPLETE_PROFILE, make_customer, unique_uscc
+from apps.datasources.tests.factories import make_datasource
 
 pytestmark = pytest.mark.django_db
 

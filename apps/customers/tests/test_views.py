@@ -6,7 +6,8 @@ from django.urls import reverse
 
 from apps.audit.models import AuditLog
 from apps.customers.models import Customer
-from tests.factories import COMPLETE_PROFILE, make_customer, make_datasource, unique_uscc
+from apps.customers.tests.factories import COMPLETE_PROFILE, make_customer, unique_uscc
+from apps.datasources.tests.factories import make_datasource
 
 pytestmark = pytest.mark.django_db
 

@@ -7,8 +7,9 @@ from apps.core import registry
 from apps.core.errors import Conflict, ProfileIncomplete
 from apps.customers.models import Customer
 from apps.customers.services import activation_blockers, customer_activate
+from apps.customers.tests.factories import make_customer
 from apps.datasources.services import datasource_blocker
-from tests.factories import make_customer, make_datasource
+from apps.datasources.tests.factories import make_datasource
 
 pytestmark = pytest.mark.django_db
 
@@ -75,7 +76,7 @@ def test_the_activate_modal_lists_every_blocker_and_takes_the_profile_now(client
     """An incomplete profile AND no data source: the modal asks for the missing fields as a
     form and names the data source with who must act — both at once; saving the profile
     keeps the modal open on what is still missing."""
-    from tests.factories import COMPLETE_PROFILE
+    from apps.customers.tests.factories import COMPLETE_PROFILE
 
     customer = make_customer(actor=ops)
     url = reverse("customers:activate", args=[customer.pk])

@@ -2,10 +2,12 @@
 
 import pytest
 
-from apps.api.tests.helpers import API, assert_error, bearer, call, make_token
+from apps.accounts.tests.factories import make_token
+from apps.api.tests.helpers import API, assert_error, bearer, call
 from apps.audit.models import AuditLog
+from apps.customers.tests.factories import make_customer
 from apps.datasources.models import DataSource, DataSourceTombstone
-from tests.factories import make_customer, make_datasource
+from apps.datasources.tests.factories import make_datasource
 
 pytestmark = pytest.mark.django_db
 

@@ -7,9 +7,10 @@ import time
 import pytest
 
 from apps.accounts.models import ApiToken
+from apps.accounts.tests.factories import make_staff, make_token
 from apps.api.auth import registry_auth
-from apps.api.tests.helpers import make_token
 from apps.audit.models import AuditLog
+from apps.customers.tests.factories import make_customer
 from apps.datasources.client import (
     RegistryAuthError,
     RegistryClient,
@@ -17,7 +18,7 @@ from apps.datasources.client import (
     TenantNotFound,
 )
 from apps.datasources.models import DataSource
-from tests.factories import make_customer, make_datasource, make_staff
+from apps.datasources.tests.factories import make_datasource
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

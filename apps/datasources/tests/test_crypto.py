@@ -11,9 +11,10 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management import CommandError, call_command
 
 from apps.audit.models import AuditLog
+from apps.customers.tests.factories import make_customer
 from apps.datasources import crypto
 from apps.datasources.models import DataSource
-from tests.factories import make_customer, make_datasource
+from apps.datasources.tests.factories import make_datasource
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -3,9 +3,10 @@
 import pytest
 
 from apps.core.errors import Conflict
+from apps.customers.tests.factories import make_customer
 from apps.datasources.models import DataSource, ImmutableDataSource
 from apps.datasources.services import datasource_update
-from tests.factories import make_customer, make_datasource
+from apps.datasources.tests.factories import make_datasource
 
 pytestmark = pytest.mark.django_db
 

@@ -9,6 +9,7 @@ from django.db import connection
 
 from apps.audit.models import AuditLog
 from apps.core.errors import Conflict
+from apps.customers.tests.factories import make_customer
 from apps.datasources import tenantdb
 from apps.datasources.models import DataSource, ProvisioningRun
 from apps.datasources.services import (
@@ -18,7 +19,7 @@ from apps.datasources.services import (
     names_for,
     peek_names,
 )
-from tests.factories import make_customer, make_datasource
+from apps.datasources.tests.factories import make_datasource
 
 pytestmark = pytest.mark.django_db
 

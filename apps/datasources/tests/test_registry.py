@@ -10,16 +10,18 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from apps.accounts.models import ApiToken
+from apps.accounts.tests.factories import make_staff, make_token
 from apps.api.auth import registry_auth
-from apps.api.tests.helpers import API, assert_error, bearer, make_token
+from apps.api.tests.helpers import API, assert_error, bearer
 from apps.audit.models import AuditLog
 from apps.customers.models import Customer
+from apps.customers.tests.factories import make_customer
 from apps.datasources.models import DataSource
-from tests.factories import make_customer, make_datasource, make_staff
+from apps.datasources.tests.factories import make_datasource
 
 pytestmark = pytest.mark.django_db
 
-PASSWORD = "Tenant#2026pw"  # tests.factories.make_datasource
+PASSWORD = "Tenant#2026pw"  # apps.datasources.tests.factories.make_datasource
 
 
 @pytest.fixture(autouse=True)

@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 
 from apps.audit.models import AuditLog
 from apps.core.errors import DomainError
+from apps.customers.tests.factories import make_customer
 from apps.datasources.models import DataSource, ProvisioningRun
 from apps.datasources.services import (
     datasource_advance,
@@ -18,7 +19,6 @@ from apps.datasources.services import (
     datasource_configure,
     datasource_delete,
 )
-from tests.factories import make_customer
 
 pytestmark = pytest.mark.django_db
 

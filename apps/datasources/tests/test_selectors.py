@@ -4,6 +4,7 @@ import pytest
 
 from apps.audit import services as audit
 from apps.core.errors import Forbidden, NotFound
+from apps.customers.tests.factories import make_customer
 from apps.datasources.selectors import (
     access_datasource,
     datasource_history,
@@ -11,7 +12,7 @@ from apps.datasources.selectors import (
     pools_configured_on,
     provisioning_runs,
 )
-from tests.factories import make_customer, make_datasource
+from apps.datasources.tests.factories import make_datasource
 
 pytestmark = pytest.mark.django_db
 

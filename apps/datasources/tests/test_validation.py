@@ -4,6 +4,7 @@ import pytest
 
 from apps.audit.models import AuditLog
 from apps.core.errors import Forbidden, ValidationFailed
+from apps.customers.tests.factories import make_customer
 from apps.datasources import validators
 from apps.datasources.models import DataSource, ProvisioningRun
 from apps.datasources.services import (
@@ -14,7 +15,7 @@ from apps.datasources.services import (
     names_for,
     peek_names,
 )
-from tests.factories import make_customer, make_datasource
+from apps.datasources.tests.factories import make_datasource
 from tests.tenant_fixtures import PREFIX, Account
 
 pytestmark = pytest.mark.django_db

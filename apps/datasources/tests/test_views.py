@@ -8,9 +8,10 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from apps.audit.models import AuditLog
+from apps.customers.tests.factories import make_customer
 from apps.datasources.models import DataSource, DataSourceTombstone, ProvisioningRun
 from apps.datasources.services import datasource_configure
-from tests.factories import make_customer, make_datasource
+from apps.datasources.tests.factories import make_datasource
 
 pytestmark = pytest.mark.django_db
 

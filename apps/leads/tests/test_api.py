@@ -11,14 +11,15 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from apps.api.tests.helpers import API, assert_error, bearer, call, make_token
+from apps.accounts.tests.factories import make_staff, make_token
+from apps.api.tests.helpers import API, assert_error, bearer, call
 from apps.audit.models import AuditLog
 from apps.customers.models import Customer
+from apps.customers.tests.factories import make_customer
 from apps.leads import services
 from apps.leads.models import FollowUp, Lead
-from tests.factories import make_customer, make_staff
 
-from .conftest import make_lead
+from .factories import make_lead
 
 pytestmark = pytest.mark.django_db
 

@@ -11,14 +11,15 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from apps.accounts.tests.factories import make_staff
 from apps.audit.models import AuditLog
 from apps.core.errors import Conflict, Forbidden, ValidationFailed
 from apps.customers.models import Customer
+from apps.customers.tests.factories import make_customer, unique_uscc
 from apps.leads import services
 from apps.leads.models import Channel, FollowUp, Lead, QrChannel
-from tests.factories import make_customer, make_staff, unique_uscc
 
-from .conftest import make_lead, new_phone
+from .factories import make_lead, new_phone
 
 pytestmark = pytest.mark.django_db
 Status = Lead.Status

@@ -16,13 +16,14 @@ from django.urls import reverse
 from django.utils import timezone
 from PIL import Image, ImageDraw
 
+from apps.accounts.tests.factories import make_staff
 from apps.audit.models import AuditLog
 from apps.customers.models import Customer
+from apps.customers.tests.factories import make_customer
 from apps.leads import services
 from apps.leads.models import FollowUp, Lead
-from tests.factories import make_customer, make_staff
 
-from .conftest import make_lead
+from .factories import make_lead
 
 pytestmark = pytest.mark.django_db
 

@@ -1,4 +1,4 @@
-"""Builders for lead tests: real services on the real database."""
+"""Builders for leads: registered or entered through the services on the real database."""
 
 from __future__ import annotations
 

@@ -1,13 +1,9 @@
-"""Test data builders. Real models on the real database; no mocks."""
+"""Builders for customers: created through the service on the real database."""
 
 from __future__ import annotations
 
 import itertools
 from typing import Any
-
-from django.contrib.auth.models import Group
-
-from apps.accounts.models import User
 
 _seq = itertools.count(1)
 
@@ -26,13 +22,6 @@ COMPLETE_PROFILE: dict[str, Any] = {
     "contact_name": "王经理",
     "contact_phone": "13800138000",
 }
-
-
-def make_staff(username: str, role: str | None, *, name: str = "", password: str = "Pa$$w0rd!x"):
-    user = User.objects.create_user(username=username, password=password, name=name)
-    if role:
-        user.groups.add(Group.objects.get(name=role))
-    return user
 
 
 def make_customer(*, actor, owner: Any = "creator", complete: bool = False, **data: Any):
@@ -57,27 +46,3 @@ def uscc_with_check(body17: str) -> str:
 def unique_uscc() -> str:
     n = next(_seq)
     return uscc_with_check(f"91440300MA{n:07d}")
-
-
-def make_datasource(customer, *, actor=None, **fields: Any):
-    """A data-source row saved directly, without a tenant database — for tests that only
-    need the customer to have one configured (activation, status transitions)."""
-    from apps.datasources.models import DataSource
-
-    n = next(_seq)
-    values: dict[str, Any] = {
-        "name": f"DS-{customer.enterprise_no}-F{n}",
-        "database": f"factory_{customer.pk}_{n}",
-        "db_type": DataSource.DbType.MYSQL,
-        "host": "10.0.3.12",
-        "port": 3306,
-        "username": "tenant_app",
-        "max_connections": 10,
-        "min_connections": 1,
-        "configured_by": actor,
-    }
-    values.update(fields)
-    datasource = DataSource(customer=customer, **values)
-    datasource.set_password("Tenant#2026pw")
-    datasource.save()
-    return datasource
