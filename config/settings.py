@@ -42,6 +42,9 @@ if PRODUCTION:
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+# Who the privacy policy on /apply/privacy/ names as the operator and how to reach them.
+PRIVACY_OPERATOR = os.environ.get("PRIVACY_OPERATOR", "绘管家")
+PRIVACY_CONTACT = os.environ.get("PRIVACY_CONTACT", "")
 
 INSTALLED_APPS = [
     "django.contrib.auth",

@@ -178,13 +178,13 @@ TARGETS = [
         "public_api",
         "api",
         {"name": "short", "phone": "phone", "company": "short", "ref": "short"},
-        {"name": "王经理", "phone": "13900139000", "code": "000000"},
+        {"name": "王经理", "phone": "13900139000", "code": "000000", "consent": True},
     ),
     Target(
         "public_page",
         "public",
         {"name": "short", "phone": "phone", "company": "short", "code": "digits"},
-        {"name": "王经理", "phone": "13900139000", "code": "000000"},
+        {"name": "王经理", "phone": "13900139000", "code": "000000", "consent": "1"},
     ),
 ]
 

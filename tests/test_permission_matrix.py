@@ -116,6 +116,7 @@ PUBLIC = {
     "accounts:logout",
     "public:apply",
     "public:apply_done",
+    "public:privacy",
 }
 
 

@@ -124,6 +124,12 @@ class Lead(models.Model):
     notes = models.TextField(_("备注"), blank=True, max_length=2000)
     source_ip = models.GenericIPAddressField(_("来源 IP"), null=True, blank=True)
     user_agent = models.CharField(_("浏览器"), max_length=200, blank=True)
+    consented_at = fields.DateTimeField(
+        _("同意隐私政策时间"),
+        null=True,
+        blank=True,
+        help_text=_("申请人在报名页勾选同意《隐私政策》的时间（最近一次申请）"),
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("录入人"),

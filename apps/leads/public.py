@@ -8,6 +8,7 @@ known. Limits against SMS-bombing and code guessing live in apps.sms.services.""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -17,7 +18,7 @@ from django.views.decorators.http import require_http_methods
 from apps.core.errors import RateLimited, ValidationFailed
 from apps.core.middleware import client_ip
 from apps.sms.gateways import SmsSendFailed
-from apps.sms.services import sms_send_code
+from apps.sms.services import sms_cooldown_left, sms_send_code
 
 from .models import Channel
 from .services import REGISTER_PURPOSE, clean_channel_ref, lead_apply
@@ -60,6 +61,7 @@ def apply(request: HttpRequest) -> HttpResponse:
         "notice": "",
         "cooldown": 0,
         "purpose": REGISTER_PURPOSE,
+        "consent": request.POST.get("consent") == "1",
     }
     if request.method == "POST":
         if "send_code" in request.POST:
@@ -75,6 +77,7 @@ def apply(request: HttpRequest) -> HttpResponse:
                     channel_ref=ref,
                     ip=client_ip(request),
                     user_agent=user_agent_of(request),
+                    consent=request.POST.get("consent") == "1",
                 )
             except ValidationFailed as exc:
                 context["errors"] = dict(exc.fields)
@@ -83,6 +86,7 @@ def apply(request: HttpRequest) -> HttpResponse:
                     context["general_error"] = exc.message
             else:
                 return redirect("public:apply_done")
+            context["cooldown"] = sms_cooldown_left(phone=data["phone"])
     return render(request, "public/apply.html", context)
 
 
@@ -102,6 +106,15 @@ def _send_code(request: HttpRequest, data: dict[str, str], context: dict) -> Non
         context["cooldown"] = result.cooldown
     # The code field starts empty after a send.
     data["code"] = ""
+
+
+@login_not_required
+@require_http_methods(["GET"])
+def privacy(request: HttpRequest) -> HttpResponse:
+    """《隐私政策》: what the application collects, why, for how long, and the applicant's
+    rights — linked from the consent box on the application page."""
+    context = {"operator": settings.PRIVACY_OPERATOR, "contact": settings.PRIVACY_CONTACT}
+    return render(request, "public/privacy.html", context)
 
 
 @login_not_required

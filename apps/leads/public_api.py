@@ -61,6 +61,11 @@ class RegistrationIn(Input):
         "不填时按浏览器判断（User-Agent 含 MicroMessenger 为微信）",
     )
     ref: str = Field("", description="二维码 / 活动编号（`?ref=`）", examples=["A1B2C3D4"])
+    consent: bool = Field(
+        False,
+        description="申请人已阅读并同意《隐私政策》（`/apply/privacy/`）；须为 `true`，否则 422",
+        examples=[True],
+    )
 
 
 class MessageOut(Schema):
@@ -98,5 +103,6 @@ def create_registration(request: HttpRequest, payload: RegistrationIn):
         channel_ref=payload.ref,
         ip=client_ip(request),
         user_agent=user_agent,
+        consent=payload.consent,
     )
     return Status(201, {"message": str(APPLIED_MESSAGE)})

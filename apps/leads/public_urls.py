@@ -6,4 +6,5 @@ app_name = "public"
 urlpatterns = [
     path("", public.apply, name="apply"),
     path("done/", public.apply_done, name="apply_done"),
+    path("privacy/", public.privacy, name="privacy"),
 ]

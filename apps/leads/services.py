@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from apps.audit import services as audit
 from apps.core import validators as v
 from apps.core.errors import Conflict, ErrorCode, Forbidden, ValidationFailed
+from apps.core.forms import with_label
 from apps.core.inputs import text_problem
 from apps.core.permissions import has_perm, require_perm
 from apps.core.records import UNSET, refuse_unknown
@@ -76,8 +77,10 @@ def lead_register(
     channel_ref: str = "",
     ip: str | None = None,
     user_agent: str = "",
+    consented: bool = False,
 ) -> RegistrationResult:
-    """A self-application from the public page or API (the SMS code is already verified).
+    """A self-application from the public page or API (the SMS code is already verified;
+    ``consented``: the applicant agreed to the privacy policy, recorded with the time).
 
     One lead per phone: a repeat is recorded on the existing lead (and a lead closed as
     无意向 is reopened, since the applicant has shown interest again)."""
@@ -104,9 +107,11 @@ def lead_register(
                 last_applied_at=now,
                 source_ip=ip,
                 user_agent=(user_agent or "")[:200],
+                consented_at=now if consented else None,
             )
     except IntegrityError:
-        return RegistrationResult(_record_repeat(data, channel, ref, now), created=False)
+        lead = _record_repeat(data, channel, ref, now, consented=consented)
+        return RegistrationResult(lead, created=False)
     audit.record(
         actor=None,
         action="apply",
@@ -118,7 +123,9 @@ def lead_register(
     return RegistrationResult(lead, created=True)
 
 
-def _record_repeat(data: dict[str, str], channel: str, ref: str, now) -> Lead:
+def _record_repeat(
+    data: dict[str, str], channel: str, ref: str, now, *, consented: bool = False
+) -> Lead:
     lead = Lead.objects.select_for_update().get(phone=data["phone"])
     message = _("重复申请（%(ch)s%(ref)s）") % {
         "ch": Channel(channel).label,
@@ -127,6 +134,8 @@ def _record_repeat(data: dict[str, str], channel: str, ref: str, now) -> Lead:
     with audit.tracked(lead, actor=None, action="repeat_apply", always=True) as change:
         lead.repeat_count += 1
         lead.last_applied_at = now
+        if consented:
+            lead.consented_at = now
         if not lead.company and data["company"]:
             lead.company = data["company"]
         if lead.status == Lead.Status.NOT_INTERESTED:
@@ -153,9 +162,11 @@ def lead_apply(
     channel_ref: str = "",
     ip: str | None = None,
     user_agent: str = "",
+    consent: bool = False,
 ) -> RegistrationResult:
-    """Self-registration from the public page or API: the fields first (so a typo does not
-    burn the SMS code), then the code (consumed), then ``lead_register``.
+    """Self-registration from the public page or API: the fields and the applicant's consent
+    to the privacy policy first (so a typo does not burn the SMS code), then the code
+    (consumed), then ``lead_register``.
 
     Callers answer new and repeat applications alike: the result's ``created`` is for
     logging and tests, never for the applicant."""
@@ -166,14 +177,17 @@ def lead_apply(
         fields.update(exc.fields)
     if not (code or "").strip():
         fields["code"] = [_("请输入短信验证码")]
+    if consent is not True:
+        fields["consent"] = [_("请阅读并勾选同意《隐私政策》")]
     if fields:
         labels = {
             "name": _("姓名"),
             "phone": _("电话"),
             "company": _("公司名"),
             "code": _("验证码"),
+            "consent": "",  # the message names the policy itself
         }
-        message = "；".join(f"{labels[k]}：{m[0]}" for k, m in fields.items())
+        message = "；".join(with_label(labels[k], m[0]) for k, m in fields.items())
         raise ValidationFailed(message, fields=fields)
     sms_verify_code(phone=phone, purpose=REGISTER_PURPOSE, code=code)
     return lead_register(
@@ -184,6 +198,7 @@ def lead_apply(
         channel_ref=channel_ref,
         ip=ip,
         user_agent=user_agent,
+        consented=True,
     )
 
 

@@ -83,6 +83,14 @@ def take_slot(base: str, limit: int, window: int, taken: Taken) -> float:
     return 1
 
 
+def slot_wait(base: str, limit: int) -> float:
+    """Seconds until one of ``limit`` slots of ``base`` frees up (0 when one is free).
+    Takes nothing."""
+    t = clock.now()
+    live = [v for v in cache.get_many([f"{base}:{i}" for i in range(limit)]).values() if v > t]
+    return max(min(live) - t, 0) if len(live) >= limit else 0
+
+
 def take_count(base: str, limit: int, window: int, taken: Taken) -> float:
     """Count one event in the current fixed window of ``window`` seconds.
 

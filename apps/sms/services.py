@@ -94,11 +94,26 @@ def _clean_purpose(purpose: str) -> str:
     return purpose
 
 
+def _phone_limits(phone: str) -> str:
+    return f"{limits.PREFIX}:lim:phone:{_ref('phone', phone)}"
+
+
+def sms_cooldown_left(*, phone: str) -> int:
+    """Seconds before ``phone`` may ask for another code (0: now; 0 for a number that is not
+    a mobile). A page shown again — after a wrong code, say — keeps counting down from here
+    instead of offering a button the limits would refuse."""
+    try:
+        phone = _clean_phone(phone)
+    except ValidationFailed:
+        return 0
+    return math.ceil(limits.slot_wait(f"{_phone_limits(phone)}:cd", 1))
+
+
 def _acquire(*, phone: str, ip: str | None) -> limits.Taken:
     """Take the phone's, the IP's and the global allowance for one send, or refuse (429)
     giving back what was taken."""
     taken = limits.Taken()
-    p = f"{limits.PREFIX}:lim:phone:{_ref('phone', phone)}"
+    p = _phone_limits(phone)
     i = f"{limits.PREFIX}:lim:ip:{_ref('ip', ip or 'unknown')}"
     g = f"{limits.PREFIX}:lim:all"
     checks = (

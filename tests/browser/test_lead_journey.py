@@ -48,6 +48,7 @@ def test_qr_application_to_customer(browser, live_server, console_sms, caplog):
     assert "13900000001" not in caplog.text
     applicant.fill("#f-code", match.group(1))
     applicant.fill("#f-company", "孙氏物业服务有限公司")
+    applicant.check("input[name=consent]")
     applicant.click("text=提交申请")
     applicant.wait_for_selector("h1:has-text('申请已提交')")
     phone.close()

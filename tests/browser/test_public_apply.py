@@ -57,8 +57,21 @@ def test_apply_from_a_qr_poster_inside_wechat_on_a_phone(phone_page):
     assert button.is_disabled()
     assert page.url.endswith(f"/apply/?ch=qr&ref={qr.code}")  # no page load: the API was used
 
-    page.fill("#f-code", captured_code("13800138000"))
+    code = captured_code("13800138000")
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    page.fill("#f-code", wrong)
     page.fill("#f-company", "万家物业")
+    page.click("text=提交申请")
+    # Neither the missing consent nor a wrong code loses the countdown or the input.
+    page.wait_for_selector(".error[data-for=consent]:has-text('请阅读并勾选同意《隐私政策》')")
+    page.check("input[name=consent]")
+    page.click("text=提交申请")
+    page.wait_for_selector(".error[data-for=code]:has-text('验证码错误')")
+    assert re.fullmatch(r"\d{2} 秒后重新获取", page.locator("#send-code").inner_text())
+    assert page.locator("#send-code").is_disabled()
+    assert page.input_value("#f-company") == "万家物业"
+    assert page.is_checked("input[name=consent]")
+    page.fill("#f-code", code)
     page.click("text=提交申请")
     page.wait_for_selector("h1:has-text('申请已提交，我们会尽快与您联系')")
     lead = Lead.objects.get()
@@ -92,6 +105,7 @@ def test_enter_in_the_code_field_submits_the_application(phone_page):
     page.click("#send-code")
     page.wait_for_selector("#code-notice:has-text('验证码已发送')")
     page.fill("#f-code", captured_code("13900139000"))
+    page.check("input[name=consent]")
     page.press("#f-code", "Enter")
     page.wait_for_selector("h1:has-text('申请已提交，我们会尽快与您联系')")
     assert Lead.objects.get().name == "李经理"

@@ -23,7 +23,7 @@ def post(client, url, data, **extra):
 def apply(client, phone="13800138000", name="王经理", ua="", **fields):
     response = post(client, SMS, {"phone": phone, "purpose": "register"})
     assert response.status_code == 202, response.content
-    body = {"name": name, "phone": phone, "code": captured_code(phone), **fields}
+    body = {"name": name, "phone": phone, "code": captured_code(phone), **fields, "consent": True}
     return post(client, REG, body, HTTP_USER_AGENT=ua)
 
 
@@ -81,7 +81,12 @@ def test_registration_creates_the_lead(client, sms_cache, sms_clock):
 
 def test_code_is_single_use(client, sms_cache, sms_clock):
     post(client, SMS, {"phone": "13800138000"})
-    body = {"name": "王", "phone": "13800138000", "code": captured_code("13800138000")}
+    body = {
+        "name": "王",
+        "phone": "13800138000",
+        "code": captured_code("13800138000"),
+        "consent": True,
+    }
     assert post(client, REG, body).status_code == 201
     response = post(client, REG, body)
     assert response.status_code == 422
@@ -92,14 +97,21 @@ def test_wrong_code_and_field_errors_are_422(client, sms_cache, sms_clock):
     post(client, SMS, {"phone": "13800138000"})
     code = captured_code("13800138000")
     wrong = f"{(int(code) + 1) % 1_000_000:06d}"
-    response = post(client, REG, {"name": "王", "phone": "13800138000", "code": wrong})
+    response = post(
+        client, REG, {"name": "王", "phone": "13800138000", "code": wrong, "consent": True}
+    )
     assert response.status_code == 422
     assert response.json()["fields"] == {"code": ["验证码错误，还可输入 4 次"]}
     # Field errors come first and do not burn the code.
-    response = post(client, REG, {"name": "", "phone": "13800138000", "code": code})
+    response = post(
+        client, REG, {"name": "", "phone": "13800138000", "code": code, "consent": True}
+    )
     assert response.status_code == 422 and response.json()["fields"] == {"name": ["请填写姓名"]}
     assert (
-        post(client, REG, {"name": "王", "phone": "13800138000", "code": code}).status_code == 201
+        post(
+            client, REG, {"name": "王", "phone": "13800138000", "code": code, "consent": True}
+        ).status_code
+        == 201
     )
 
 
@@ -107,7 +119,7 @@ def test_missing_fields_are_named_in_chinese(client, sms_cache, sms_clock):
     response = post(client, REG, {})
     assert response.status_code == 422
     body = response.json()
-    assert set(body["fields"]) == {"name", "phone", "code"}
+    assert set(body["fields"]) == {"name", "phone", "code", "consent"}
     assert body["message"].startswith("姓名：请填写姓名")
 
 
@@ -122,12 +134,22 @@ def test_known_and_unknown_phones_get_byte_identical_answers(client, sms_cache, 
     known = post(
         client,
         REG,
-        {"name": "老客户", "phone": "13900139000", "code": captured_code("139 0013 9000")},
+        {
+            "name": "老客户",
+            "phone": "13900139000",
+            "code": captured_code("139 0013 9000"),
+            "consent": True,
+        },
     )
     unknown = post(
         client,
         REG,
-        {"name": "新客户", "phone": "13800138000", "code": captured_code("13800138000")},
+        {
+            "name": "新客户",
+            "phone": "13800138000",
+            "code": captured_code("13800138000"),
+            "consent": True,
+        },
     )
     assert known.status_code == unknown.status_code == 201
     assert known.content == unknown.content
@@ -159,7 +181,15 @@ def test_qr_channel_and_reference_are_recorded(client, sms_cache, sms_clock, ops
 
 def test_channel_must_be_a_public_one(client, sms_cache, sms_clock):
     response = post(
-        client, REG, {"name": "王", "phone": "13800138000", "code": "123456", "channel": "offline"}
+        client,
+        REG,
+        {
+            "name": "王",
+            "phone": "13800138000",
+            "code": "123456",
+            "channel": "offline",
+            "consent": True,
+        },
     )
     assert response.status_code == 422 and "channel" in response.json()["fields"]
 
@@ -176,3 +206,19 @@ def test_public_endpoints_are_in_the_openapi_document(client):
     assert {"202", "422", "429", "503"} <= set(send["responses"])
     assert {"201", "422"} <= set(register["responses"])
     assert not send.get("security") and not register.get("security")
+
+
+def test_registration_needs_consent_to_the_privacy_policy(client, sms_cache, sms_clock):
+    post(client, SMS, {"phone": "13800138000", "purpose": "register"})
+    code = captured_code("13800138000")
+    for consent in ({}, {"consent": False}):
+        body = {"name": "王经理", "phone": "13800138000", "code": code, **consent}
+        response = post(client, REG, body)
+        assert response.status_code == 422
+        assert response.json()["fields"] == {"consent": ["请阅读并勾选同意《隐私政策》"]}
+        assert response.json()["message"] == "请阅读并勾选同意《隐私政策》"
+    # The code was not spent on the refusal: the applicant ticks the box and goes on.
+    body = {"name": "王经理", "phone": "13800138000", "code": code, "consent": True}
+    assert post(client, REG, body).status_code == 201
+    lead = Lead.objects.get()
+    assert lead.consented_at is not None and lead.consented_at == lead.registered_at

@@ -22,7 +22,8 @@ def send_code(client, phone="13800138000", **extra):
 
 def submit(client, phone="13800138000", name="王经理", code=None, **fields):
     extra = {k: fields.pop(k) for k in list(fields) if k.startswith("HTTP_")}
-    data = {"name": name, "phone": phone, "code": code or captured_code(phone), **fields}
+    data = {"name": name, "phone": phone, "code": code or captured_code(phone), "consent": "1"}
+    data.update(fields)
     return client.post("/apply/", data, **extra)
 
 
@@ -190,3 +191,51 @@ def test_signed_in_staff_can_open_the_page_too(client_for, ops):
 def test_only_get_and_post(client):
     assert client.put("/apply/").status_code == 405
     assert client.post("/apply/done/").status_code == 405
+
+
+def test_consent_box_links_the_privacy_policy_and_is_required(client, sms_cache, sms_clock):
+    html = client.get("/apply/").content.decode()
+    assert 'name="consent"' in html and 'href="/apply/privacy/"' in html and "《隐私政策》" in html
+    send_code(client)
+    response = submit(client, consent="")
+    html = response.content.decode()
+    assert response.status_code == 200 and not Lead.objects.exists()
+    assert "请阅读并勾选同意《隐私政策》" in html and 'value="王经理"' in html
+    assert submit(client, consent="1").status_code == 302  # the code was not spent
+    lead = Lead.objects.get()
+    assert lead.consented_at is not None
+
+
+def test_lead_page_shows_the_consent(client_for, ops, sms_cache, sms_clock):
+    client = Client()
+    send_code(client)
+    submit(client)
+    lead = Lead.objects.get()
+    html = client_for(ops).get(f"/leads/{lead.pk}/").content.decode()
+    assert "隐私政策" in html and "已同意" in html
+
+
+def test_privacy_policy_page(client, settings):
+    settings.PRIVACY_OPERATOR = "深圳绘管家科技有限公司"
+    settings.PRIVACY_CONTACT = "privacy@example.com"
+    response = client.get("/apply/privacy/")
+    html = response.content.decode()
+    assert response.status_code == 200
+    for text in ("隐私政策", "深圳绘管家科技有限公司", "privacy@example.com", "个人信息保护法"):
+        assert text in html
+    for text in ("姓名", "手机号", "公司名称", "撤回同意"):
+        assert text in html
+    assert not re.search(r"""(src|href)=["'](https?:)?//""", html)
+
+
+def test_a_wrong_code_keeps_the_send_countdown(client, sms_cache, sms_clock):
+    """After a wrong code the page comes back still counting down, instead of offering a
+    获取验证码 the limits would refuse."""
+    send_code(client)
+    wrong = f"{(int(captured_code('13800138000')) + 1) % 1_000_000:06d}"
+    sms_clock.advance(20)
+    html = submit(client, code=wrong).content.decode()
+    assert "验证码错误" in html and 'data-cooldown="40"' in html
+    sms_clock.advance(45)
+    html = submit(client, code=wrong).content.decode()
+    assert 'data-cooldown="0"' in html

@@ -380,7 +380,7 @@ def test_public_api_sends_through_the_provider_and_the_code_registers(
         code = verify_tencent_request(provider.last)["TemplateParamSet"][0]
     response = client.post(
         "/api/v1/public/registrations",
-        {"name": "王经理", "phone": "13800138000", "code": code},
+        {"name": "王经理", "phone": "13800138000", "code": code, "consent": True},
         content_type="application/json",
     )
     assert response.status_code == 201

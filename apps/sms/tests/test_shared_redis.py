@@ -111,7 +111,7 @@ def test_a_code_used_through_one_process_is_spent_in_the_other(two_servers):
     assert _call(b, "/api/v1/public/sms-codes", {"phone": phone})[0] == 202
     code = shared.get(f"sms:capture:+86{phone}")
     assert code and len(code) == 6
-    registration = {"name": "王经理", "phone": phone, "code": code}
+    registration = {"name": "王经理", "phone": phone, "code": code, "consent": True}
     assert _call(a, "/api/v1/public/registrations", registration)[0] == 201
     status, body, _ = _call(b, "/api/v1/public/registrations", registration)
     assert status == 422 and body["fields"] == {"code": ["验证码已失效，请重新获取"]}
