@@ -82,7 +82,7 @@ FINDING_FIELDS = {
     "createrole": ("username",),
     "replication": ("username",),
     "predefined_roles": ("username",),
-    "createdb": ("username",),
+    "database_privileges": ("username",),
     "account_connection_limit": ("max_connections",),
     "connection_budget": ("max_connections",),
 }

@@ -21,7 +21,12 @@ from .connector import Connector
 from .mysql import MySQLConnector
 from .postgresql import PostgresConnector
 from .preflight import check_with, preflight
-from .privileges import mysql_grant_findings, pg_role_findings
+from .privileges import (
+    mysql_database_findings,
+    mysql_grant_findings,
+    mysql_pattern_matches,
+    pg_role_findings,
+)
 from .probe import probe
 from .servers import connector_for
 from .sqlfiles import baseline_files, split_sql
@@ -61,7 +66,9 @@ __all__ = [
     "check_with",
     "connect_timeout",
     "connector_for",
+    "mysql_database_findings",
     "mysql_grant_findings",
+    "mysql_pattern_matches",
     "pg_role_findings",
     "preflight",
     "probe",

@@ -7,12 +7,18 @@ import logging
 import time
 from typing import Any
 
+from django.conf import settings
 from django.utils.translation import gettext as _
 
 from .connector import Connector
 from .mysql import MySQLConnector
 from .postgresql import PostgresConnector
-from .privileges import _mysql_user_limit, mysql_grant_findings, pg_role_findings
+from .privileges import (
+    _mysql_user_limit,
+    mysql_database_findings,
+    mysql_grant_findings,
+    pg_role_findings,
+)
 from .servers import connector_for
 from .values import ERROR, OK, WARN, PreflightReport, Target, TenantDBError
 
@@ -133,8 +139,18 @@ def _check_mysql(connector: MySQLConnector, report: PreflightReport, facts: dict
             _("账号最多只能建立 %(l)d 个连接，小于最大连接数 %(m)d")
             % {"l": limit, "m": report.max_pool},
         )
+    for finding in mysql_database_findings(
+        grants, report.database, report.username, grant_pattern()
+    ):
+        report.add(*finding)
     exists, tables, charset = connector.database_state(report.database)
     _database_findings(report, exists, tables, charset, wanted="utf8mb4")
+
+
+def grant_pattern() -> str:
+    """The MySQL grant pattern covering every database this platform names
+    (``TENANT_DB_PREFIX`` then anything, its ``_`` escaped)."""
+    return settings.TENANT_DB_PREFIX.replace("_", "\\_") + "%"
 
 
 def _check_postgres(connector: PostgresConnector, report: PreflightReport, facts: dict) -> None:
@@ -167,9 +183,15 @@ def _check_postgres(connector: PostgresConnector, report: PreflightReport, facts
         return
     if not exists and not me.get("createdb"):
         report.add(
-            "createdb",
+            "database_privileges",
             ERROR,
             _("数据库 %(d)s 不存在，账号需要 CREATEDB 权限才能创建它") % {"d": report.database},
+        )
+    elif not exists:
+        report.add(
+            "database_privileges",
+            OK,
+            _("账号有 CREATEDB 权限，保存时可以创建数据库 %(d)s") % {"d": report.database},
         )
     _database_findings(report, exists, tables, charset, wanted="UTF8")
 

@@ -93,6 +93,85 @@ def mysql_grant_findings(lines: list[str]) -> list[tuple[str, str, str]]:
     return findings
 
 
+# What provisioning and the business system need on a tenant's own database: create it
+# (when it does not exist) and its tables, change and index them, read and write rows, and
+# drop it again when a failed run or a guarded delete cleans up.
+MYSQL_NEEDED = ("CREATE", "DROP", "ALTER", "INDEX", "SELECT", "INSERT", "UPDATE", "DELETE")
+_GRANT_RE = re.compile(r"^GRANT\s+(.+?)\s+ON\s+(.+?)\s+TO\s+", re.I | re.S)
+
+
+def mysql_pattern_matches(pattern: str, name: str) -> bool:
+    """Whether a database-name pattern of a MySQL grant covers ``name``: ``%`` any run of
+    characters, ``_`` any one character, a backslash makes the next one literal."""
+    regex: list[str] = []
+    chars = iter(pattern)
+    for char in chars:
+        if char == "\\":
+            regex.append(re.escape(next(chars, "")))
+        elif char == "%":
+            regex.append(".*")
+        elif char == "_":
+            regex.append(".")
+        else:
+            regex.append(re.escape(char))
+    return re.fullmatch("".join(regex), name, re.S) is not None
+
+
+def mysql_privileges_on(lines: list[str], database: str) -> set[str]:
+    """The privileges SHOW GRANTS gives on database ``database`` as a whole (grants on
+    ``*.*`` or on a matching ``db``.* pattern; grants on single tables or routines do not let
+    anyone create the database or its tables)."""
+    held: set[str] = set()
+    for line in lines:
+        m = _GRANT_RE.match(line)
+        if not m:
+            continue
+        privs, target = m.group(1).strip(), m.group(2).strip()
+        if re.match(r"^(PROCEDURE|FUNCTION|PACKAGE)\s", target, re.I):
+            continue
+        schema, _dot, table = target.rpartition(".")
+        if table.strip() != "*":
+            continue
+        schema = schema.strip()
+        if schema.startswith("`") and schema.endswith("`") and len(schema) > 1:
+            schema = schema[1:-1].replace("``", "`")
+        if schema == "*" or mysql_pattern_matches(schema, database):
+            for priv in privs.split(","):
+                priv = priv.strip().upper()
+                held |= set(MYSQL_NEEDED) if priv in ("ALL", "ALL PRIVILEGES") else {priv}
+    return held
+
+
+def mysql_database_findings(
+    lines: list[str], database: str, username: str, grant_pattern: str
+) -> list[tuple[str, str, str]]:
+    """Whether the account may create ``database`` and work in it — judged from its grants,
+    without creating anything. Missing privileges are an error (provisioning would fail
+    part-way), a warning only when a role's grants could not be read."""
+    held = mysql_privileges_on(lines, database)
+    missing = [p for p in MYSQL_NEEDED if p not in held]
+    if not missing:
+        return [
+            (
+                "database_privileges",
+                OK,
+                _("账号在数据库 %(d)s 上有建库、建表、读写和删除权限") % {"d": database},
+            )
+        ]
+    unreadable = any(line.startswith("-- ROLE-UNREADABLE ") for line in lines)
+    return [
+        (
+            "database_privileges",
+            WARN if unreadable else ERROR,
+            _(
+                "账号在数据库 %(d)s 上缺少 %(p)s 权限，保存时无法建库或建表。请由 DBA 授权："
+                "GRANT ALL PRIVILEGES ON `%(g)s`.* TO '%(u)s'@'…'"
+            )
+            % {"d": database, "p": "、".join(missing), "g": grant_pattern, "u": username},
+        )
+    ]
+
+
 def _mysql_user_limit(lines: list[str]) -> int:
     for line in lines:
         m = re.search(r"MAX_USER_CONNECTIONS\s+(\d+)", line, re.I)

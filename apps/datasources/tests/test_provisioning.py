@@ -116,13 +116,14 @@ def test_check_reports_findings_and_changes_nothing(tenant, devops, customer):
         "version",
         "charset",
         "privileges",
+        "database_privileges",
         "database",
         "connection_budget",
     ]
     assert all(f.level == "ok" for f in report.findings)
     assert report.database == peek_names(customer)[1] and report.database_exists is False
     assert report.server_max_connections > 10 and report.elapsed_ms < 3000
-    assert "尚不存在，保存时创建" in report.findings[4].message
+    assert "尚不存在，保存时创建" in report.findings[5].message
     assert not admin.databases()
     assert not DataSource.objects.exists() and not ProvisioningRun.objects.exists()
     row = AuditLog.objects.get(action="datasource_check")
@@ -328,26 +329,74 @@ def test_failed_baseline_on_an_existing_empty_database_removes_only_new_tables(
     assert not DataSource.objects.filter(customer=customer).exists()
 
 
-def test_account_without_rights_on_the_database_fails_at_create(
+def test_account_without_rights_on_the_database_is_refused_by_the_check(
     mysql_admin, devops, customer, mysql_account, settings
 ):
-    # Outside the account's grant pattern: the check passes, creating the database fails.
+    """Outside the account's grant pattern: 检测连接 says so, with the grant to ask for,
+    before anything is created."""
     settings.TENANT_DB_PREFIX = "zz" + settings.TENANT_DB_PREFIX
+    _name, database = peek_names(customer)
+    report = tenantdb.preflight(
+        mysql_account.host, mysql_account.port, "mysql", mysql_account.username,
+        mysql_account.password, database, 5,
+    )  # fmt: skip
+    finding = next(f for f in report.findings if f.code == "database_privileges")
+    assert finding.level == "error" and not report.ok
+    assert f"账号在数据库 {database} 上缺少 CREATE、DROP" in finding.message
+    assert (
+        f"GRANT ALL PRIVILEGES ON `{settings.TENANT_DB_PREFIX.replace('_', chr(92) + '_')}%`"
+        in (finding.message)
+    )
     error = refused(devops, customer, mysql_account)
-    assert error.step == "create_database"
-    assert "权限不足" in error.message
-    assert not DataSource.objects.filter(customer=customer).exists()
+    assert error.step == "check" and "缺少 CREATE" in error.message
+    assert_nothing_left(mysql_admin, customer, error)
 
 
-def test_account_that_cannot_write_fails_at_verify_and_leaves_nothing(
+def test_account_inside_its_pattern_passes_the_privilege_check(mysql_account, customer):
+    _name, database = peek_names(customer)
+    report = tenantdb.preflight(
+        mysql_account.host, mysql_account.port, "mysql", mysql_account.username,
+        mysql_account.password, database, 5,
+    )  # fmt: skip
+    finding = next(f for f in report.findings if f.code == "database_privileges")
+    assert finding.level == "ok" and report.ok, report.findings
+
+
+def test_account_that_cannot_write_is_refused_by_the_check(
     mysql_admin, devops, customer, mysql_readonly_account, settings
 ):
     settings.TENANT_BASELINE_DIR = ""
     error = refused(devops, customer, mysql_readonly_account)
-    assert error.step == "verify"
-    assert "第 4 步「验证建表权限」失败：写入失败（权限不足）" in error.message
-    assert "已删除本次创建的数据库" in error.message
+    assert error.step == "check"
+    assert "缺少 ALTER、INDEX、INSERT、UPDATE、DELETE 权限" in error.message
     assert_nothing_left(mysql_admin, customer, error)
+
+
+def test_grant_patterns_follow_mysql_wildcards():
+    match = tenantdb.mysql_pattern_matches
+    assert match("hgj%", "hgj100001_1") and match("hgj\\_%", "hgj_100001_1")
+    assert not match("hgj\\_%", "hgj100001_1")  # the old README example missed our names
+    assert match("hgj_00001_1", "hgj100001_1") and not match("hgj_", "hgj12")
+    assert match("%", "anything") and not match("hgj1", "hgj10")
+
+
+def test_privileges_on_a_database_come_from_matching_grants_only():
+    lines = [
+        "GRANT USAGE ON *.* TO `app`@`%`",
+        "GRANT SELECT, INSERT ON `hgj%`.* TO `app`@`%`",
+        "GRANT ALL PRIVILEGES ON `other`.* TO `app`@`%`",
+        "GRANT ALL PRIVILEGES ON `hgj100001_1`.`t` TO `app`@`%`",
+        "GRANT EXECUTE ON PROCEDURE `hgj100001_1`.`p` TO `app`@`%`",
+    ]
+    [(code, level, message)] = tenantdb.mysql_database_findings(lines, "hgj100001_1", "app", "hgj%")
+    assert (code, level) == ("database_privileges", "error")
+    assert "缺少 CREATE、DROP、ALTER、INDEX、UPDATE、DELETE 权限" in message
+    lines.append("GRANT ALL ON `hgj1%`.* TO `app`@`%`")
+    assert tenantdb.mysql_database_findings(lines, "hgj100001_1", "app", "hgj%")[0][1] == "ok"
+    unreadable = [*lines[:2], "-- ROLE-UNREADABLE tenant_role"]
+    assert tenantdb.mysql_database_findings(unreadable, "hgj100001_1", "app", "hgj%")[0][1] == (
+        "warn"
+    )
 
 
 def test_pg_account_without_createdb_refused_by_the_check(pg_admin, devops, customer, pg_account):
@@ -453,3 +502,24 @@ def test_pg_role_rules():
         ("bypassrls", "warn"),
     ]
     assert tenantdb.pg_role_findings([role("app", True, super=True)])[0][0] == "superuser"
+
+
+def test_readme_grant_example_covers_the_generated_names(settings):
+    """The grant a DBA copies from the README must cover the names the platform generates."""
+    import re
+    from pathlib import Path
+
+    from django.conf import settings as django_settings
+
+    from apps.customers.models import Customer
+    from apps.datasources.services import names_for
+
+    settings.TENANT_DB_PREFIX = "hgj"
+    settings.ENTERPRISE_NO_PREFIX = "HGJ"
+    readme = (Path(django_settings.BASE_DIR) / "README.md").read_text(encoding="utf-8")
+    patterns = re.findall(r"GRANT ALL PRIVILEGES ON `([^`]+)`\.\* TO 'tenant'", readme)
+    assert patterns, "the README shows the grant"
+    for n in (1, 12):
+        database = names_for(Customer(enterprise_no="HGJ100001"), n)[1]
+        assert database == f"hgj100001_{n}"
+        assert all(tenantdb.mysql_pattern_matches(p, database) for p in patterns)
