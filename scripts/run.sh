@@ -15,6 +15,8 @@ port=${BIND##*:}
 # A wildcard address is reached through this machine's own name.
 case "$host" in 0.0.0.0 | "" | "[::]" | "::") shown_host=$(hostname -I 2>/dev/null | awk '{print $1}') ;; *) shown_host=$host ;; esac
 export PUBLIC_BASE_URL=${PUBLIC_BASE_URL:-http://${shown_host:-127.0.0.1}:${port}}
+# The printed address (and the posters' links) must be accepted as a host name.
+export ALLOWED_HOSTS=${ALLOWED_HOSTS:-127.0.0.1,localhost,[::1],${shown_host:-127.0.0.1}}
 .venv/bin/python manage.py migrate --noinput
 .venv/bin/python manage.py seed_demo
 echo "控制台地址：${PUBLIC_BASE_URL}/  （监听 ${BIND}）"
