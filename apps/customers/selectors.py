@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db.models import Q, QuerySet
 
-from apps.accounts.scope import scoped
+from apps.accounts.scope import owners_holding, scoped
 from apps.core import validators as v
 from apps.core.errors import NotFound
 from apps.core.inputs import ascii_digits, parse_id
@@ -104,17 +104,6 @@ def access_customer_by_no(user, enterprise_no: str) -> Customer:
 
 def assignable_owners() -> QuerySet:
     """Active staff who may own customers (the rule of ``services.OWNER_PERM``)."""
-    from apps.accounts.models import User
-
     from .services import OWNER_PERM
 
-    app_label, codename = OWNER_PERM.split(".")
-    return (
-        User.objects.filter(
-            is_active=True,
-            groups__permissions__codename=codename,
-            groups__permissions__content_type__app_label=app_label,
-        )
-        .distinct()
-        .order_by("username")
-    )
+    return owners_holding(OWNER_PERM)

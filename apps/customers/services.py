@@ -14,11 +14,12 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from apps.accounts.scope import check_owner
 from apps.audit import services as audit
 from apps.core import records, registry
 from apps.core.errors import Conflict, ErrorCode, Forbidden, ProfileIncomplete, ValidationFailed
 from apps.core.models import next_value
-from apps.core.permissions import has_perm, require_perm
+from apps.core.permissions import require_perm
 from apps.core.records import UNSET, apply_fields, attach_scan, validated_save
 
 from .models import Customer
@@ -84,10 +85,7 @@ OWNER_PERM = "customers.add_customer"
 
 def _check_owner(owner) -> None:
     """Only an active member of staff who works on customers can own one (None: the pool)."""
-    if owner is not None and not (owner.is_active and has_perm(owner, OWNER_PERM)):
-        raise ValidationFailed(
-            _("负责人：该员工不能负责客户"), fields={"owner": [_("该员工不能负责客户")]}
-        )
+    check_owner(owner, perm=OWNER_PERM, what=_("客户"))
 
 
 @transaction.atomic

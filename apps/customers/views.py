@@ -14,14 +14,13 @@ from apps.accounts.scope import sees_all
 from apps.audit.selectors import can_read as can_read_audit
 from apps.audit.selectors import history
 from apps.core import regions, registry
+from apps.core.bulk import bulk_assign
 from apps.core.errors import DomainError, ErrorCode, ValidationFailed
 from apps.core.excel import local_text, xlsx_response
 from apps.core.files import serve_private
 from apps.core.forms import apply_errors
-from apps.core.inputs import parse_id
 from apps.core.listing import paginate
-from apps.core.navigation import hx_redirect as _hx_redirect
-from apps.core.navigation import safe_next
+from apps.core.navigation import hx_redirect
 from apps.core.permissions import has_perm, require_perm
 
 from . import services
@@ -33,7 +32,13 @@ from .forms import (
     new_customer_form,
 )
 from .models import Customer
-from .selectors import CustomerFilters, access_customer, assignable_owners, customer_list
+from .selectors import (
+    CustomerFilters,
+    access_customer,
+    assignable_owners,
+    customer_list,
+    visible_customers,
+)
 
 
 def _filters(request: HttpRequest) -> CustomerFilters:
@@ -233,7 +238,7 @@ def activate_view(request: HttpRequest, pk: int) -> HttpResponse:
                 error = exc.message
             else:
                 messages.success(request, _("客户已开通"))
-                return _hx_redirect(request, reverse("customers:detail", args=[customer.pk]))
+                return hx_redirect(request, reverse("customers:detail", args=[customer.pk]))
     context = {
         "customer": customer,
         "profile_form": profile_form,
@@ -254,7 +259,7 @@ def contract_gate_view(request: HttpRequest, pk: int) -> HttpResponse:
     target = f"{reverse('contracts:create')}?customer={customer.pk}"
     missing = services.missing_profile_fields(customer)
     if not missing:
-        return _hx_redirect(request, target)
+        return hx_redirect(request, target)
     form = ProfileForm(
         request.POST if request.method == "POST" else None, instance=customer, missing=missing
     )
@@ -267,7 +272,7 @@ def contract_gate_view(request: HttpRequest, pk: int) -> HttpResponse:
             apply_errors(form, exc)
         else:
             messages.success(request, _("资料已补全，请填写合同"))
-            return _hx_redirect(request, target)
+            return hx_redirect(request, target)
     context = {
         "customer": customer,
         "form": form,
@@ -295,7 +300,7 @@ def close_view(request: HttpRequest, pk: int) -> HttpResponse:
             error = exc.message
         else:
             messages.success(request, _("客户已关闭"))
-            return _hx_redirect(request, reverse("customers:detail", args=[customer.pk]))
+            return hx_redirect(request, reverse("customers:detail", args=[customer.pk]))
     return _modal(
         request, "customers/_close_modal.html", {"customer": customer, "form": form, "error": error}
     )
@@ -305,28 +310,17 @@ def close_view(request: HttpRequest, pk: int) -> HttpResponse:
 def assign_view(request: HttpRequest) -> HttpResponse:
     """Managers assign one or many customers to a specialist, or back to the pool."""
     require_perm(request.user, "customers.assign_customer")
-    ids = [i for i in map(parse_id, request.POST.getlist("ids")) if i is not None]
-    owner_raw = request.POST.get("owner", "")
-    back = safe_next(request, reverse("customers:list"))
-    if not ids:
-        messages.error(request, _("请先勾选要分配的客户"))
-        return redirect(back)
-    owner = None
-    if owner_raw:
-        owner_id = parse_id(owner_raw)
-        owner = assignable_owners().filter(pk=owner_id).first() if owner_id else None
-        if owner is None:
-            messages.error(request, _("负责人：请选择有效的员工"))
-            return redirect(back)
-    customers = [access_customer(request.user, pk) for pk in ids]
-    try:
-        changed = services.customer_assign(actor=request.user, customers=customers, owner=owner)
-    except DomainError as exc:
-        messages.error(request, exc.message)
-    else:
-        who = owner.display_name if owner else _("公海（未分配）")
-        messages.success(request, _("已将 %(n)d 个客户分配给 %(who)s") % {"n": changed, "who": who})
-    return redirect(back)
+    return bulk_assign(
+        request,
+        visible=visible_customers(request.user),
+        owners=assignable_owners(),
+        assign=lambda rows, owner: services.customer_assign(
+            actor=request.user, customers=rows, owner=owner
+        ),
+        back_to=reverse("customers:list"),
+        noun=_("客户"),
+        unit=_("个"),
+    )
 
 
 def license_scan_view(request: HttpRequest, pk: int) -> HttpResponse:

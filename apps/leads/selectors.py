@@ -15,7 +15,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from apps.accounts.scope import scoped, sees_all
+from apps.accounts.scope import owners_holding, scoped, sees_all
 from apps.core import validators as v
 from apps.core.errors import NotFound
 from apps.core.inputs import ascii_digits, parse_id
@@ -320,17 +320,6 @@ def access_qr_channel(user, pk: int | str) -> QrChannel:
 
 def assignable_owners() -> QuerySet:
     """Active staff who may own leads (the rule of ``services.OWNER_PERM``)."""
-    from apps.accounts.models import User
-
     from .services import OWNER_PERM
 
-    app_label, codename = OWNER_PERM.split(".")
-    return (
-        User.objects.filter(
-            is_active=True,
-            groups__permissions__codename=codename,
-            groups__permissions__content_type__app_label=app_label,
-        )
-        .distinct()
-        .order_by("username")
-    )
+    return owners_holding(OWNER_PERM)

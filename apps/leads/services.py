@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from apps.accounts.scope import check_owner
 from apps.audit import services as audit
 from apps.core import validators as v
 from apps.core.errors import Conflict, ErrorCode, Forbidden, ValidationFailed
@@ -218,10 +219,7 @@ def _owner_name(user) -> str:
 
 def _check_owner(owner) -> None:
     """Only an active member of staff who works on leads can own one (None: the pool)."""
-    if owner is not None and not (owner.is_active and has_perm(owner, OWNER_PERM)):
-        raise ValidationFailed(
-            _("负责人：该员工不能负责客户申请"), fields={"owner": [_("该员工不能负责客户申请")]}
-        )
+    check_owner(owner, perm=OWNER_PERM, what=_("客户申请"))
 
 
 def _clean_notes(notes: str, field: str = "notes", limit: int = 2000) -> str:

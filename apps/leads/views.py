@@ -15,13 +15,12 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.accounts.scope import sees_all
 from apps.audit.selectors import history
+from apps.core.bulk import bulk_assign
 from apps.core.errors import Conflict, DomainError, ValidationFailed
 from apps.core.excel import local_text, xlsx_response
 from apps.core.forms import apply_errors
-from apps.core.inputs import parse_id
 from apps.core.listing import paginate
-from apps.core.navigation import hx_redirect as _hx_redirect
-from apps.core.navigation import safe_next as _safe_next
+from apps.core.navigation import hx_redirect, safe_next
 from apps.core.permissions import has_perm, require_perm
 from apps.customers import selectors as customer_selectors
 from apps.customers.forms import new_customer_form
@@ -239,54 +238,38 @@ def edit_view(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def claim_view(request: HttpRequest, pk: int) -> HttpResponse:
     lead = selectors.access_lead(request.user, pk, perm="leads.claim_lead")
-    back = _safe_next(request, reverse("leads:detail", args=[lead.pk]))
+    back = safe_next(request, reverse("leads:detail", args=[lead.pk]))
     try:
         services.lead_claim(actor=request.user, lead=lead)
     except DomainError as exc:
         messages.error(request, exc.message)
     else:
         messages.success(request, _("已领取：%(name)s") % {"name": lead.name})
-    return _hx_redirect(request, back)
+    return hx_redirect(request, back)
 
 
 @require_POST
 def assign_view(request: HttpRequest) -> HttpResponse:
     """Managers assign one or many leads to a specialist, or back to the pool."""
     require_perm(request.user, "leads.assign_lead")
-    ids = [i for i in map(parse_id, request.POST.getlist("ids")) if i is not None]
-    owner_raw = request.POST.get("owner", "")
-    back = _safe_next(request, reverse("leads:list"))
-    if not ids:
-        messages.error(request, _("请先勾选要分配的客户申请"))
-        return redirect(back)
-    owner = None
-    if owner_raw:
-        owner_id = parse_id(owner_raw)
-        owner = selectors.assignable_owners().filter(pk=owner_id).first() if owner_id else None
-        if owner is None:
-            messages.error(request, _("负责人：请选择有效的员工"))
-            return redirect(back)
-    leads = list(selectors.visible_leads(request.user).filter(pk__in=ids))
-    if len(leads) != len(set(ids)):
-        messages.error(request, _("部分客户申请不存在或无权访问"))
-        return redirect(back)
-    try:
-        changed = services.lead_assign(actor=request.user, leads=leads, owner=owner)
-    except DomainError as exc:
-        messages.error(request, exc.message)
-    else:
-        who = owner.display_name if owner else _("公海（未分配）")
-        messages.success(
-            request, _("已将 %(n)d 条客户申请分配给 %(who)s") % {"n": changed, "who": who}
-        )
-    return redirect(back)
+    return bulk_assign(
+        request,
+        visible=selectors.visible_leads(request.user),
+        owners=selectors.assignable_owners(),
+        assign=lambda rows, owner: services.lead_assign(
+            actor=request.user, leads=rows, owner=owner
+        ),
+        back_to=reverse("leads:list"),
+        noun=_("客户申请"),
+        unit=_("条"),
+    )
 
 
 @require_http_methods(["GET", "POST"])
 def follow_up_view(request: HttpRequest, pk: int) -> HttpResponse:
     """记录回访 modal: method, result, notes, next time; moves the lead's status."""
     lead = selectors.access_lead(request.user, pk, perm="leads.change_lead")
-    back = _safe_next(request, reverse("leads:detail", args=[lead.pk]))
+    back = safe_next(request, reverse("leads:detail", args=[lead.pk]))
     form = FollowUpForm(
         request.POST if request.method == "POST" else None,
         initial={"next_follow_up_at": default_next_follow_up()},
@@ -301,7 +284,7 @@ def follow_up_view(request: HttpRequest, pk: int) -> HttpResponse:
             error = exc.message
         else:
             messages.success(request, _("已记录回访：%(name)s") % {"name": lead.name})
-            return _hx_redirect(request, back)
+            return hx_redirect(request, back)
     context = {"lead": lead, "form": form, "error": error, "next": back}
     return render(request, "leads/_follow_up_modal.html", context)
 
@@ -330,7 +313,7 @@ def close_view(request: HttpRequest, pk: int) -> HttpResponse:
             error = exc.message
         else:
             messages.success(request, _("已标记为无意向"))
-            return _hx_redirect(request, reverse("leads:detail", args=[lead.pk]))
+            return hx_redirect(request, reverse("leads:detail", args=[lead.pk]))
     return render(request, "leads/_close_modal.html", {"lead": lead, "form": form, "error": error})
 
 
@@ -343,7 +326,7 @@ def reopen_view(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, exc.message)
     else:
         messages.success(request, _("已重新打开，待回访"))
-    return _hx_redirect(request, reverse("leads:detail", args=[lead.pk]))
+    return hx_redirect(request, reverse("leads:detail", args=[lead.pk]))
 
 
 @require_http_methods(["GET", "POST"])

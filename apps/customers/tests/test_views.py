@@ -264,6 +264,24 @@ def test_bulk_assign_by_manager(client_for, manager, ops):
     assert Customer.objects.filter(owner=ops).count() == 2
 
 
+def test_bulk_assign_costs_the_same_queries_for_many_rows(client_for, manager, ops):
+    """One query for the ticked rows whatever their number (the customers were read one by
+    one before), and a clear message, not a 404, for an id that is not there."""
+    client = client_for(manager)
+
+    def assign(n: int) -> int:
+        ids = [make_customer(actor=manager, owner=None).pk for _ in range(n)]
+        with CaptureQueriesContext(connection) as ctx:
+            client.post(reverse("customers:assign"), {"ids": ids, "owner": ops.pk})
+        return len(ctx.captured_queries)
+
+    assert assign(2) == assign(12)
+    response = client.post(reverse("customers:assign"), {"ids": [999999], "owner": ops.pk})
+    assert response.status_code == 302
+    page = client.get(response["Location"]).content.decode()
+    assert "部分客户不存在或无权访问" in page
+
+
 def test_ops_cannot_assign(client_for, ops):
     a = make_customer(actor=ops)
     response = client_for(ops).post(reverse("customers:assign"), {"ids": [a.pk], "owner": ""})
