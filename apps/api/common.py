@@ -31,7 +31,7 @@ from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import PydanticCustomError
 
 from apps.core import inputs
-from apps.core.errors import DomainError, ErrorCode, NotFound
+from apps.core.errors import DomainError, ErrorCode, NotFound, ValidationFailed
 from apps.core.fields import readable_datetime
 from apps.core.files import serve_private
 from apps.core.listing import page_rows
@@ -218,3 +218,23 @@ def stream_scan(field: FieldFile, download_name: str, missing_message: str) -> F
         return serve_private(field, f"{download_name}.{ext}")
     except FileNotFoundError:
         raise NotFound(missing_message, code=ErrorCode.NO_FILE) from None
+
+
+# --- Owners -----------------------------------------------------------------------------
+
+
+class AssignIn(StrictInput):
+    owner_id: int | None = Field(..., description="新负责人的员工 id；null 表示放回公海")
+
+
+def owner_from_id(owner_id: int | None):
+    """The member of staff an ``owner_id`` names (None: the pool); an unknown id is a 422
+    on ``owner_id``. Whether they may own the records is the service's rule."""
+    from django.contrib.auth import get_user_model
+
+    if owner_id is None:
+        return None
+    owner = get_user_model().objects.filter(pk=owner_id).first()
+    if owner is None:
+        raise ValidationFailed("负责人：该员工不存在", fields={"owner_id": ["该员工不存在"]})
+    return owner

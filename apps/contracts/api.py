@@ -26,6 +26,7 @@ from apps.api.common import (
     stream_scan,
 )
 from apps.api.errors import register_labels
+from apps.customers.api import CustomerRef
 from apps.customers.selectors import access_customer
 
 from . import selectors, services
@@ -40,12 +41,6 @@ ContractStatus = one_of(Contract.Status.values)
 
 
 # --- Schemas -----------------------------------------------------------------------------
-
-
-class CustomerRef(Schema):
-    id: int
-    enterprise_no: str = Field(..., description="企业号")
-    name: str = Field(..., description="企业名称")
 
 
 class ContractListItem(Schema):

@@ -6,25 +6,25 @@ from __future__ import annotations
 from typing import Literal
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from ninja import Field, File, Query, Router, Schema, Status, UploadedFile
 
 from apps.api.common import (
+    AssignIn,
     LocalDateTime,
     PageMeta,
     PageQuery,
     StaffRef,
     StrictInput,
     errors,
+    owner_from_id,
     paginate,
     renamed_fields,
     sort_keys,
     stream_scan,
 )
 from apps.api.errors import register_labels
-from apps.core.errors import ValidationFailed
 
 from . import selectors, services
 from .models import Customer
@@ -69,6 +69,14 @@ class CustomerQuery(PageQuery):
         description="负责人：员工 id，`none` 未分配（公海），`me` 本人",
     )
     sort: CustomerSort = Field("-created", description="排序字段，前缀 `-` 为倒序")
+
+
+class CustomerRef(Schema):
+    """A customer as other records name it (a contract's, a lead's)."""
+
+    id: int
+    enterprise_no: str = Field(..., description="企业号")
+    name: str = Field(..., description="企业名称")
 
 
 class CustomerListItem(Schema):
@@ -178,10 +186,6 @@ class CloseIn(StrictInput):
     reason: str = Field(..., description="关闭原因（必填，最多 200 字）")
 
 
-class AssignIn(StrictInput):
-    owner_id: int | None = Field(..., description="新负责人的员工 id；null 表示放回公海")
-
-
 class MissingField(Schema):
     field: str = Field(..., examples=["license_no"])
     label: str = Field(..., examples=["营业执照号"])
@@ -193,18 +197,6 @@ class CompletenessOut(Schema):
 
 
 # --- Helpers -----------------------------------------------------------------------------
-
-
-def _owner_from_id(owner_id: int | None):
-    if owner_id is None:
-        return None
-    owner = get_user_model().objects.filter(pk=owner_id).first()
-    if owner is None:
-        raise ValidationFailed(
-            _("%(label)s：该员工不存在") % {"label": _label("owner")},
-            fields={"owner_id": [_("该员工不存在")]},
-        )
-    return owner
 
 
 # --- Endpoints ---------------------------------------------------------------------------
@@ -236,7 +228,7 @@ def create_customer(request: HttpRequest, payload: CustomerCreate):
     data = payload.model_dump(exclude_unset=True)
     kwargs = {}
     if "owner_id" in data:
-        kwargs["owner"] = _owner_from_id(data.pop("owner_id"))
+        kwargs["owner"] = owner_from_id(data.pop("owner_id"))
     with renamed_fields({"owner": "owner_id"}):
         customer = services.customer_create(actor=request.user, data=data, **kwargs)
     return Status(201, customer)
@@ -311,7 +303,7 @@ def close_customer(request: HttpRequest, id: int, payload: CloseIn):
 )
 def assign_customer(request: HttpRequest, id: int, payload: AssignIn):
     customer = selectors.access_customer(request.user, id)
-    owner = _owner_from_id(payload.owner_id)
+    owner = owner_from_id(payload.owner_id)
     with renamed_fields({"owner": "owner_id"}):
         services.customer_assign(actor=request.user, customers=[customer], owner=owner)
     return selectors.access_customer(request.user, id)

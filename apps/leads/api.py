@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.contrib.auth import get_user_model
 from django.http import HttpRequest
-from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema, Status
 
 from apps.api.common import (
+    AssignIn,
     LocalDateTime,
     PageMeta,
     PageQuery,
@@ -18,13 +17,13 @@ from apps.api.common import (
     StrictInput,
     errors,
     one_of,
+    owner_from_id,
     paginate,
     sort_keys,
 )
 from apps.api.common import renamed_fields as renamed
 from apps.api.errors import register_labels
-from apps.core.errors import ValidationFailed
-from apps.customers.api import CustomerFields, CustomerOut
+from apps.customers.api import CustomerFields, CustomerOut, CustomerRef
 
 from . import selectors, services
 from .models import Channel, FollowUp, Lead
@@ -85,12 +84,6 @@ class LeadQuery(PageQuery):
     )
     qr: int | None = Field(None, description="二维码渠道 id：该渠道带来的申请")
     sort: LeadSort = Field("-registered", description="排序字段，前缀 `-` 为倒序")
-
-
-class CustomerRef(Schema):
-    id: int
-    enterprise_no: str = Field(..., description="企业号")
-    name: str = Field(..., description="企业名称")
 
 
 class DuplicateOut(Schema):
@@ -254,10 +247,6 @@ class CloseIn(StrictInput):
     note: str = Field("", description="原因说明（原因为 other 时必填，最多 200 字）")
 
 
-class AssignIn(StrictInput):
-    owner_id: int | None = Field(..., description="新负责人的员工 id；null 表示放回公海")
-
-
 class ConvertIn(CustomerFields):
     owner_id: int | None = Field(
         None,
@@ -269,15 +258,6 @@ class ConvertIn(CustomerFields):
 
 
 # --- Helpers -----------------------------------------------------------------------------
-
-
-def _owner_from_id(owner_id: int | None):
-    if owner_id is None:
-        return None
-    owner = get_user_model().objects.filter(pk=owner_id).first()
-    if owner is None:
-        raise ValidationFailed(_("负责人：该员工不存在"), fields={"owner_id": [_("该员工不存在")]})
-    return owner
 
 
 def _detail(request: HttpRequest, id: int) -> Lead:
@@ -391,7 +371,7 @@ def convert_lead(request: HttpRequest, id: int, payload: ConvertIn):
     data = payload.model_dump(exclude_unset=True)
     kwargs = {}
     if "owner_id" in data:
-        kwargs["owner"] = _owner_from_id(data.pop("owner_id"))
+        kwargs["owner"] = owner_from_id(data.pop("owner_id"))
     with renamed({"owner": "owner_id"}):
         customer = services.lead_convert(actor=request.user, lead=lead, data=data, **kwargs)
     return Status(201, customer)
@@ -404,7 +384,7 @@ def convert_lead(request: HttpRequest, id: int, payload: ConvertIn):
 )
 def assign_lead(request: HttpRequest, id: int, payload: AssignIn):
     lead = selectors.access_lead(request.user, id)
-    owner = _owner_from_id(payload.owner_id)
+    owner = owner_from_id(payload.owner_id)
     with renamed({"owner": "owner_id"}):
         services.lead_assign(actor=request.user, leads=[lead], owner=owner)
     return _detail(request, id)
@@ -498,7 +478,7 @@ def list_qr_channels(request: HttpRequest):
 )
 def create_qr_channel(request: HttpRequest, payload: QrChannelCreate):
     data = payload.model_dump()
-    owner = _owner_from_id(data.pop("owner_id"))
+    owner = owner_from_id(data.pop("owner_id"))
     with renamed({"owner": "owner_id"}):
         channel = services.qr_channel_create(actor=request.user, owner=owner, **data)
     return Status(201, _qr_out(request, channel.pk))
@@ -513,7 +493,7 @@ def update_qr_channel(request: HttpRequest, id: int, payload: QrChannelPatch):
     channel = selectors.access_qr_channel(request.user, id)
     data = payload.model_dump(exclude_unset=True)
     if "owner_id" in data:
-        data["owner"] = _owner_from_id(data.pop("owner_id"))
+        data["owner"] = owner_from_id(data.pop("owner_id"))
     with renamed({"owner": "owner_id"}):
         services.qr_channel_update(actor=request.user, channel=channel, data=data)
     return _qr_out(request, channel.pk)
