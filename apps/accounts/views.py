@@ -19,7 +19,7 @@ from django_otp import login as otp_login
 from apps.audit import services as audit
 from apps.audit.selectors import history
 from apps.core.errors import Conflict, ValidationFailed
-from apps.core.forms import apply_errors
+from apps.core.forms import apply_errors, submit
 from apps.core.listing import paginate
 from apps.core.navigation import hx_redirect, safe_next
 from apps.core.permissions import require_perm
@@ -157,19 +157,19 @@ def staff_password(request: HttpRequest, pk: int) -> HttpResponse:
     """重置密码: a modal for HTMX (a page otherwise)."""
     member = selectors.access_staff(request.user, pk)
     form = PasswordResetForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.staff_set_password(
-                actor=request.user, user=member, password=form.cleaned_data["password"]
-            )
-        except ValidationFailed as exc:
-            apply_errors(form, exc)
-        else:
-            if member.pk == request.user.pk:
-                member.refresh_from_db()
-                update_session_auth_hash(request, member)
-            messages.success(request, _("已重置 %(u)s 的密码") % {"u": member.username})
-            return hx_redirect(request, reverse("accounts:staff_list"))
+    done = submit(
+        request,
+        form,
+        lambda: services.staff_set_password(
+            actor=request.user, user=member, password=form.cleaned_data["password"]
+        ),
+    )
+    if done:
+        if member.pk == request.user.pk:
+            member.refresh_from_db()
+            update_session_auth_hash(request, member)
+        messages.success(request, _("已重置 %(u)s 的密码") % {"u": member.username})
+        return hx_redirect(request, reverse("accounts:staff_list"))
     return render(
         request,
         "accounts/staff_password.html",

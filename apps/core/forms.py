@@ -4,13 +4,14 @@ Chinese, before any service sees the value."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from django import forms
 
 from . import inputs
-from .errors import DomainError
+from .errors import DomainError, ValidationFailed
 
 
 class _TextRule:
@@ -112,3 +113,44 @@ def with_label(label: str, message: str) -> str:
     if not label or message.startswith(label):
         return message
     return f"{label}：{message}"
+
+
+@dataclasses.dataclass
+class Submitted:
+    """What ``submit`` did: truthy when the service accepted the input; ``value`` is what
+    it returned, ``error`` a refusal for the modal's banner (``banner=True``)."""
+
+    done: bool = False
+    value: Any = None
+    error: str = ""
+
+    def __bool__(self) -> bool:
+        return self.done
+
+
+def submit(
+    request: Any,
+    form: forms.BaseForm,
+    action: Callable[[], Any],
+    *,
+    refusals: tuple[type[DomainError], ...] = (ValidationFailed,),
+    banner: bool = False,
+    aliases: Mapping[str, str] | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> Submitted:
+    """The shape of every console form view: on POST, validate ``form`` and run ``action``
+    (the service call). A refusal of type ``refusals`` lands on the form (``apply_errors``);
+    with ``banner`` any other service refusal becomes ``Submitted.error`` for the modal
+    instead of the error page. Nothing happens on GET or an invalid form."""
+    if request.method != "POST" or not form.is_valid():
+        return Submitted()
+    try:
+        value = action()
+    except refusals as exc:
+        apply_errors(form, exc, aliases=aliases, labels=labels)
+        return Submitted()
+    except DomainError as exc:
+        if not banner:
+            raise
+        return Submitted(error=exc.message)
+    return Submitted(done=True, value=value)

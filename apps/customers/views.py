@@ -18,7 +18,7 @@ from apps.core.bulk import bulk_assign
 from apps.core.errors import DomainError, ErrorCode, ValidationFailed
 from apps.core.excel import local_text, xlsx_response
 from apps.core.files import serve_private
-from apps.core.forms import apply_errors
+from apps.core.forms import apply_errors, submit
 from apps.core.listing import paginate
 from apps.core.navigation import hx_redirect
 from apps.core.permissions import has_perm, require_perm
@@ -142,19 +142,20 @@ def detail_view(request: HttpRequest, pk: int) -> HttpResponse:
 def create_view(request: HttpRequest) -> HttpResponse:
     require_perm(request.user, "customers.add_customer")
     form = new_customer_form(request)
-    if request.method == "POST" and form.is_valid():
-        try:
-            customer = services.customer_create(
-                actor=request.user,
-                data=form.service_data(),
-                owner=form.chosen_owner(),
-                license_scan=request.FILES.get("license_scan"),
-            )
-        except ValidationFailed as exc:
-            apply_errors(form, exc)
-        else:
-            messages.success(request, _("已创建客户 %(no)s") % {"no": customer.enterprise_no})
-            return redirect("customers:detail", pk=customer.pk)
+    done = submit(
+        request,
+        form,
+        lambda: services.customer_create(
+            actor=request.user,
+            data=form.service_data(),
+            owner=form.chosen_owner(),
+            license_scan=request.FILES.get("license_scan"),
+        ),
+    )
+    if done:
+        customer = done.value
+        messages.success(request, _("已创建客户 %(no)s") % {"no": customer.enterprise_no})
+        return redirect("customers:detail", pk=customer.pk)
     return render(
         request,
         "customers/form.html",
@@ -166,19 +167,19 @@ def create_view(request: HttpRequest) -> HttpResponse:
 def edit_view(request: HttpRequest, pk: int) -> HttpResponse:
     customer = access_customer(request.user, pk, perm="customers.change_customer")
     form = CustomerForm(request.POST or None, request.FILES or None, instance=customer)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.customer_update(
-                actor=request.user,
-                customer=customer,
-                data=form.service_data(),
-                license_scan=request.FILES.get("license_scan"),
-            )
-        except ValidationFailed as exc:
-            apply_errors(form, exc)
-        else:
-            messages.success(request, _("已保存"))
-            return redirect("customers:detail", pk=customer.pk)
+    done = submit(
+        request,
+        form,
+        lambda: services.customer_update(
+            actor=request.user,
+            customer=customer,
+            data=form.service_data(),
+            license_scan=request.FILES.get("license_scan"),
+        ),
+    )
+    if done:
+        messages.success(request, _("已保存"))
+        return redirect("customers:detail", pk=customer.pk)
     return render(
         request,
         "customers/form.html",
@@ -263,16 +264,16 @@ def contract_gate_view(request: HttpRequest, pk: int) -> HttpResponse:
     form = ProfileForm(
         request.POST if request.method == "POST" else None, instance=customer, missing=missing
     )
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.customer_complete_profile(
-                actor=request.user, customer=customer, data=form.service_data()
-            )
-        except ValidationFailed as exc:
-            apply_errors(form, exc)
-        else:
-            messages.success(request, _("资料已补全，请填写合同"))
-            return hx_redirect(request, target)
+    done = submit(
+        request,
+        form,
+        lambda: services.customer_complete_profile(
+            actor=request.user, customer=customer, data=form.service_data()
+        ),
+    )
+    if done:
+        messages.success(request, _("资料已补全，请填写合同"))
+        return hx_redirect(request, target)
     context = {
         "customer": customer,
         "form": form,
@@ -288,19 +289,18 @@ def contract_gate_view(request: HttpRequest, pk: int) -> HttpResponse:
 def close_view(request: HttpRequest, pk: int) -> HttpResponse:
     customer = access_customer(request.user, pk, perm="customers.close_customer")
     form = CloseForm(request.POST if request.method == "POST" else None)
-    error = ""
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.customer_close(
-                actor=request.user, customer=customer, reason=form.cleaned_data["reason"]
-            )
-        except ValidationFailed as exc:
-            apply_errors(form, exc)
-        except DomainError as exc:
-            error = exc.message
-        else:
-            messages.success(request, _("客户已关闭"))
-            return hx_redirect(request, reverse("customers:detail", args=[customer.pk]))
+    done = submit(
+        request,
+        form,
+        lambda: services.customer_close(
+            actor=request.user, customer=customer, reason=form.cleaned_data["reason"]
+        ),
+        banner=True,
+    )
+    error = done.error
+    if done:
+        messages.success(request, _("客户已关闭"))
+        return hx_redirect(request, reverse("customers:detail", args=[customer.pk]))
     return _modal(
         request, "customers/_close_modal.html", {"customer": customer, "form": form, "error": error}
     )

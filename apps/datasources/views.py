@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.core.errors import DomainError, ErrorCode, NotFound, ValidationFailed
-from apps.core.forms import apply_errors
+from apps.core.forms import apply_errors, submit
 from apps.core.navigation import hx_redirect
 from apps.core.permissions import has_perm, require_perm
 from apps.customers.models import Customer
@@ -198,20 +198,19 @@ def delete_view(request: HttpRequest, pk: int) -> HttpResponse:
     customer = _managed_customer(request, pk)
     ds = _existing(request, customer)
     form = DeleteForm(request.POST if request.method == "POST" else None)
-    error = ""
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.datasource_delete(
-                actor=request.user,
-                datasource=ds,
-                confirm_name=form.cleaned_data["confirm_name"],
-            )
-        except ValidationFailed as exc:
-            apply_errors(form, exc)
-        except DomainError as exc:
-            error = exc.message
-        else:
-            return _done(request, customer, _("已删除数据源 %(n)s") % {"n": ds.name})
+    done = submit(
+        request,
+        form,
+        lambda: services.datasource_delete(
+            actor=request.user,
+            datasource=ds,
+            confirm_name=form.cleaned_data["confirm_name"],
+        ),
+        banner=True,
+    )
+    error = done.error
+    if done:
+        return _done(request, customer, _("已删除数据源 %(n)s") % {"n": ds.name})
     context = {"customer": customer, "datasource": ds, "form": form, "error": error}
     return _dialog(request, "datasources/_delete_form.html", context)
 

@@ -18,7 +18,7 @@ from apps.audit.selectors import history
 from apps.core.bulk import bulk_assign
 from apps.core.errors import Conflict, DomainError, ValidationFailed
 from apps.core.excel import local_text, xlsx_response
-from apps.core.forms import apply_errors
+from apps.core.forms import apply_errors, submit
 from apps.core.listing import paginate
 from apps.core.navigation import hx_redirect, safe_next
 from apps.core.permissions import has_perm, require_perm
@@ -274,17 +274,16 @@ def follow_up_view(request: HttpRequest, pk: int) -> HttpResponse:
         request.POST if request.method == "POST" else None,
         initial={"next_follow_up_at": default_next_follow_up()},
     )
-    error = ""
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.lead_follow_up(actor=request.user, lead=lead, **form.service_data())
-        except ValidationFailed as exc:
-            apply_errors(form, exc)
-        except DomainError as exc:
-            error = exc.message
-        else:
-            messages.success(request, _("已记录回访：%(name)s") % {"name": lead.name})
-            return hx_redirect(request, back)
+    done = submit(
+        request,
+        form,
+        lambda: services.lead_follow_up(actor=request.user, lead=lead, **form.service_data()),
+        banner=True,
+    )
+    error = done.error
+    if done:
+        messages.success(request, _("已记录回访：%(name)s") % {"name": lead.name})
+        return hx_redirect(request, back)
     context = {"lead": lead, "form": form, "error": error, "next": back}
     return render(request, "leads/_follow_up_modal.html", context)
 
@@ -410,16 +409,16 @@ def qr_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
     form = QrChannelForm(
         request.POST or None, instance=channel, owners=selectors.assignable_owners()
     )
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.qr_channel_update(
-                actor=request.user, channel=channel, data=form.service_data()
-            )
-        except ValidationFailed as exc:
-            apply_errors(form, exc)
-        else:
-            messages.success(request, _("已保存"))
-            return redirect("leads:qr_list")
+    done = submit(
+        request,
+        form,
+        lambda: services.qr_channel_update(
+            actor=request.user, channel=channel, data=form.service_data()
+        ),
+    )
+    if done:
+        messages.success(request, _("已保存"))
+        return redirect("leads:qr_list")
     channel.url = qr.channel_url(channel)
     return render(
         request,

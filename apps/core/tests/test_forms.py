@@ -73,3 +73,48 @@ def test_error_summary_names_each_field_once():
     summary = form.error_summary()
     assert any(line.startswith("手机号：") for line in summary)
     assert any(line.startswith("有效期至：") for line in summary)
+
+
+def test_submit_runs_the_service_only_for_a_valid_post():
+    from django.test import RequestFactory
+
+    from apps.core.forms import submit
+
+    rf = RequestFactory()
+    calls = []
+
+    def service():
+        calls.append(1)
+        return "saved"
+
+    assert not submit(rf.get("/"), PhoneForm(), service)
+    assert not submit(rf.post("/"), PhoneForm(data={"phone": ""}), service)
+    assert calls == []
+    done = submit(rf.post("/"), PhoneForm(data={"phone": "13800000000"}), service)
+    assert done and done.value == "saved" and calls == [1]
+
+
+def test_submit_puts_refusals_on_the_form_or_the_banner():
+    import pytest
+    from django.test import RequestFactory
+
+    from apps.core.forms import submit
+
+    post = RequestFactory().post("/")
+
+    def refuse_field():
+        raise ValidationFailed("x", fields={"phone": ["手机号已被使用"]})
+
+    def conflict():
+        raise Conflict("该客户已是关闭状态")
+
+    form = PhoneForm(data={"phone": "13800000000"})
+    assert not submit(post, form, refuse_field)
+    assert form.errors["phone"] == ["手机号已被使用"]
+    done = submit(post, PhoneForm(data={"phone": "13800000000"}), conflict, banner=True)
+    assert not done and done.error == "该客户已是关闭状态"
+    with pytest.raises(Conflict):
+        submit(post, PhoneForm(data={"phone": "13800000000"}), conflict)
+    form = PhoneForm(data={"phone": "13800000000"})
+    assert not submit(post, form, conflict, refusals=(ValidationFailed, Conflict))
+    assert form.non_field_errors() == ["该客户已是关闭状态"]
