@@ -14,10 +14,10 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from apps.accounts.scope import check_owner
+from apps.accounts.scope import check_owner, reassign
 from apps.audit import services as audit
 from apps.core import records, registry
-from apps.core.errors import Conflict, ErrorCode, Forbidden, ProfileIncomplete, ValidationFailed
+from apps.core.errors import Conflict, ErrorCode, ProfileIncomplete, ValidationFailed
 from apps.core.models import next_value
 from apps.core.permissions import require_perm
 from apps.core.records import UNSET, apply_fields, attach_scan, validated_save
@@ -259,19 +259,4 @@ def customer_assign(*, actor, customers: Iterable[Customer], owner) -> int:
     """Managers (re)assign customers to a specialist, or to nobody (the pool)."""
     require_perm(actor, "customers.assign_customer")
     _check_owner(owner)
-    ids = [c.pk for c in customers]
-    locked = list(Customer.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
-    if len(locked) != len(set(ids)):
-        raise Forbidden()
-    new_owner_id = owner.pk if owner else None
-    changed = [c for c in locked if c.owner_id != new_owner_id]
-    now = timezone.now()
-    entries = []
-    for c in changed:
-        entries.append((c, {"owner": [c.owner_id, new_owner_id]}))
-        c.owner = owner
-        c.updated_at = now
-    if changed:
-        Customer.objects.bulk_update(changed, ["owner", "updated_at"])
-        audit.record_many(actor=actor, action="assign", entries=entries)
-    return len(changed)
+    return reassign(Customer, customers, owner, actor=actor)

@@ -17,10 +17,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from apps.accounts.scope import check_owner
+from apps.accounts.scope import check_owner, reassign
 from apps.audit import services as audit
 from apps.core import validators as v
-from apps.core.errors import Conflict, ErrorCode, Forbidden, ValidationFailed
+from apps.core.errors import Conflict, ErrorCode, ValidationFailed
 from apps.core.forms import with_label
 from apps.core.inputs import text_problem
 from apps.core.permissions import has_perm, require_perm
@@ -347,27 +347,7 @@ def lead_assign(*, actor, leads: Iterable[Lead], owner) -> int:
     Returns how many changed owner; audit rows are written in one statement."""
     require_perm(actor, "leads.assign_lead")
     _check_owner(owner)
-    ids = {lead.pk for lead in leads}
-    locked = list(Lead.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
-    if len(locked) != len(ids):
-        raise Forbidden()
-    new_owner_id = owner.pk if owner else None
-    changed = [lead for lead in locked if lead.owner_id != new_owner_id]
-    now = timezone.now()
-    entries = []
-    for lead in changed:
-        entries.append((lead, {"owner": [lead.owner_id, new_owner_id]}))
-        lead.owner = owner
-        lead.updated_at = now
-    if changed:
-        Lead.objects.bulk_update(changed, ["owner", "updated_at"])
-        audit.record_many(
-            actor=actor,
-            action="assign",
-            entries=entries,
-            message=_("分配给 %(who)s") % {"who": _owner_name(owner)},
-        )
-    return len(changed)
+    return reassign(Lead, leads, owner, actor=actor)
 
 
 def _choice(value: str, choices, field: str, label: str) -> str:
