@@ -12,7 +12,7 @@ import dataclasses
 import datetime as dt
 import decimal
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -141,6 +141,31 @@ def tracked(
             changes=change.changes,
             message=change.message,
         )
+
+
+def update_record(
+    obj: models.Model,
+    *,
+    actor,
+    data: dict[str, Any],
+    editable: Iterable[str],
+    files: Mapping[str, Any] | None = None,
+    exclude: Iterable[str] = (),
+) -> Any:
+    """The one audited update every ``*_update`` service of a record shares: lock the row,
+    set only ``editable`` fields from ``data``, attach checked scans (``files``: field →
+    upload or None), validate with the model's own rules, save, and write one audit row
+    with the difference (none when nothing changed). Call it inside the service's
+    transaction after its permission check; returns the locked, saved row."""
+    from apps.core.records import apply_fields, attach_scan, validated_save
+
+    obj = type(obj)._default_manager.select_for_update().get(pk=obj.pk)
+    with tracked(obj, actor=actor):
+        apply_fields(obj, data, editable)
+        for field_name, upload in (files or {}).items():
+            attach_scan(obj, field_name, upload)
+        validated_save(obj, exclude=exclude)
+    return obj
 
 
 def record_many(

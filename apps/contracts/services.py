@@ -68,12 +68,14 @@ def contract_update(
     scan: UploadedFile | None = None,
 ) -> Contract:
     require_perm(actor, "contracts.change_contract")
-    contract = Contract.objects.select_for_update().get(pk=contract.pk)
-    with audit.tracked(contract, actor=actor):
-        apply_fields(contract, data, EDITABLE_FIELDS)
-        attach_scan(contract, "scan", scan)
-        validated_save(contract, exclude=["customer"])
-    return contract
+    return audit.update_record(
+        contract,
+        actor=actor,
+        data=data,
+        editable=EDITABLE_FIELDS,
+        files={"scan": scan},
+        exclude=["customer"],
+    )
 
 
 @transaction.atomic

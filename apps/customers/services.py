@@ -124,12 +124,13 @@ def customer_update(
     license_scan: UploadedFile | None = None,
 ) -> Customer:
     require_perm(actor, "customers.change_customer")
-    customer = Customer.objects.select_for_update().get(pk=customer.pk)
-    with audit.tracked(customer, actor=actor):
-        apply_fields(customer, data, EDITABLE_FIELDS)
-        attach_scan(customer, "license_scan", license_scan)
-        validated_save(customer)
-    return customer
+    return audit.update_record(
+        customer,
+        actor=actor,
+        data=data,
+        editable=EDITABLE_FIELDS,
+        files={"license_scan": license_scan},
+    )
 
 
 @transaction.atomic

@@ -66,3 +66,24 @@ def test_action_may_depend_on_the_changes_and_extra_values_are_compared():
     first, second = rows(user)
     assert first.action == "disable" and first.changes == {"is_active": [True, False]}
     assert second.action == "update" and second.changes == {"roles": [["ops"], []]}
+
+
+def test_update_record_sets_editable_fields_validates_and_audits_once():
+    from apps.core.errors import ValidationFailed
+    from apps.customers.tests.factories import make_customer
+
+    actor = make_staff("boss", "admin")
+    customer = make_customer(actor=actor, name="甲物业")
+    before = rows(customer)
+    with pytest.raises(ValidationFailed) as refused:
+        audit.update_record(customer, actor=actor, data={"status": 1}, editable=["name"])
+    assert refused.value.fields == {"status": ["不可修改"]}
+    with pytest.raises(ValidationFailed):
+        audit.update_record(customer, actor=actor, data={"email": "不是邮箱"}, editable=["email"])
+    assert rows(customer) == before
+    saved = audit.update_record(customer, actor=actor, data={"name": "乙物业"}, editable=["name"])
+    assert saved.name == "乙物业"
+    [row] = rows(customer)[len(before) :]
+    assert row.action == "update" and row.changes == {"name": ["甲物业", "乙物业"]}
+    audit.update_record(customer, actor=actor, data={"name": "乙物业"}, editable=["name"])
+    assert len(rows(customer)) == len(before) + 1  # nothing changed, nothing written
