@@ -345,6 +345,47 @@ SMS_IP_PER_DAY = int(os.environ.get("SMS_IP_PER_DAY", "50"))
 SMS_GLOBAL_PER_HOUR = int(os.environ.get("SMS_GLOBAL_PER_HOUR", "1000"))
 SMS_GLOBAL_PER_DAY = int(os.environ.get("SMS_GLOBAL_PER_DAY", "5000"))
 
+# --- Task queue (Celery) -------------------------------------------------------------------
+# Production: Redis or RabbitMQ (redis://…, amqp://…). Unset: kombu's filesystem transport
+# under TASK_QUEUE_DIR — one machine only, no server needed (the README's run command).
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://localhost/")
+TASK_QUEUE_DIR = Path(os.environ.get("TASK_QUEUE_DIR", VAR_DIR / "queue"))
+if CELERY_BROKER_URL.startswith("filesystem:"):
+    if PRODUCTION:
+        raise RuntimeError(
+            "CELERY_BROKER_URL must name Redis or RabbitMQ in production "
+            "(the filesystem queue serves one machine only)"
+        )
+    for _sub in ("messages", "processed", "control"):
+        (TASK_QUEUE_DIR / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(TASK_QUEUE_DIR / "messages"),
+        "data_folder_out": str(TASK_QUEUE_DIR / "messages"),
+        "processed_folder": str(TASK_QUEUE_DIR / "processed"),
+        "control_folder": str(TASK_QUEUE_DIR / "control"),
+        "store_processed": False,
+    }
+else:
+    # A task not acknowledged within this time goes back to the queue (acks are late).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BROKER_CONNECTION_TIMEOUT = float(os.environ.get("CELERY_BROKER_CONNECTION_TIMEOUT", "3"))
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_ACKS_LATE = True  # a task whose worker dies is delivered again
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True  # outcomes are recorded in the control database
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = "Asia/Shanghai"
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULE = {
+    "heartbeat": {
+        "task": "core.heartbeat",
+        "schedule": float(os.environ.get("HEARTBEAT_EVERY", "30")),
+    },
+}
+
 # --- Logging ------------------------------------------------------------------------------
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
 LOGGING = {

@@ -19,5 +19,15 @@ export PUBLIC_BASE_URL=${PUBLIC_BASE_URL:-http://${shown_host:-127.0.0.1}:${port
 export ALLOWED_HOSTS=${ALLOWED_HOSTS:-127.0.0.1,localhost,[::1],${shown_host:-127.0.0.1}}
 .venv/bin/python manage.py migrate --noinput
 .venv/bin/python manage.py seed_demo
+# A worker and beat beside the server, on the queue in CELERY_BROKER_URL — unset: kombu's
+# filesystem transport under var/queue, which needs no Redis or RabbitMQ.
+.venv/bin/celery -A config worker --loglevel INFO --concurrency 2 --without-gossip --without-mingle &
+worker=$!
+.venv/bin/celery -A config beat --loglevel INFO &
+beat=$!
 echo "控制台地址：${PUBLIC_BASE_URL}/  （监听 ${BIND}）"
-exec .venv/bin/python manage.py runserver "$BIND"
+.venv/bin/python manage.py runserver "$BIND" &
+server=$!
+# Ctrl-C or a TERM stops all three: the worker finishes the task in hand first.
+trap 'trap - EXIT; kill -TERM "$server" "$worker" "$beat" 2>/dev/null; wait' EXIT INT TERM
+wait "$server"

@@ -20,6 +20,7 @@ echo "== import-linter (layers: kernel < audit < accounts < API base < domain ap
 echo "== manage.py check --deploy (PRODUCTION=1, every warning fails)"
 env -u DATABASE_URL -u DEBUG PRODUCTION=1 BEHIND_TLS_PROXY=1 ALLOWED_HOSTS=onboarding.example.com \
   SECRET_KEY="ci-$(head -c 48 /dev/urandom | base64 | tr -d '\n/+=')" SMS_BACKEND=aliyun \
+  CELERY_BROKER_URL=redis://127.0.0.1:6379/1 \
   DATASOURCE_ENCRYPTION_KEYS="$(.venv/bin/python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')" \
   .venv/bin/python manage.py check --deploy --fail-level WARNING
 

@@ -81,7 +81,12 @@ def server_on_a_black_hole(request, tmp_path):
 def test_readyz_answers_503_within_seconds(server_on_a_black_hole):
     status, body, _headers, took = _get(server_on_a_black_hole + "/readyz")
     assert status == 503
-    assert json.loads(body) == {"status": "unavailable", "database": "down"}
+    assert json.loads(body) == {
+        "status": "unavailable",
+        "database": "down",
+        "queue": "ok",
+        "worker_seen_seconds": None,
+    }
     assert took < 5, took
 
 

@@ -19,6 +19,7 @@ PRODUCTION_ENV = {
     "DATASOURCE_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
     "SMS_BACKEND": "aliyun",
     "BEHIND_TLS_PROXY": "1",
+    "CELERY_BROKER_URL": "redis://127.0.0.1:6379/1",
 }
 
 
@@ -33,6 +34,7 @@ def _run(*args: str, **env: str) -> subprocess.CompletedProcess:
             "PRODUCTION",
             "SECURE_COOKIES",
             "REDIS_URL",
+            "CELERY_BROKER_URL",
             "DJANGO_ALLOW_ASYNC_UNSAFE",  # the browser tests' setting, never a deployment's
         }
     }
@@ -62,6 +64,7 @@ def test_check_deploy_has_no_warnings():
         ({"SMS_BACKEND": "console"}, "SMS_BACKEND"),
         ({"DATASOURCE_ENCRYPTION_KEYS": ""}, "DATASOURCE_ENCRYPTION_KEYS"),
         ({"TWO_FACTOR_ENFORCED": "0"}, "TWO_FACTOR_ENFORCED=0 is for the local demo only"),
+        ({"CELERY_BROKER_URL": ""}, "CELERY_BROKER_URL must name Redis or RabbitMQ"),
     ],
 )
 def test_production_refuses_development_defaults(override, message):

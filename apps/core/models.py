@@ -43,3 +43,19 @@ def next_value(name: str, start: int = 1) -> int:
         # Our own write is visible to us (REPEATABLE READ included), so this reads our value.
         cursor.execute(f"SELECT {value} FROM {table} WHERE {key} = %s", [name])  # noqa: S608
         return cursor.fetchone()[0]
+
+
+class Heartbeat(models.Model):
+    """When a worker last ran the heartbeat task that beat queues: proof that queued work
+    is being done (``/readyz`` reports its age)."""
+
+    input_guard = False  # written by the platform
+
+    name = models.CharField(max_length=50, unique=True)
+    at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "任务心跳"
+
+    def __str__(self) -> str:
+        return f"{self.name}@{self.at:%Y-%m-%d %H:%M:%S}"

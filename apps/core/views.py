@@ -25,42 +25,87 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
-_probe_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="readyz")
+_probe_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="readyz")
 
 
-def _database_answers() -> bool:
-    """One ``SELECT 1`` on the control database, on a pool thread with its own connection."""
+def _database_answers() -> tuple[bool, float | None]:
+    """One ``SELECT 1`` on the control database, on a pool thread with its own connection,
+    and the age of the workers' last heartbeat."""
     from django.db import close_old_connections, connection
+
+    from .tasks import worker_seen_seconds
 
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
             cursor.fetchone()
-        return True
     except Exception:
-        return False
+        connection.close()
+        return False, None
+    try:
+        return True, worker_seen_seconds()
+    except Exception:  # not migrated yet: the database still answers
+        return True, None
     finally:
         connection.close()
         close_old_connections()
+
+
+def _broker_answers() -> bool:
+    """The task queue's broker accepts a connection (for the filesystem queue: its folder
+    is there and writable)."""
+    import os
+
+    from celery import current_app
+
+    try:
+        options = current_app.conf.broker_transport_options or {}
+        folder = options.get("data_folder_in")
+        if current_app.conf.broker_url.startswith("filesystem:"):
+            return bool(folder) and os.access(folder, os.W_OK)
+        with current_app.connection_for_write() as conn:
+            conn.ensure_connection(
+                max_retries=1, timeout=current_app.conf.broker_connection_timeout
+            )
+        return True
+    except Exception:
+        return False
 
 
 @login_not_required
 @require_GET
 @never_cache
 def readyz(request: HttpRequest) -> JsonResponse:
-    """Readiness: the control database answers a query within ``READYZ_TIMEOUT`` seconds.
-    A database that accepts connections and never answers gives 503 in that time, never a
-    hung probe: the query runs on a small pool of threads and is waited for, not joined."""
+    """Readiness: the control database answers a query and the task queue's broker accepts
+    a connection, both within ``READYZ_TIMEOUT`` seconds. A database or broker that accepts
+    connections and never answers gives 503 in that time, never a hung probe: the probes
+    run on a small pool of threads and are waited for, not joined. ``worker_seen_seconds``
+    says how long ago a worker last ran the heartbeat beat queues (null: never) — the
+    proof that queued work is being done, reported but not judged here (a web process is
+    ready without workers)."""
+    import time
+
     from django.conf import settings
 
-    future = _probe_pool.submit(_database_answers)
-    try:
-        ok = future.result(timeout=settings.READYZ_TIMEOUT)
-    except FutureTimeout:
-        ok = False
-    if not ok:
-        return JsonResponse({"status": "unavailable", "database": "down"}, status=503)
-    return JsonResponse({"status": "ok", "database": "ok"})
+    deadline = time.monotonic() + settings.READYZ_TIMEOUT
+    database = _probe_pool.submit(_database_answers)
+    broker = _probe_pool.submit(_broker_answers)
+
+    def wait(future, failed):
+        try:
+            return future.result(timeout=max(0.0, deadline - time.monotonic()))
+        except FutureTimeout:
+            return failed
+
+    db_ok, seen = wait(database, (False, None))
+    queue_ok = wait(broker, False)
+    body = {
+        "status": "ok" if db_ok and queue_ok else "unavailable",
+        "database": "ok" if db_ok else "down",
+        "queue": "ok" if queue_ok else "down",
+        "worker_seen_seconds": None if seen is None else round(seen, 1),
+    }
+    return JsonResponse(body, status=200 if db_ok and queue_ok else 503)
 
 
 @require_GET

@@ -65,7 +65,11 @@ def test_production_refuses_to_start_without_keys():
     assert "DATASOURCE_ENCRYPTION_KEYS must be set in production" in result.stderr
     key = Fernet.generate_key().decode()
     result = _settings_import(
-        PRODUCTION="1", SECRET_KEY=secret, DATASOURCE_ENCRYPTION_KEYS=key, SMS_BACKEND="aliyun"
+        PRODUCTION="1",
+        SECRET_KEY=secret,
+        DATASOURCE_ENCRYPTION_KEYS=key,
+        SMS_BACKEND="aliyun",
+        CELERY_BROKER_URL="redis://127.0.0.1:6379/1",
     )
     assert result.returncode == 0, result.stderr
 

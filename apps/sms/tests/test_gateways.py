@@ -425,6 +425,7 @@ def test_production_refuses_the_logging_backends():
         "ALLOWED_HOSTS": "onboarding.example.com",
         "SMS_BACKEND": "console",
         "DATASOURCE_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "CELERY_BROKER_URL": "redis://127.0.0.1:6379/1",
     }
     env.pop("DJANGO_SETTINGS_MODULE", None)
     result = subprocess.run(

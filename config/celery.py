@@ -1,0 +1,18 @@
+"""The task queue: ``celery -A config worker`` and ``celery -A config beat``.
+
+Configured from Django's settings (``CELERY_*``). The broker is Redis or RabbitMQ in
+production (``CELERY_BROKER_URL``); the README's run command uses kombu's filesystem
+transport under ``TASK_QUEUE_DIR``, which needs no server — real queued work either way,
+never eager execution."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("config")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
