@@ -71,6 +71,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "apps.core.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.api.middleware.ApiErrorShapeMiddleware",
@@ -385,6 +386,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(os.environ.get("HEARTBEAT_EVERY", "30")),
     },
 }
+
+# /metrics (Prometheus): the networks that may scrape it (the real client IP), and/or a
+# bearer token. Anyone else gets 403.
+METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", "127.0.0.1/32,::1/128")
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 
 # --- Logging ------------------------------------------------------------------------------
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")

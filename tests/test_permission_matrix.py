@@ -112,6 +112,7 @@ ROUTES = [
 PUBLIC = {
     "core:healthz",
     "core:readyz",
+    "core:metrics",  # restricted by network or token, not by login (apps/core/metrics.py)
     "accounts:login",
     "accounts:logout",
     "public:apply",

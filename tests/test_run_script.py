@@ -75,6 +75,8 @@ def run_demo(tmp_path: Path, bind: str, *, readyz: bool = False) -> tuple[str, d
                 answer = json.loads(response.read())
             if answer["worker_seen_seconds"] is not None:
                 server_env["READYZ"] = json.dumps(answer)
+                with urllib.request.urlopen(f"{address}/metrics", timeout=5) as response:
+                    server_env["METRICS"] = response.read().decode()
                 break
             time.sleep(0.5)
         else:
@@ -104,6 +106,8 @@ def test_the_worker_beside_the_server_does_queued_work_without_a_broker_server(t
     answer = json.loads(server_env["READYZ"])
     assert answer == {**answer, "status": "ok", "database": "ok", "queue": "ok"}
     assert answer["worker_seen_seconds"] < 30
+    # The worker's outcome reached the web process through the control database.
+    assert 'hgj_tasks_total{outcome="succeeded",task="core.heartbeat"}' in server_env["METRICS"]
     assert "CELERY_BROKER_URL" not in server_env  # the default: the filesystem transport
     assert list((tmp_path / "var" / "queue" / "messages").parent.iterdir())
 

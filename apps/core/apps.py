@@ -9,6 +9,7 @@ class CoreConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import pre_save
 
+        from . import tasking  # noqa: F401  (connects the task signals)
         from .inputs import guard_model_save
 
         # Every platform model passes the input rules before it is written.

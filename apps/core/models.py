@@ -59,3 +59,24 @@ class Heartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}@{self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class TaskStat(models.Model):
+    """How often each task ended each way, and the time it took in all — every worker's,
+    for ``/metrics``."""
+
+    input_guard = False  # written by the platform
+
+    task = models.CharField(max_length=100)
+    outcome = models.CharField(max_length=20)  # succeeded · failed · retried
+    count = models.BigIntegerField(default=0)
+    seconds = models.FloatField(default=0.0)
+
+    class Meta:
+        verbose_name = "任务统计"
+        constraints = [
+            models.UniqueConstraint(fields=["task", "outcome"], name="core_taskstat_task_outcome")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task} {self.outcome} ×{self.count}"

@@ -126,3 +126,25 @@ def register_activation_check(check: ActivationCheck) -> None:
 
 def activation_checks() -> list[ActivationCheck]:
     return sorted(_checks.values(), key=lambda c: (c.order, c.code))
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A family for ``/metrics``: ``samples()`` returns ``[(labels, value), …]``, read from
+    the control database when scraped (so every process reports the same figures)."""
+
+    name: str
+    documentation: str
+    samples: Callable[[], list[tuple[dict[str, str], float]]]
+    kind: str = "gauge"  # gauge · counter
+
+
+_metrics: dict[str, Metric] = {}
+
+
+def register_metric(metric: Metric) -> None:
+    _metrics[metric.name] = metric
+
+
+def metrics() -> list[Metric]:
+    return sorted(_metrics.values(), key=lambda m: m.name)

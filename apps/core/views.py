@@ -108,6 +108,21 @@ def readyz(request: HttpRequest) -> JsonResponse:
     return JsonResponse(body, status=200 if db_ok and queue_ok else 503)
 
 
+@login_not_required
+@require_GET
+@never_cache
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus metrics (``apps/core/metrics.py``), for the networks and token settings
+    allow; anyone else gets 403."""
+    from prometheus_client import CONTENT_TYPE_LATEST
+
+    from . import metrics as platform_metrics
+
+    if not platform_metrics.allowed(request):
+        return HttpResponse("forbidden\n", status=403, content_type="text/plain")
+    return HttpResponse(platform_metrics.render(), content_type=CONTENT_TYPE_LATEST)
+
+
 @require_GET
 def cities(request: HttpRequest) -> HttpResponse:
     """The city ``<option>`` list for ``?province=CODE`` (HTMX cascade: the province select

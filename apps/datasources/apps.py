@@ -46,6 +46,13 @@ def _register() -> None:
         perm=manage,
     )
     registry.register_actions({"registry_read": _("读取租户注册表")}, perm=manage)
+    registry.register_metric(
+        registry.Metric(
+            name="hgj_provisioning_runs",
+            documentation="Data-source provisioning runs by status",
+            samples=_provisioning_counts,
+        )
+    )
     registry.register_audit_type(
         registry.AuditType(
             code="datasource",
@@ -68,3 +75,15 @@ def _register() -> None:
     registry.register_activation_check(
         registry.ActivationCheck("datasource", datasource_blocker, order=20)
     )
+
+
+def _provisioning_counts() -> list[tuple[dict[str, str], float]]:
+    from django.db.models import Count
+
+    from .models import ProvisioningRun
+
+    counts = dict(ProvisioningRun.objects.values_list("status").annotate(n=Count("id")).order_by())
+    return [
+        ({"status": status}, float(counts.get(status, 0)))
+        for status in ProvisioningRun.Status.values
+    ]
