@@ -4,6 +4,7 @@ answers /healthz, stop it."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -61,3 +62,60 @@ def stop(process: subprocess.Popen) -> None:
         process.wait(timeout=10)
     except subprocess.TimeoutExpired:
         process.kill()
+
+
+class Worker:
+    """A real Celery worker process on its own filesystem queue and its own migrated SQLite
+    control database (``db``), for tests of queued work that need no other server."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.db = root / "worker.sqlite3"
+        self.queue = root / "queue"
+        self.log = root / "worker.log"
+        dropped = {"DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+        self.env = {k: v for k, v in os.environ.items() if k not in dropped}
+        self.env.update(
+            DATABASE_URL=f"sqlite:///{self.db}", VAR_DIR=str(root), TASK_QUEUE_DIR=str(self.queue)
+        )
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+            cwd=Path(settings.BASE_DIR), env=self.env, check=True, timeout=120,
+        )  # fmt: skip
+        self.process = subprocess.Popen(
+            [
+                sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO",
+                "--concurrency", "1", "--without-gossip", "--without-mingle",
+            ],
+            cwd=Path(settings.BASE_DIR), env=self.env,
+            stdout=self.log.open("w"), stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        self.wait_for_log("ready.")
+
+    def wait_for_log(self, text: str, timeout: float = 60) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            log = self.log.read_text()
+            if text in log:
+                return log
+            if self.process.poll() is not None:
+                pytest.fail(f"worker exited:\n{log[-3000:]}")
+            time.sleep(0.2)
+        pytest.fail(f"worker log never showed {text!r}:\n{self.log.read_text()[-3000:]}")
+
+    def broker_options(self) -> dict[str, str | bool]:
+        return {
+            "data_folder_in": str(self.queue / "messages"),
+            "data_folder_out": str(self.queue / "messages"),
+            "processed_folder": str(self.queue / "processed"),
+            "control_folder": str(self.queue / "control"),
+            "store_processed": False,
+        }
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
