@@ -4,12 +4,14 @@ answers /healthz, stop it."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -64,11 +66,27 @@ def stop(process: subprocess.Popen) -> None:
         process.kill()
 
 
-class Worker:
-    """A real Celery worker process on its own filesystem queue and its own migrated SQLite
-    control database (``db``), for tests of queued work that need no other server."""
+def control_database_url() -> str:
+    """The URL of the control database this test run uses (the test database), so that a
+    worker process reads and writes what the test sees (tests with ``transaction=True``)."""
+    from django.db import connection
 
-    def __init__(self, root: Path) -> None:
+    s = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{s['NAME']}"
+    scheme = "mysql" if connection.vendor == "mysql" else "postgres"
+    auth = s["USER"] + (f":{s['PASSWORD']}" if s.get("PASSWORD") else "")
+    return f"{scheme}://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT']}/{s['NAME']}"
+
+
+class Worker:
+    """A real Celery worker process on its own filesystem queue. Its control database is
+    ``database_url`` (the test's, see ``control_database_url``) or, by default, a SQLite
+    file of its own, migrated here (``db``)."""
+
+    def __init__(
+        self, root: Path, *, database_url: str | None = None, env: dict[str, str] | None = None
+    ) -> None:
         self.root = root
         self.db = root / "worker.sqlite3"
         self.queue = root / "queue"
@@ -76,12 +94,16 @@ class Worker:
         dropped = {"DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL", "DJANGO_ALLOW_ASYNC_UNSAFE"}
         self.env = {k: v for k, v in os.environ.items() if k not in dropped}
         self.env.update(
-            DATABASE_URL=f"sqlite:///{self.db}", VAR_DIR=str(root), TASK_QUEUE_DIR=str(self.queue)
+            DATABASE_URL=database_url or f"sqlite:///{self.db}",
+            VAR_DIR=str(root),
+            TASK_QUEUE_DIR=str(self.queue),
+            **(env or {}),
         )
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
-            cwd=Path(settings.BASE_DIR), env=self.env, check=True, timeout=120,
-        )  # fmt: skip
+        if database_url is None:
+            subprocess.run(
+                [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+                cwd=Path(settings.BASE_DIR), env=self.env, check=True, timeout=120,
+            )  # fmt: skip
         self.process = subprocess.Popen(
             [
                 sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO",
@@ -119,3 +141,26 @@ class Worker:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def sending_to(worker: Worker | None) -> Iterator[None]:
+    """Make this process's Celery app publish to ``worker``'s queue for the block — or,
+    with None, to an in-memory queue nobody consumes (a queued run stays queued). The
+    connection pools are dropped on the way in and out, or they would keep publishing to
+    the queue they first opened."""
+    from celery import current_app
+
+    def reset_pools() -> None:
+        current_app._pool = None
+        current_app.amqp._producer_pool = None
+
+    saved = current_app.conf.broker_url, current_app.conf.broker_transport_options
+    current_app.conf.broker_url = "filesystem://localhost/" if worker else "memory://"
+    current_app.conf.broker_transport_options = worker.broker_options() if worker else {}
+    reset_pools()
+    try:
+        yield
+    finally:
+        current_app.conf.broker_url, current_app.conf.broker_transport_options = saved
+        reset_pools()

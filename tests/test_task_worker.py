@@ -7,22 +7,18 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-from celery import current_app
 
 from apps.core import context
-from tests.servers import Worker
+from tests.servers import Worker, sending_to
 
 
 @pytest.fixture
 def worker(tmp_path):
     worker = Worker(tmp_path)
-    saved = current_app.conf.broker_url, current_app.conf.broker_transport_options
-    current_app.conf.broker_url = "filesystem://localhost/"
-    current_app.conf.broker_transport_options = worker.broker_options()
     try:
-        yield worker
+        with sending_to(worker):
+            yield worker
     finally:
-        current_app.conf.broker_url, current_app.conf.broker_transport_options = saved
         worker.stop()
 
 

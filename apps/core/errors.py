@@ -66,6 +66,7 @@ class ErrorCode(StrEnum):
     DROP_FAILED = "drop_failed"  # 删除租户库失败
     PROBE_FAILED = "probe_failed"  # 无法检测租户库
     PROVISIONING_FAILED = "provisioning_failed"  # 配置数据源失败
+    PROVISIONING_IN_PROGRESS = "provisioning_in_progress"  # 数据源正在配置中
     TENANT_NOT_FOUND = "tenant_not_found"  # 租户不存在或未配置数据源
 
 

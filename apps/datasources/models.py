@@ -220,9 +220,12 @@ class ProvisioningRun(models.Model):
     input_guard = False  # written by the platform from trusted values
 
     class Status(models.TextChoices):
+        QUEUED = "queued", _("排队中")
         RUNNING = "running", _("进行中")
         SUCCEEDED = "succeeded", _("成功")
         FAILED = "failed", _("失败")
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
 
     customer = models.ForeignKey(
         "customers.Customer",
@@ -261,6 +264,16 @@ class ProvisioningRun(models.Model):
     )
     started_at = fields.DateTimeField(_("开始时间"), default=timezone.now)
     finished_at = fields.DateTimeField(_("结束时间"), null=True, blank=True)
+    # What a worker needs to run a queued run without the request: the rest of the input,
+    # and the password encrypted like a data source's — never in the task's arguments.
+    # The secret is erased when the run succeeds or its leftovers are cleaned up.
+    max_connections = models.PositiveIntegerField(_("最大连接数"), null=True, blank=True)
+    min_connections = models.PositiveIntegerField(_("最小连接数"), null=True, blank=True)
+    remarks = models.TextField(_("备注"), max_length=500, blank=True)
+    secret_encrypted = models.TextField(_("密码"), blank=True, editable=False)
+    progress_at = fields.DateTimeField(_("最近进展"), null=True, blank=True)
+
+    AUDIT_REDACT = ("secret_encrypted",)
 
     class Meta:
         verbose_name = _("数据源配置记录")

@@ -17,12 +17,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.audit import services as audit
-from apps.core.errors import DomainError
+from apps.core.errors import Conflict, DomainError, ErrorCode
 from apps.core.models import next_value
 from apps.core.permissions import require_perm
 from apps.customers.models import Customer
 
-from . import tenantdb
+from . import crypto, tenantdb
 from .models import DataSource, ProvisioningRun
 from .selectors import MANAGE, normalise_host, pools_configured_on
 from .services import (
@@ -76,7 +76,9 @@ class _Pipeline:
             entry["ms"] = int((time.monotonic() - started) * 1000)
             self.steps.append(entry)
             self.run.steps = self.steps
-            ProvisioningRun.objects.filter(pk=self.run.pk).update(steps=self.steps)
+            ProvisioningRun.objects.filter(pk=self.run.pk).update(
+                steps=self.steps, progress_at=timezone.now()
+            )
 
 
 def _failure_message(exc: BaseException) -> str:
@@ -103,16 +105,83 @@ def _host_lock(host: str, port: int) -> None:
 
 
 def datasource_configure(*, actor, customer: Customer, data: dict[str, Any]) -> DataSource:
-    """Provision and save the customer's data source, or fail leaving nothing behind.
+    """Provision and save the customer's data source in this request, or fail leaving
+    nothing behind.
 
     Raises ValidationFailed (input), Conflict (already configured; 409) or
     ProvisioningFailed (a step failed; ``.step``, ``.run`` and ``.report`` tell which and
     why)."""
     require_perm(actor, MANAGE)
     ds, password = clean_input(data)
+    run = _new_run(actor=actor, customer=customer, ds=ds, status=ProvisioningRun.Status.RUNNING)
+    return _execute(run, ds=ds, password=password, actor=actor, customer=customer)
+
+
+def datasource_queue(*, actor, customer: Customer, data: dict[str, Any]) -> ProvisioningRun:
+    """Queue the provisioning of the customer's data source for a worker: the input is
+    checked now (422 naming every wrong field), the run is recorded as 排队中 with the
+    password encrypted on it, and the task carries the run's id only. One run at a time
+    per customer (409 while one is queued or running)."""
+    from .tasks import provision
+
+    require_perm(actor, MANAGE)
+    ds, password = clean_input(data)
+    with transaction.atomic():
+        Customer.objects.select_for_update().get(pk=customer.pk)
+        if ProvisioningRun.objects.filter(
+            customer=customer, status__in=ProvisioningRun.ACTIVE
+        ).exists():
+            raise Conflict(
+                _("该客户的数据源正在配置中，请等待完成"), code=ErrorCode.PROVISIONING_IN_PROGRESS
+            )
+        run = _new_run(actor=actor, customer=customer, ds=ds, status=ProvisioningRun.Status.QUEUED)
+        run.secret_encrypted = crypto.encrypt(password)
+        run.save(update_fields=["secret_encrypted"])
+        transaction.on_commit(lambda: provision.delay(run.pk))
+    logger.info("数据源 %s 已排队配置", run.name)
+    return run
+
+
+def run_queued(run_id: int) -> ProvisioningRun | None:
+    """What the worker does with a queued run: take it (only once, however often the task
+    is delivered), run the pipeline with the stored input, erase the secret when it is no
+    longer needed. Returns the finished run, or None when there was nothing to take."""
+    with transaction.atomic():
+        run = (
+            ProvisioningRun.objects.select_for_update()  # the run's row only: no outer joins
+            .filter(pk=run_id, status=ProvisioningRun.Status.QUEUED)
+            .first()
+        )
+        if run is None:
+            return None
+        run.status = ProvisioningRun.Status.RUNNING
+        run.progress_at = timezone.now()
+        run.save(update_fields=["status", "progress_at"])
+    ds = DataSource(
+        db_type=run.db_type,
+        host=run.host,
+        port=run.port,
+        username=run.username,
+        max_connections=run.max_connections or 1,
+        min_connections=run.min_connections or 1,
+        remarks=run.remarks,
+    )
+    password = crypto.decrypt(run.secret_encrypted)
+    try:
+        _execute(run, ds=ds, password=password, actor=run.started_by, customer=run.customer)
+    except ProvisioningFailed:
+        pass  # recorded on the run, with its cause and its cleanup
+    finally:
+        if ProvisioningRun.objects.filter(pk=run.pk, status=ProvisioningRun.Status.SUCCEEDED):
+            ProvisioningRun.objects.filter(pk=run.pk).update(secret_encrypted="")
+    run.refresh_from_db()
+    return run
+
+
+def _new_run(*, actor, customer: Customer, ds: DataSource, status: str) -> ProvisioningRun:
     _ensure_none_configured(customer)
     name, database = allocate_names(customer)
-    run = ProvisioningRun.objects.create(
+    return ProvisioningRun.objects.create(
         customer=customer,
         name=name,
         database=database,
@@ -120,8 +189,20 @@ def datasource_configure(*, actor, customer: Customer, data: dict[str, Any]) -> 
         host=ds.host,
         port=ds.port,
         username=ds.username,
+        max_connections=ds.max_connections,
+        min_connections=ds.min_connections,
+        remarks=ds.remarks,
+        status=status,
         started_by=actor,
     )
+
+
+def _execute(
+    run: ProvisioningRun, *, ds: DataSource, password: str, actor, customer: Customer
+) -> DataSource:
+    """The recorded pipeline for ``run``: every step saved as it ends; on failure, what the
+    run created is removed and ProvisioningFailed raised."""
+    name, database = run.name, run.database
     pipeline = _Pipeline(run)
     target = tenantdb.Target(ds.db_type, ds.host, ds.port, ds.username, password, database)
     report: PreflightReport | None = None

@@ -64,9 +64,8 @@ def access_datasource(user, pk: int | str, *, perm: str = VIEW) -> DataSource:
 
 def provisioning_runs(*, user, customer: Customer, limit: int = 20) -> QuerySet[ProvisioningRun]:
     require_perm(user, MANAGE)
-    return customer.datasource_runs.select_related("started_by").order_by("-started_at", "-id")[
-        :limit
-    ]
+    runs = customer.datasource_runs.select_related("started_by").defer("secret_encrypted")
+    return runs.order_by("-started_at", "-id")[:limit]
 
 
 def datasource_history(customer: Customer, limit: int = 50) -> QuerySet[AuditLog]:

@@ -290,6 +290,7 @@ def datasource_check(*, actor, customer: Customer, data: dict[str, Any]) -> Pref
 # on first use (they import from this module, so they cannot be imported at its top).
 _MOVED = {
     "datasource_configure": "provisioning",
+    "datasource_queue": "provisioning",
     "datasource_advance": "lifecycle",
     "datasource_update": "lifecycle",
     "datasource_delete": "lifecycle",

@@ -13,7 +13,7 @@ from django.core.management import CommandError, call_command
 from apps.audit.models import AuditLog
 from apps.customers.tests.factories import make_customer
 from apps.datasources import crypto
-from apps.datasources.models import DataSource
+from apps.datasources.models import DataSource, ProvisioningRun
 from apps.datasources.tests.factories import make_datasource
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -80,6 +80,11 @@ def test_rotation_command_re_encrypts_every_secret_with_the_current_key(settings
     settings.DATASOURCE_ENCRYPTION_KEYS = [old]
     rows = [make_datasource(make_customer(actor=ops)) for _ in range(3)]
     before = {ds.pk: ds.password_encrypted for ds in rows}
+    queued = ProvisioningRun.objects.create(
+        customer=rows[0].customer, name="DS-Q-1", database="q_1", db_type="mysql",
+        host="10.0.3.12", port=3306, username="tenant_app",
+        secret_encrypted=crypto.encrypt("Queued#2026pw"),
+    )  # fmt: skip
 
     # New key first, old key still present: everything still decrypts, then rotate.
     settings.DATASOURCE_ENCRYPTION_KEYS = [new, old]
@@ -95,6 +100,10 @@ def test_rotation_command_re_encrypts_every_secret_with_the_current_key(settings
         assert Fernet(new.encode()).decrypt(ds.password_encrypted.encode())
         with pytest.raises(crypto.InvalidToken):
             Fernet(old.encode()).decrypt(ds.password_encrypted.encode())
+    queued.refresh_from_db()
+    assert crypto.decrypt(queued.secret_encrypted) == "Queued#2026pw"
+    with pytest.raises(crypto.InvalidToken):
+        Fernet(old.encode()).decrypt(queued.secret_encrypted.encode())
     row = AuditLog.objects.get(action="datasource_rotate_keys")
     assert "3" in row.message and "Tenant#2026pw" not in row.message
 

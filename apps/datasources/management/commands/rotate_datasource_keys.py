@@ -1,4 +1,5 @@
-"""Re-encrypt every stored data-source password with the current key.
+"""Re-encrypt every stored data-source password with the current key — the data sources'
+and those kept on provisioning runs that are queued or may be retried.
 
 Key rotation: put the new key first in DATASOURCE_ENCRYPTION_KEYS (keep the old ones after
 it), run this command, then remove the old keys."""
@@ -10,7 +11,7 @@ from django.db import transaction
 
 from apps.audit import services as audit
 from apps.datasources import crypto
-from apps.datasources.models import DataSource
+from apps.datasources.models import DataSource, ProvisioningRun
 
 
 class Command(BaseCommand):
@@ -27,13 +28,21 @@ class Command(BaseCommand):
                 .order_by("pk")
                 .values_list("pk", "name", "password_encrypted")
             )
+            runs = list(
+                ProvisioningRun.objects.select_for_update()
+                .exclude(secret_encrypted="")
+                .order_by("pk")
+                .values_list("pk", "name", "secret_encrypted")
+            )
             rotated: list[tuple[int, str]] = []
+            rotated_runs: list[tuple[int, str]] = []
             unreadable: list[str] = []
-            for pk, name, token in rows:
-                try:
-                    rotated.append((pk, crypto.rotate(token)))
-                except crypto.InvalidToken:
-                    unreadable.append(name)
+            for source, target in ((rows, rotated), (runs, rotated_runs)):
+                for pk, name, token in source:
+                    try:
+                        target.append((pk, crypto.rotate(token)))
+                    except crypto.InvalidToken:
+                        unreadable.append(name)
             if unreadable:
                 raise CommandError(
                     "以下数据源的密码无法用已配置的任何密钥解密，未做任何修改："
@@ -44,6 +53,8 @@ class Command(BaseCommand):
                 return
             for pk, token in rotated:
                 DataSource.objects.reencrypt(pk, token)
+            for pk, token in rotated_runs:
+                ProvisioningRun.objects.filter(pk=pk).update(secret_encrypted=token)
             audit.record(
                 actor=None,
                 action="datasource_rotate_keys",

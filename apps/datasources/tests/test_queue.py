@@ -1,0 +1,116 @@
+"""Provisioning through the task queue, end to end, with a real worker process sharing the
+test's control database and the real tenant servers (MariaDB, PostgreSQL): the run is
+queued with the password encrypted on it, the task carries the run's id only, the worker
+runs the recorded pipeline, and a failure leaves nothing behind."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from celery import signals
+
+from apps.audit.models import AuditLog
+from apps.core.errors import Conflict
+from apps.customers.tests.factories import make_customer
+from apps.datasources.models import DataSource, ProvisioningRun
+from apps.datasources.provisioning import run_queued
+from apps.datasources.services import datasource_queue
+from tests.servers import Worker, control_database_url, sending_to
+from tests.tenant_fixtures import PREFIX
+
+pytestmark = pytest.mark.django_db(transaction=True)  # the worker reads what we commit
+
+
+@pytest.fixture
+def worker(transactional_db, tmp_path):
+    """One per test: the flush between transactional tests renumbers the content types a
+    longer-lived worker would still hold in its cache."""
+    worker = Worker(
+        tmp_path,
+        database_url=control_database_url(),
+        env={"TENANT_DB_PREFIX": PREFIX, "TENANT_CONNECT_TIMEOUT": "3"},
+    )
+    try:
+        with sending_to(worker):
+            yield worker
+    finally:
+        worker.stop()
+
+
+@pytest.fixture
+def published():
+    """Every task message published during the test: (task name, args, kwargs, headers)."""
+    seen: list[tuple] = []
+
+    def capture(sender=None, body=None, headers=None, **_kwargs):
+        args, kwargs, _embed = body
+        seen.append((sender, args, kwargs, dict(headers or {})))
+
+    signals.before_task_publish.connect(capture, weak=False)
+    yield seen
+    signals.before_task_publish.disconnect(capture)
+
+
+def finished(run: ProvisioningRun, timeout: float = 60) -> ProvisioningRun:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run.refresh_from_db()
+        if run.status in (ProvisioningRun.Status.SUCCEEDED, ProvisioningRun.Status.FAILED):
+            return run
+        time.sleep(0.2)
+    pytest.fail(f"run {run.pk} still {run.status}")
+
+
+def test_provisioning_through_the_queue(worker, published, tenant, devops, ops):
+    account, admin = tenant
+    customer = make_customer(actor=ops, complete=True)
+    run = datasource_queue(actor=devops, customer=customer, data=account.data())
+    assert run.status == ProvisioningRun.Status.QUEUED and run.secret_encrypted
+    assert account.password not in run.secret_encrypted
+    [(task, args, kwargs, headers)] = published
+    assert (task, list(args), kwargs) == ("datasources.provision", [run.pk], {})
+    assert account.password not in repr(headers)
+
+    run = finished(run)
+    assert run.status == ProvisioningRun.Status.SUCCEEDED, run.message
+    assert [s["code"] for s in run.steps] == [
+        "check",
+        "create_database",
+        "apply_schema",
+        "verify",
+        "save",
+    ]
+    assert run.secret_encrypted == ""  # erased once the data source holds the password
+    ds = DataSource.objects.get(customer=customer)
+    assert (ds.name, ds.database, ds.get_password()) == (run.name, run.database, account.password)
+    assert admin.database_exists(ds.database)
+    row = AuditLog.objects.get(action="datasource_configure")
+    assert row.actor == devops and account.password not in str(row.changes)
+    assert account.password not in worker.log.read_text()
+
+
+def test_a_failed_run_in_the_worker_leaves_nothing(worker, tenant, devops, ops):
+    account, admin = tenant
+    customer = make_customer(actor=ops, complete=True)
+    run = datasource_queue(
+        actor=devops, customer=customer, data=account.data(password="Wrong#Pass2026")
+    )
+    run = finished(run)
+    assert run.status == ProvisioningRun.Status.FAILED and run.failed_step == "check"
+    assert "检测连接" in run.message and "Wrong#Pass2026" not in run.message
+    assert not DataSource.objects.filter(customer=customer).exists()
+    assert not admin.database_exists(run.database)
+    assert "Wrong#Pass2026" not in worker.log.read_text()
+
+
+def test_one_run_at_a_time_and_each_run_is_taken_once(tenant, devops, ops):
+    account, _admin = tenant
+    customer = make_customer(actor=ops, complete=True)
+    with sending_to(None):  # nothing consumes: the run stays queued
+        run = datasource_queue(actor=devops, customer=customer, data=account.data())
+        with pytest.raises(Conflict) as refused:
+            datasource_queue(actor=devops, customer=customer, data=account.data())
+    assert refused.value.code == "provisioning_in_progress"
+    assert run_queued(run.pk).status == ProvisioningRun.Status.SUCCEEDED
+    assert run_queued(run.pk) is None  # a second delivery of the task does nothing
