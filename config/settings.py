@@ -303,6 +303,9 @@ if not DATASOURCE_ENCRYPTION_KEYS and env_bool("PRODUCTION"):
 TENANT_DB_PREFIX = os.environ.get("TENANT_DB_PREFIX", "hgj")
 TENANT_CONNECT_TIMEOUT = float(os.environ.get("TENANT_CONNECT_TIMEOUT", "5"))
 TENANT_QUERY_TIMEOUT = float(os.environ.get("TENANT_QUERY_TIMEOUT", "30"))
+# A provisioning run that has made no progress for this long lost its worker: the reaper
+# (a beat task, every minute) marks it failed. Longer than any one step may take.
+PROVISIONING_STALE_AFTER = int(os.environ.get("PROVISIONING_STALE_AFTER", "600"))
 # Directory of ordered .sql files per database type (mysql/, postgresql/); empty: none.
 TENANT_BASELINE_DIR = os.environ.get(
     "TENANT_BASELINE_DIR", str(BASE_DIR / "apps" / "datasources" / "baseline")
@@ -385,6 +388,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "core.heartbeat",
         "schedule": float(os.environ.get("HEARTBEAT_EVERY", "30")),
     },
+    "reap-provisioning-runs": {"task": "datasources.reap_runs", "schedule": 60.0},
 }
 
 # /metrics (Prometheus): the networks that may scrape it (the real client IP), and/or a

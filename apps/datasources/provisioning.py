@@ -5,6 +5,7 @@ created on the tenant server and saves no data source; a retry starts clean."""
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
 import logging
 import time
@@ -416,3 +417,47 @@ def _as_provisioning_failed(
     return ProvisioningFailed(
         run.message, step=run.failed_step, run=run, report=report, fields=fields
     )
+
+
+def reap_stale_runs(*, now=None) -> list[ProvisioningRun]:
+    """Mark failed every 进行中 run that has made no progress for
+    ``PROVISIONING_STALE_AFTER`` seconds — its worker died (killed, lost its machine)
+    mid-pipeline. Each is audited; what it created stays for 清理. Safe to run at any time
+    and from several places: a run is reaped once."""
+    from django.conf import settings
+
+    now = now or timezone.now()
+    cutoff = now - dt.timedelta(seconds=settings.PROVISIONING_STALE_AFTER)
+    minutes = max(1, settings.PROVISIONING_STALE_AFTER // 60)
+    reaped = []
+    with transaction.atomic():
+        stale = list(
+            ProvisioningRun.objects.select_for_update()
+            .filter(status=ProvisioningRun.Status.RUNNING, progress_at__lt=cutoff)
+            .order_by("pk")
+        )
+        for run in stale:
+            step = _next_step(run)
+            run.status = ProvisioningRun.Status.FAILED
+            run.failed_step = step
+            run.message = _(
+                "执行配置的任务进程已停止（超过 %(m)d 分钟没有进展），停在第 %(i)d 步「%(s)s」"
+            ) % {"m": minutes, "i": STEP_ORDER.index(step) + 1, "s": str(STEP_LABELS[step])}
+            run.finished_at = now
+            run.save(update_fields=["status", "failed_step", "message", "finished_at"])
+            audit.record(
+                actor=None,
+                action="datasource_configure_failed",
+                obj=run.customer,
+                message=_("配置数据源 %(n)s 失败：%(m)s") % {"n": run.name, "m": run.message},
+            )
+            reaped.append(run)
+    for run in reaped:
+        logger.warning("配置数据源 %s 的任务已停止，标记为失败", run.name)
+    return reaped
+
+
+def _next_step(run: ProvisioningRun) -> str:
+    """The step a run was in when it stopped: the first not recorded as ended."""
+    done = {s["code"] for s in run.steps}
+    return next((code for code in STEP_ORDER if code not in done), STEP_ORDER[-1])

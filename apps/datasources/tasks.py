@@ -14,3 +14,11 @@ def provision(run_id: int) -> str:
 
     run = run_queued(run_id)
     return run.status if run else "skipped"
+
+
+@shared_task(name="datasources.reap_runs")
+def reap_runs() -> int:
+    """Beat, every minute: fail the runs whose worker died (``reap_stale_runs``)."""
+    from .provisioning import reap_stale_runs
+
+    return len(reap_stale_runs())

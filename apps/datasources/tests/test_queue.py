@@ -114,3 +114,39 @@ def test_one_run_at_a_time_and_each_run_is_taken_once(tenant, devops, ops):
     assert refused.value.code == "provisioning_in_progress"
     assert run_queued(run.pk).status == ProvisioningRun.Status.SUCCEEDED
     assert run_queued(run.pk) is None  # a second delivery of the task does nothing
+
+
+def test_the_reaper_fails_runs_whose_worker_stopped(devops, ops, settings):
+    """A run left 进行中 by a worker that died makes no more progress: after
+    PROVISIONING_STALE_AFTER the reaper marks it failed, naming the step it stopped in,
+    once; a run still making progress is left alone."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from apps.datasources.provisioning import reap_stale_runs
+    from apps.datasources.tasks import reap_runs
+
+    settings.PROVISIONING_STALE_AFTER = 600
+    now = timezone.now()
+
+    def run(customer, age_seconds):
+        return ProvisioningRun.objects.create(
+            customer=customer, name=f"DS-R-{customer.pk}", database=f"r_{customer.pk}",
+            db_type="mysql", host="10.0.3.12", port=3306, username="tenant_app",
+            status=ProvisioningRun.Status.RUNNING,
+            steps=[{"code": "check", "label": "检测连接", "status": "ok", "message": ""}],
+            progress_at=now - dt.timedelta(seconds=age_seconds), started_by=devops,
+        )  # fmt: skip
+
+    dead = run(make_customer(actor=ops, complete=True), 601)
+    alive = run(make_customer(actor=ops, complete=True), 30)
+    assert [r.pk for r in reap_stale_runs(now=now)] == [dead.pk]
+    dead.refresh_from_db()
+    alive.refresh_from_db()
+    assert dead.status == ProvisioningRun.Status.FAILED and dead.failed_step == "create_database"
+    assert "超过 10 分钟没有进展" in dead.message and "第 2 步「创建数据库」" in dead.message
+    assert alive.status == ProvisioningRun.Status.RUNNING
+    row = AuditLog.objects.get(action="datasource_configure_failed")
+    assert dead.name in row.message
+    assert reap_stale_runs(now=now) == [] and reap_runs() == 0  # reaped once
