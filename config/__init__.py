@@ -7,9 +7,9 @@ The Celery app is loaded with the package, so ``shared_task`` binds to it.
 
 import pymysql
 
+from .celery import app as celery_app
+
 pymysql.version_info = (2, 2, 1, "final", 0)
 pymysql.install_as_MySQLdb()
-
-from .celery import app as celery_app  # noqa: E402
 
 __all__ = ["celery_app"]

@@ -7,6 +7,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.db.models import Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from apps.audit import services as audit
+from apps.core.errors import Forbidden, ValidationFailed
+from apps.core.permissions import has_perm
 
 SCOPE_ALL_PERM = "accounts.data_scope_all"
 
@@ -48,11 +54,6 @@ def owners_holding(perm: str) -> QuerySet:
 def check_owner(owner, *, perm: str, what: str) -> None:
     """Refuse an owner who is not an active member of staff holding ``perm`` (None is the
     pool, always allowed). ``what`` names the records: 「该员工不能负责客户申请」."""
-    from django.utils.translation import gettext as _
-
-    from apps.core.errors import ValidationFailed
-    from apps.core.permissions import has_perm
-
     if owner is not None and not (owner.is_active and has_perm(owner, perm)):
         message = _("该员工不能负责%(what)s") % {"what": what}
         raise ValidationFailed(_("负责人：") + message, fields={"owner": [message]})
@@ -64,11 +65,6 @@ def reassign(model: type, records: Iterable[Any], owner, *, actor) -> int:
     cannot deadlock), one UPDATE writes those whose owner changes and one INSERT their
     audit rows (「分配给 王磊」). A record that has gone is refused (403). Returns how many
     changed."""
-    from django.utils import timezone
-    from django.utils.translation import gettext as _
-
-    from apps.audit import services as audit
-    from apps.core.errors import Forbidden
 
     ids = {record.pk for record in records}
     locked = list(model.objects.select_for_update().filter(pk__in=ids).order_by("pk"))

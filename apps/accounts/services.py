@@ -72,6 +72,11 @@ def _roles_snapshot(user: User) -> list[str]:
     return sorted(user.groups.values_list("name", flat=True))
 
 
+def _roles_audited(user: User) -> dict[str, list[str]]:
+    """The roles, audited beside the user's columns."""
+    return {"roles": _roles_snapshot(user)}
+
+
 @transaction.atomic
 def staff_create(
     *,
@@ -135,8 +140,7 @@ def staff_update(
     if is_active is False and user.pk == actor.pk:
         raise Conflict(_("不能停用自己的账号"), code=ErrorCode.SELF_DISABLE)
     was_admin = "admin" in _roles_snapshot(user)
-    roles_of = lambda u: {"roles": _roles_snapshot(u)}  # noqa: E731
-    with audit.tracked(user, actor=actor, action=_staff_action, extra=roles_of):
+    with audit.tracked(user, actor=actor, action=_staff_action, extra=_roles_audited):
         for attr, value in (("name", name), ("email", email)):
             if value is not None:
                 setattr(user, attr, value.strip())

@@ -9,8 +9,10 @@ class CoreConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import pre_save
 
-        from . import tasking  # noqa: F401  (connects the task signals)
+        from . import tasking
         from .inputs import guard_model_save
+
+        tasking.connect()  # request context and outcome counts for every task
 
         # Every platform model passes the input rules before it is written.
         pre_save.connect(guard_model_save, dispatch_uid="core.inputs.guard_model_save")

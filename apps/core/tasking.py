@@ -26,7 +26,6 @@ _started: dict[str, tuple[float, Any]] = {}
 OUTCOMES = {"SUCCESS": "succeeded", "FAILURE": "failed", "RETRY": "retried"}
 
 
-@signals.before_task_publish.connect(dispatch_uid="core.tasking.carry_context")
 def carry_context(headers: dict | None = None, **_kwargs: Any) -> None:
     """Put the current request's id and client IP in the message's headers."""
     if headers is None:
@@ -36,7 +35,6 @@ def carry_context(headers: dict | None = None, **_kwargs: Any) -> None:
     headers.setdefault("client_ip", ctx.ip or "")
 
 
-@signals.task_prerun.connect(dispatch_uid="core.tasking.enter")
 def enter(task_id: str = "", task: Any = None, **_kwargs: Any) -> None:
     request = getattr(task, "request", None)
     request_id = getattr(request, "request_id", None) or f"task-{task_id[:8]}"
@@ -45,7 +43,6 @@ def enter(task_id: str = "", task: Any = None, **_kwargs: Any) -> None:
     _started[task_id] = (time.monotonic(), token)
 
 
-@signals.task_postrun.connect(dispatch_uid="core.tasking.leave")
 def leave(task_id: str = "", task: Any = None, state: str | None = None, **_kwargs: Any) -> None:
     started, token = _started.pop(task_id, (None, None))
     if token is not None:
@@ -56,6 +53,13 @@ def leave(task_id: str = "", task: Any = None, state: str | None = None, **_kwar
             count_outcome(task.name, outcome, time.monotonic() - started)
         except Exception:  # statistics must never fail a task
             log.warning("could not record the outcome of %s", task.name, exc_info=True)
+
+
+def connect() -> None:
+    """Connect the handlers above to Celery's signals (the core app's ``ready``)."""
+    signals.before_task_publish.connect(carry_context, dispatch_uid="core.tasking.carry_context")
+    signals.task_prerun.connect(enter, dispatch_uid="core.tasking.enter")
+    signals.task_postrun.connect(leave, dispatch_uid="core.tasking.leave")
 
 
 def count_outcome(task: str, outcome: str, seconds: float) -> None:

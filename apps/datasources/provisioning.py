@@ -168,13 +168,9 @@ def run_queued(run_id: int) -> ProvisioningRun | None:
         remarks=run.remarks,
     )
     password = crypto.decrypt(run.secret_encrypted)
-    try:
+    # A failure is recorded on the run (cause, cleanup, audit row) by ``_execute``.
+    with contextlib.suppress(ProvisioningFailed):
         _execute(run, ds=ds, password=password, actor=run.started_by, customer=run.customer)
-    except ProvisioningFailed:
-        pass  # recorded on the run, with its cause and its cleanup
-    finally:
-        if ProvisioningRun.objects.filter(pk=run.pk, status=ProvisioningRun.Status.SUCCEEDED):
-            ProvisioningRun.objects.filter(pk=run.pk).update(secret_encrypted="")
     run.refresh_from_db()
     return run
 
@@ -282,6 +278,7 @@ def _execute(
 
     ProvisioningRun.objects.filter(pk=run.pk).update(
         status=ProvisioningRun.Status.SUCCEEDED,
+        secret_encrypted="",  # the data source holds the password now
         finished_at=timezone.now(),
         message=_("配置完成"),
         datasource=datasource,
