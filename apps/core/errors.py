@@ -67,6 +67,9 @@ class ErrorCode(StrEnum):
     PROBE_FAILED = "probe_failed"  # 无法检测租户库
     PROVISIONING_FAILED = "provisioning_failed"  # 配置数据源失败
     PROVISIONING_IN_PROGRESS = "provisioning_in_progress"  # 数据源正在配置中
+    RUN_NOT_RETRYABLE = "run_not_retryable"  # 该配置记录不能重试
+    RUN_NOT_CLEANABLE = "run_not_cleanable"  # 该配置记录无需清理
+    CLEANUP_FAILED = "cleanup_failed"  # 清理租户服务器上的遗留内容失败
     TENANT_NOT_FOUND = "tenant_not_found"  # 租户不存在或未配置数据源
 
 

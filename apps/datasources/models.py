@@ -272,6 +272,14 @@ class ProvisioningRun(models.Model):
     remarks = models.TextField(_("备注"), max_length=500, blank=True)
     secret_encrypted = models.TextField(_("密码"), blank=True, editable=False)
     progress_at = fields.DateTimeField(_("最近进展"), null=True, blank=True)
+    # What this run has created on the tenant server and not yet removed, written before
+    # the step that creates it: {"database": true} (it created the database) or
+    # {"objects_before": [[name, kind], ...]} (it is creating tables in an existing empty
+    # database that held these). Empty when nothing of the run is left there. 重试 resumes
+    # from it; 清理 removes it.
+    footprint = models.JSONField(_("遗留内容"), default=dict, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("执行次数"), default=1)
+    cleaned_at = fields.DateTimeField(_("清理时间"), null=True, blank=True)
 
     AUDIT_REDACT = ("secret_encrypted",)
 
@@ -289,6 +297,27 @@ class ProvisioningRun(models.Model):
         if not self.finished_at:
             return None
         return int((self.finished_at - self.started_at).total_seconds() * 1000)
+
+    @property
+    def active(self) -> bool:
+        return self.status in self.ACTIVE
+
+    @property
+    def holds_secret(self) -> bool:
+        """Whether the run still keeps the password (lists annotate ``has_secret`` and
+        never load the secret itself)."""
+        annotated = self.__dict__.get("has_secret")
+        return bool(self.secret_encrypted) if annotated is None else bool(annotated)
+
+    @property
+    def retryable(self) -> bool:
+        """A failed run that kept its input (the password) can run again."""
+        return self.status == self.Status.FAILED and self.holds_secret
+
+    @property
+    def cleanable(self) -> bool:
+        """A failed run that still holds a secret or left something on the server."""
+        return self.status == self.Status.FAILED and (self.holds_secret or bool(self.footprint))
 
 
 class DataSourceTombstone(models.Model):

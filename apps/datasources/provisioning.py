@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.audit import services as audit
-from apps.core.errors import Conflict, DomainError, ErrorCode
+from apps.core.errors import Conflict, DomainError, ErrorCode, NotFound
 from apps.core.models import next_value
 from apps.core.permissions import require_perm
 from apps.customers.models import Customer
@@ -129,18 +129,126 @@ def datasource_queue(*, actor, customer: Customer, data: dict[str, Any]) -> Prov
     ds, password = clean_input(data)
     with transaction.atomic():
         Customer.objects.select_for_update().get(pk=customer.pk)
-        if ProvisioningRun.objects.filter(
-            customer=customer, status__in=ProvisioningRun.ACTIVE
-        ).exists():
-            raise Conflict(
-                _("该客户的数据源正在配置中，请等待完成"), code=ErrorCode.PROVISIONING_IN_PROGRESS
-            )
+        _ensure_no_active_run(customer)
         run = _new_run(actor=actor, customer=customer, ds=ds, status=ProvisioningRun.Status.QUEUED)
         run.secret_encrypted = crypto.encrypt(password)
         run.save(update_fields=["secret_encrypted"])
         transaction.on_commit(lambda: provision.delay(run.pk))
     logger.info("数据源 %s 已排队配置", run.name)
     return run
+
+
+def _ensure_no_active_run(customer: Customer) -> None:
+    runs = ProvisioningRun.objects.filter(customer=customer, status__in=ProvisioningRun.ACTIVE)
+    if runs.exists():
+        raise Conflict(
+            _("该客户的数据源正在配置中，请等待完成"), code=ErrorCode.PROVISIONING_IN_PROGRESS
+        )
+
+
+def _locked_run(customer: Customer, run_id: int) -> ProvisioningRun:
+    """The run's row, locked (the customer's row is locked first, as everywhere)."""
+    Customer.objects.select_for_update().get(pk=customer.pk)
+    run = ProvisioningRun.objects.select_for_update().filter(pk=run_id, customer=customer).first()
+    if run is None:
+        raise NotFound(_("配置记录不存在"))
+    return run
+
+
+def datasource_retry(*, actor, customer: Customer, run_id: int) -> ProvisioningRun:
+    """重试 a failed run with the input it kept: queued again under the same names, it
+    resumes from what its earlier attempt left (see ``_execute``). Refused (409) when the
+    run did not fail, was cleaned up, or the customer has a data source or another run
+    under way."""
+    from .tasks import provision
+
+    require_perm(actor, MANAGE)
+    with transaction.atomic():
+        run = _locked_run(customer, run_id)
+        if not run.retryable:
+            raise Conflict(
+                _("只有失败且未清理的配置记录可以重试；请重新配置数据源"),
+                code=ErrorCode.RUN_NOT_RETRYABLE,
+            )
+        _ensure_none_configured(customer)
+        _ensure_no_active_run(customer)
+        attempt = run.attempts + 1
+        ProvisioningRun.objects.filter(pk=run.pk).update(
+            status=ProvisioningRun.Status.QUEUED,
+            attempts=attempt,
+            started_by=actor,
+            failed_step="",
+            message="",
+            finished_at=None,
+            progress_at=timezone.now(),
+        )
+        audit.record(
+            actor=actor,
+            action="datasource_retry",
+            obj=customer,
+            message=_("重试配置数据源 %(n)s（第 %(a)d 次执行）") % {"n": run.name, "a": attempt},
+        )
+        transaction.on_commit(lambda: provision.delay(run.pk))
+    run.refresh_from_db()
+    logger.info("数据源 %s 重试配置，第 %d 次执行", run.name, attempt)
+    return run
+
+
+def datasource_cleanup(*, actor, customer: Customer, run_id: int) -> ProvisioningRun:
+    """清理 a failed run: remove from the tenant server what it created (the database it
+    created, or the tables it created in an existing one) and erase the password it kept.
+    The run stays in the history, marked 已清理. When the server cannot be reached the run
+    is left as it was (409 ``cleanup_failed`` with the cause), to be cleaned later."""
+    require_perm(actor, MANAGE)
+    with transaction.atomic():
+        run = _locked_run(customer, run_id)
+        if not run.cleanable:
+            raise Conflict(_("该配置记录没有需要清理的内容"), code=ErrorCode.RUN_NOT_CLEANABLE)
+        footprint = dict(run.footprint or {})
+        removed = ""
+        if footprint:
+            removed = _remove_footprint(run, footprint)
+        ProvisioningRun.objects.filter(pk=run.pk).update(
+            footprint={}, secret_encrypted="", cleaned_at=timezone.now()
+        )
+        audit.record(
+            actor=actor,
+            action="datasource_run_cleanup",
+            obj=customer,
+            message=_("清理配置记录 %(n)s：%(m)s")
+            % {"n": run.name, "m": removed or _("已删除保存的密码")},
+        )
+    run.refresh_from_db()
+    logger.info("数据源 %s 的配置记录已清理", run.name)
+    return run
+
+
+def _remove_footprint(run: ProvisioningRun, footprint: dict[str, Any]) -> str:
+    target = tenantdb.Target(
+        run.db_type,
+        run.host,
+        run.port,
+        run.username,
+        crypto.decrypt(run.secret_encrypted),
+        run.database,
+    )
+    try:
+        with tenantdb.connector_for(target) as connector:
+            exists, _tables, _charset = connector.database_state(run.database)
+            if not exists:
+                return _("数据库 %(d)s 已不存在") % {"d": run.database}
+            if footprint.get("database"):
+                connector.drop_database(run.database)
+                return _("已删除本次创建的数据库 %(d)s") % {"d": run.database}
+            before = {(str(n), str(k)) for n, k in footprint.get("objects_before", [])}
+            new = [o for o in connector.objects(run.database) if o not in before]
+            connector.drop_objects(run.database, new)
+            return _("已删除本次创建的 %(n)d 张表/视图") % {"n": len(new)}
+    except TenantDBError as exc:
+        raise Conflict(
+            _("清理未完成，配置记录保持不变：%(m)s") % {"m": exc.message},
+            code=ErrorCode.CLEANUP_FAILED,
+        ) from None
 
 
 def run_queued(run_id: int) -> ProvisioningRun | None:
@@ -194,30 +302,51 @@ def _new_run(*, actor, customer: Customer, ds: DataSource, status: str) -> Provi
     )
 
 
+def _set_footprint(run: ProvisioningRun, footprint: dict[str, Any]) -> None:
+    """Record what the run is about to leave on the tenant server, before it does."""
+    run.footprint = footprint
+    ProvisioningRun.objects.filter(pk=run.pk).update(footprint=footprint)
+
+
 def _execute(
     run: ProvisioningRun, *, ds: DataSource, password: str, actor, customer: Customer
 ) -> DataSource:
     """The recorded pipeline for ``run``: every step saved as it ends; on failure, what the
-    run created is removed and ProvisioningFailed raised."""
+    run created is removed and ProvisioningFailed raised.
+
+    A run that an earlier attempt left unfinished (its worker died: ``run.footprint`` says
+    what is on the server) resumes: 检测连接 and 验证建表权限 run again, the database it
+    created is used, and 初始化表结构 is skipped if it had completed — or, if it was cut
+    off, its partial tables are removed and the script runs again."""
     name, database = run.name, run.database
+    footprint = dict(run.footprint or {})
+    earlier = {s["code"]: s["status"] for s in run.steps} if footprint else {}
     pipeline = _Pipeline(run)
     target = tenantdb.Target(ds.db_type, ds.host, ds.port, ds.username, password, database)
     report: PreflightReport | None = None
-    created_database = False
+    created_database = bool(footprint.get("database"))
     created_objects_before: list[tuple[str, str]] | None = None
+    if "objects_before" in footprint:
+        created_objects_before = [(str(n), str(k)) for n, k in footprint["objects_before"]]
     with tenantdb.connector_for(target) as connector:
         try:
             with pipeline.step("check") as entry:
                 report = tenantdb.check_with(connector, max_pool=ds.max_connections)
+                if footprint:
+                    _accept_own_tables(report)
                 entry["message"] = report.summary()
                 if not report.ok:
                     raise _StepFailed(report.summary(), _fields_for(report))
 
             with pipeline.step("create_database") as entry:
-                if report.database_exists:
+                if created_database and report.database_exists:
+                    entry["status"] = "skipped"
+                    entry["message"] = _("沿用上次执行时创建的数据库 %(d)s") % {"d": database}
+                elif report.database_exists:
                     entry["status"] = "skipped"
                     entry["message"] = _("数据库 %(d)s 已存在且为空，直接使用") % {"d": database}
                 else:
+                    _set_footprint(run, {"database": True})
                     if isinstance(connector, tenantdb.PostgresConnector):
                         utf8 = report.charset.upper().replace("-", "") == "UTF8"
                         connector.create_database(database, template0=not utf8)
@@ -234,9 +363,17 @@ def _execute(
                 if not statements:
                     entry["status"] = "skipped"
                     entry["message"] = _("未配置基线表结构")
+                elif earlier.get("apply_schema") == "ok" and report.database_exists:
+                    entry["status"] = "skipped"
+                    entry["message"] = _("上次执行时已完成")
                 else:
-                    if not created_database:
+                    if not created_database and created_objects_before is None:
                         created_objects_before = connector.objects(database)
+                        _set_footprint(run, {"objects_before": created_objects_before})
+                    if footprint:  # cut off before: remove its partial tables first
+                        before = set(created_objects_before or [])
+                        partial = [o for o in connector.objects(database) if o not in before]
+                        connector.drop_objects(database, partial)
                     connector.run_script(database, statements)
                     files = len({f for f, _n, _s in statements})
                     entry["message"] = _("已执行 %(f)d 个文件、%(s)d 条语句") % {
@@ -264,13 +401,14 @@ def _execute(
             # A fresh connection: the failed one may be broken, and PostgreSQL cannot drop
             # a database while it is connected to it.
             connector.close()
-            _cleanup(
+            if _cleanup(
                 pipeline,
                 target,
                 database=database,
                 created_database=created_database,
                 objects_before=created_objects_before,
-            )
+            ):
+                _set_footprint(run, {})
             _finish_failed(pipeline, actor=actor, customer=customer, exc=exc)
             if isinstance(exc, _StepFailed | TenantDBError):
                 raise _as_provisioning_failed(pipeline, exc, report) from None
@@ -279,13 +417,33 @@ def _execute(
     ProvisioningRun.objects.filter(pk=run.pk).update(
         status=ProvisioningRun.Status.SUCCEEDED,
         secret_encrypted="",  # the data source holds the password now
+        footprint={},  # what it created belongs to the data source
         finished_at=timezone.now(),
         message=_("配置完成"),
         datasource=datasource,
         steps=pipeline.steps,
     )
+    # The customer's other failed runs can no longer run again (a data source exists):
+    # their passwords go, unless they still hold leftovers for 清理.
+    for other in ProvisioningRun.objects.filter(
+        customer=customer, status=ProvisioningRun.Status.FAILED
+    ).exclude(secret_encrypted=""):
+        if not other.footprint:
+            ProvisioningRun.objects.filter(pk=other.pk).update(secret_encrypted="")
     logger.info("数据源 %s 已配置（%s %s）", name, ds.get_db_type_display(), ds.address)
     return datasource
+
+
+def _accept_own_tables(report: PreflightReport) -> None:
+    """On a resumed run the database is not empty because of the run itself."""
+    own = {"database_not_empty"}
+    report.findings = [f for f in report.findings if f.code not in own]
+    if report.database_exists:
+        report.add(
+            "database",
+            tenantdb.OK,
+            _("数据库 %(d)s 中的内容是本次配置上次执行时创建的") % {"d": report.database},
+        )
 
 
 def _fields_for(report: PreflightReport) -> dict[str, list[str]]:
@@ -346,10 +504,11 @@ def _cleanup(
     database: str,
     created_database: bool,
     objects_before: list[tuple[str, str]] | None,
-) -> None:
-    """Remove what this run created on the tenant server, and only that."""
+) -> bool:
+    """Remove what this run created on the tenant server, and only that. True when nothing
+    of the run is left there."""
     if not created_database and objects_before is None:
-        return
+        return True
     try:
         with pipeline.step("cleanup") as entry, tenantdb.connector_for(target) as connector:
             if created_database:
@@ -362,6 +521,8 @@ def _cleanup(
                 entry["message"] = _("已删除本次创建的 %(n)d 张表/视图") % {"n": len(new)}
     except Exception as exc:
         logger.warning("数据源配置失败后清理 %s 未完成：%s", database, _failure_message(exc))
+        return False
+    return True
 
 
 def _finish_failed(pipeline: _Pipeline, *, actor, customer: Customer, exc: BaseException) -> None:

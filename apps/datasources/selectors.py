@@ -10,7 +10,8 @@ from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet, Sum
+from django.utils.translation import gettext as _
 
 from apps.audit.models import AuditLog
 from apps.core.errors import NotFound
@@ -64,8 +65,31 @@ def access_datasource(user, pk: int | str, *, perm: str = VIEW) -> DataSource:
 
 def provisioning_runs(*, user, customer: Customer, limit: int = 20) -> QuerySet[ProvisioningRun]:
     require_perm(user, MANAGE)
-    runs = customer.datasource_runs.select_related("started_by").defer("secret_encrypted")
-    return runs.order_by("-started_at", "-id")[:limit]
+    return _runs(customer).order_by("-started_at", "-id")[:limit]
+
+
+def _runs(customer: Customer) -> QuerySet[ProvisioningRun]:
+    has_secret = ExpressionWrapper(~Q(secret_encrypted=""), output_field=BooleanField())
+    return (
+        customer.datasource_runs.select_related("started_by")
+        .defer("secret_encrypted")
+        .annotate(has_secret=has_secret)
+    )
+
+
+def provisioning_run(*, user, customer: Customer, run_id: int) -> ProvisioningRun:
+    """One of the customer's provisioning runs (404 otherwise), without its secret."""
+    require_perm(user, MANAGE)
+    run = _runs(customer).filter(pk=run_id).first()
+    if run is None:
+        raise NotFound(_("配置记录不存在"))
+    return run
+
+
+def active_run(*, user, customer: Customer) -> ProvisioningRun | None:
+    """The customer's queued or running provisioning run, if any."""
+    require_perm(user, MANAGE)
+    return _runs(customer).filter(status__in=ProvisioningRun.ACTIVE).order_by("-pk").first()
 
 
 def datasource_history(customer: Customer, limit: int = 50) -> QuerySet[AuditLog]:

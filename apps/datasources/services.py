@@ -291,6 +291,8 @@ def datasource_check(*, actor, customer: Customer, data: dict[str, Any]) -> Pref
 _MOVED = {
     "datasource_configure": "provisioning",
     "datasource_queue": "provisioning",
+    "datasource_retry": "provisioning",
+    "datasource_cleanup": "provisioning",
     "datasource_advance": "lifecycle",
     "datasource_update": "lifecycle",
     "datasource_delete": "lifecycle",

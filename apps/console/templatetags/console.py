@@ -34,6 +34,8 @@ ACTION_LABELS = {
     "datasource_check": _("检测数据源连接"),
     "datasource_configure": _("配置数据源"),
     "datasource_configure_failed": _("配置数据源失败"),
+    "datasource_retry": _("重试配置数据源"),
+    "datasource_run_cleanup": _("清理配置记录"),
     "datasource_status": _("变更实施状态"),
     "datasource_delete": _("删除数据源"),
     "datasource_rotate_keys": _("轮换数据源密钥"),
