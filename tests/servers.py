@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -85,7 +86,12 @@ class Worker:
     file of its own, migrated here (``db``)."""
 
     def __init__(
-        self, root: Path, *, database_url: str | None = None, env: dict[str, str] | None = None
+        self,
+        root: Path,
+        *,
+        database_url: str | None = None,
+        env: dict[str, str] | None = None,
+        start: bool = True,
     ) -> None:
         self.root = root
         self.db = root / "worker.sqlite3"
@@ -104,6 +110,14 @@ class Worker:
                 [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
                 cwd=Path(settings.BASE_DIR), env=self.env, check=True, timeout=120,
             )  # fmt: skip
+        for folder in ("messages", "processed", "control"):
+            (self.queue / folder).mkdir(parents=True, exist_ok=True)
+        self.process: subprocess.Popen | None = None
+        if start:
+            self.start()
+
+    def start(self) -> None:
+        """Start the worker process (messages published before wait in its queue)."""
         self.process = subprocess.Popen(
             [
                 sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO",
@@ -120,7 +134,7 @@ class Worker:
             log = self.log.read_text()
             if text in log:
                 return log
-            if self.process.poll() is not None:
+            if self.process is not None and self.process.poll() is not None:
                 pytest.fail(f"worker exited:\n{log[-3000:]}")
             time.sleep(0.2)
         pytest.fail(f"worker log never showed {text!r}:\n{self.log.read_text()[-3000:]}")
@@ -134,7 +148,20 @@ class Worker:
             "store_processed": False,
         }
 
+    def kill(self) -> None:
+        """SIGKILL the worker and its pool processes at once, as when its machine dies:
+        nothing of it runs a line more."""
+        pid = self.process.pid
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(child), signal.SIGKILL)
+        self.process.kill()
+        self.process.wait(timeout=10)
+
     def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
         self.process.terminate()
         try:
             self.process.wait(timeout=30)

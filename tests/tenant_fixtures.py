@@ -270,3 +270,37 @@ def tenant_settings(settings):
     settings.TENANT_CONNECT_TIMEOUT = 3
     settings.TENANT_QUERY_TIMEOUT = 20
     return settings
+
+
+# --- A real worker --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def idle_worker(transactional_db, tmp_path):
+    """A real Celery worker process sharing this test's control database and tenant
+    servers, not yet started (``idle_worker.start()``; set ``idle_worker.env`` first if
+    need be); this process publishes to its queue for the test. One per test: the flush
+    between transactional tests renumbers the content types a longer-lived worker would
+    still hold in its cache."""
+    from tests.servers import Worker, control_database_url, sending_to
+
+    root = tmp_path / "worker"
+    root.mkdir()
+    worker = Worker(
+        root,
+        database_url=control_database_url(),
+        env={"TENANT_DB_PREFIX": PREFIX, "TENANT_CONNECT_TIMEOUT": "3"},
+        start=False,
+    )
+    try:
+        with sending_to(worker):
+            yield worker
+    finally:
+        worker.stop()
+
+
+@pytest.fixture
+def worker(idle_worker):
+    """The same worker, started."""
+    idle_worker.start()
+    return idle_worker

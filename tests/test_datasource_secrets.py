@@ -24,6 +24,7 @@ from apps.api.tests.helpers import API, bearer, call
 from apps.audit.models import AuditLog
 from apps.customers.tests.factories import make_customer
 from apps.datasources.models import DataSource, ProvisioningRun
+from apps.datasources.provisioning import run_queued
 from tests.tenant_fixtures import PG_PASSWORD_GROUP, PREFIX, RUN
 
 pytestmark = pytest.mark.django_db
@@ -121,7 +122,19 @@ def test_the_password_appears_only_in_the_registry_answer(
         "configure (wrong password)",
         console.post(u("configure"), {**leaky_account, "password": WRONG}, **HX),
     )
+    failed = run_queued(ProvisioningRun.objects.get(customer=customer).pk)  # the worker's part
+    run_url = reverse("datasources:run", args=[pk, failed.pk])
+    keep("run (failed)", console.get(run_url, **HX))
+    keep("run page (failed)", console.get(run_url))
+    keep("cleanup modal", console.get(reverse("datasources:cleanup", args=[pk, failed.pk]), **HX))
+    keep("refill form", console.get(u("configure") + f"?from={failed.pk}", **HX))
+    keep("retry", console.post(reverse("datasources:retry", args=[pk, failed.pk]), **HX))
+    keep("run (retry queued)", console.get(run_url, **HX))
+    keep("panel (run queued)", console.get(u("panel"), **HX))
+    run_queued(failed.pk)
+    keep("api run (failed)", api.get(f"{API}/customers/{pk}/datasource/runs/{failed.pk}"))
     keep("configure (ok)", console.post(u("configure"), leaky_account, **HX))
+    run_queued(ProvisioningRun.objects.filter(customer=customer).latest("pk").pk)
     ds = DataSource.objects.get(customer=customer)
     encrypted = ds.password_encrypted
     keep("configure again", console.post(u("configure"), leaky_account, **HX))
@@ -143,6 +156,7 @@ def test_the_password_appears_only_in_the_registry_answer(
         "api delete (in use)",
         call(api, "delete", f"{API}/customers/{pk}/datasource", {"confirm_name": ds.name}),
     )
+    keep("api runs", api.get(f"{API}/customers/{pk}/datasource/runs"))
     other = make_customer(actor=ops, complete=True)
     keep(
         "api configure (wrong password)",
@@ -153,6 +167,8 @@ def test_the_password_appears_only_in_the_registry_answer(
             {**body, "password": WRONG},
         ),
     )
+    other_run = run_queued(ProvisioningRun.objects.get(customer=other).pk)
+    keep("api run (other)", api.get(f"{API}/customers/{other.pk}/datasource/runs/{other_run.pk}"))
 
     # Every role's view of the customer, the panel, the lists and the logs.
     for role, user in {
@@ -190,7 +206,8 @@ def test_the_password_appears_only_in_the_registry_answer(
 
     # The pages did show what they should (so the checks below look at real pages).
     assert "检测通过" in seen["check (ok)"]
-    assert "检测连接」失败" in seen["configure (wrong password)"]
+    assert "检测连接」失败" in seen["run (failed)"]
+    assert "检测连接」失败" in json.loads(seen["api run (other)"])["message"]
     assert ds.name in seen["customer detail (devops)"]
     assert "未实施" in seen["customer detail (ops)"] or "实施中" in seen["customer detail (ops)"]
     assert "配置数据源" in seen["audit list"]

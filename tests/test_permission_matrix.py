@@ -19,6 +19,8 @@ from apps.accounts.tests.factories import make_staff
 from apps.contracts.services import contract_create
 from apps.customers.services import customer_update
 from apps.customers.tests.factories import make_customer
+from apps.datasources import crypto
+from apps.datasources.models import ProvisioningRun
 from apps.datasources.tests.factories import make_datasource
 from apps.leads.services import lead_create_offline, qr_channel_create
 
@@ -40,7 +42,8 @@ class Route:
     allowed: set[str]
     method: str = "get"
     args: str = (
-        ""  # customer, ds_customer (has a data source), contract, staff, token, lead, qrchannel
+        ""  # customer, ds_customer (has a data source), contract, staff, token, lead, qrchannel,
+        # run (a customer's failed provisioning run)
     )
     query: str = ""
     data: dict = field(default_factory=dict)
@@ -91,6 +94,9 @@ ROUTES = [
     Route("datasources:status", DATASOURCE, args="ds_customer"),
     Route("datasources:delete", DATASOURCE, args="ds_customer"),
     Route("datasources:probe", DATASOURCE, args="ds_customer"),
+    Route("datasources:run", DATASOURCE, args="run"),
+    Route("datasources:retry", DATASOURCE, "post", args="run"),
+    Route("datasources:cleanup", DATASOURCE, args="run"),
     Route("audit:list", MANAGERS),
     Route("audit:export", MANAGERS),
     Route("accounts:staff_list", ADMIN),
@@ -180,7 +186,13 @@ def world(db):
     # A closed local port: 检测数据 fails at once, without leaving the machine.
     ds_customer = make_customer(actor=users["ops"], complete=True)
     make_datasource(ds_customer, actor=users["devops"], host="127.0.0.1", port=1)
+    run = ProvisioningRun.objects.create(
+        customer=customer, name="DS-M-1", database="m_1", db_type="mysql", host="127.0.0.1",
+        port=1, username="tenant_app", status=ProvisioningRun.Status.FAILED,
+        secret_encrypted=crypto.encrypt("Secret#2026pw"), started_by=users["devops"],
+    )  # fmt: skip
     objects = {
+        "run": (customer.pk, run.pk),
         "customer": customer.pk,
         "ds_customer": ds_customer.pk,
         "contract": contract.pk,
@@ -196,7 +208,8 @@ def _call(route: Route, role: str, users, objects):
     client = Client()
     if role != "anon":
         client.force_login(users[role])
-    args = [objects[route.args]] if route.args else []
+    value = objects[route.args] if route.args else ()
+    args = list(value) if isinstance(value, tuple) else [value]
     url = reverse(route.name, args=args)
     if route.query:
         url += "?" + route.query.format(**objects)

@@ -15,14 +15,14 @@ from django.utils.http import parse_etags
 from ninja import Field, Router, Schema, Status
 
 from apps.api.auth import registry_auth
-from apps.api.common import ErrorOut, LocalDateTime, StaffRef, StrictInput, errors
+from apps.api.common import LocalDateTime, StaffRef, StrictInput, errors
 from apps.api.errors import register_labels
 from apps.core.errors import ErrorCode, NotFound
 from apps.core.permissions import has_perm, require_perm
 from apps.customers.selectors import access_customer
 
-from . import selectors, services
-from .models import DataSource
+from . import provisioning, selectors, services
+from .models import DataSource, ProvisioningRun
 
 router = Router(tags=["数据源"])
 registry_router = Router(tags=["租户注册表"], auth=registry_auth)
@@ -132,16 +132,43 @@ class CheckOut(Schema):
 class StepOut(Schema):
     code: str = Field(..., examples=["create_database"])
     label: str = Field(..., examples=["创建数据库"])
-    status: Literal["ok", "failed", "skipped"]
+    status: Literal["ok", "failed", "skipped", "running", "pending", "not_run"] = Field(
+        ...,
+        description=(
+            "`ok` 完成、`failed` 失败、`skipped` 跳过、`running` 进行中、`pending` 等待、"
+            "`not_run` 未执行（配置已结束）"
+        ),
+    )
     message: str
-    ms: int | None = None
+    ms: int | None = Field(None, description="耗时（毫秒）")
 
 
-class ProvisioningErrorOut(ErrorOut):
-    """配置失败（422）：`step` 为失败的步骤，`steps` 为本次各步骤的记录；未保存任何内容。"""
+class RunOut(Schema):
+    """一次数据源配置（配置记录）。排队中和进行中时轮询本资源即可看到各步骤的进展。"""
 
-    step: str = Field("", examples=["check"])
-    steps: list[StepOut] = Field(default_factory=list)
+    id: int
+    status: Literal["queued", "running", "succeeded", "failed"] = Field(
+        ..., description="`queued` 排队中、`running` 进行中、`succeeded` 成功、`failed` 失败"
+    )
+    status_label: str
+    name: str = Field(..., description="数据源名称（系统生成）", examples=["DS-HGJ100001-1"])
+    database: str = Field(..., description="数据库名称（系统生成）")
+    db_type: str
+    host: str
+    port: int
+    username: str
+    attempts: int = Field(..., description="执行次数（重试会增加）")
+    failed_step: str = Field("", description="失败的步骤代码；未失败时为空")
+    message: str = Field("", description="结果说明；失败时说明原因和清理情况")
+    steps: list[StepOut]
+    started_at: LocalDateTime
+    started_by: StaffRef | None = None
+    finished_at: LocalDateTime | None = None
+    retryable: bool = Field(..., description="可以重试（失败且保留了输入，未清理）")
+    cleanable: bool = Field(..., description="可以清理（失败且保留了密码或在服务器上留有内容）")
+    leftovers: bool = Field(..., description="租户服务器上留有本次配置创建的内容")
+    cleaned_at: LocalDateTime | None = Field(None, description="清理时间")
+    datasource_id: int | None = Field(None, description="成功后保存的数据源")
 
 
 class ProbeOut(Schema):
@@ -218,6 +245,46 @@ def _datasource(request: HttpRequest, id: int, *, perm: str = selectors.VIEW) ->
     return ds
 
 
+def run_out(run: ProvisioningRun) -> dict[str, Any]:
+    return {
+        "id": run.pk,
+        "status": run.status,
+        "status_label": str(run.get_status_display()),
+        "name": run.name,
+        "database": run.database,
+        "db_type": run.db_type,
+        "host": run.host,
+        "port": run.port,
+        "username": run.username,
+        "attempts": run.attempts,
+        "failed_step": run.failed_step,
+        "message": run.message,
+        "steps": provisioning.run_progress(run),
+        "started_at": run.started_at,
+        "started_by": run.started_by if run.started_by_id else None,
+        "finished_at": run.finished_at,
+        "retryable": run.retryable,
+        "cleanable": run.cleanable,
+        "leftovers": bool(run.footprint),
+        "cleaned_at": run.cleaned_at,
+        "datasource_id": run.datasource_id,
+    }
+
+
+def _run(request: HttpRequest, id: int, run_id: int) -> tuple[Any, ProvisioningRun]:
+    require_perm(request.user, selectors.MANAGE)
+    customer = access_customer(request.user, id)
+    run = selectors.provisioning_run(user=request.user, customer=customer, run_id=run_id)
+    return customer, run
+
+
+def _accepted(request: HttpRequest, response: HttpResponse, customer, run: ProvisioningRun):
+    """202 with the run, and where to follow it (``Location``)."""
+    run = selectors.provisioning_run(user=request.user, customer=customer, run_id=run.pk)
+    response["Location"] = f"/api/v1/customers/{customer.pk}/datasource/runs/{run.pk}"
+    return Status(202, run_out(run))
+
+
 def _input(payload: DataSourceIn) -> dict[str, Any]:
     return {k: v for k, v in payload.model_dump().items() if v is not None}
 
@@ -242,30 +309,77 @@ def get_datasource(request: HttpRequest, id: int):
 
 @router.post(
     "customers/{id}/datasource",
-    response={201: DataSourceOut, 422: ProvisioningErrorOut, **errors(401, 403, 404, 409)},
-    exclude_unset=True,
-    summary="配置数据源（检测 → 建库 → 初始化表结构 → 验证 → 保存）",
+    response={202: RunOut, **errors(401, 403, 404, 409, 422)},
+    summary="配置数据源（排队执行：检测 → 建库 → 初始化表结构 → 验证 → 保存）",
     description=(
-        "先在租户数据库服务器上完成全部步骤，成功后才保存；保存后不可修改。已配置返回 409"
-        "（`datasource_exists`）。输入有误返回 422（`validation_error`，`fields` 标出字段）；"
-        "某一步失败返回 422（`provisioning_failed`），`step` 为失败的步骤、`steps` 为各步骤"
-        "记录，本次创建的内容已清理，未保存任何配置。"
+        "输入检查通过后，配置交给任务进程在后台执行，立即返回 202 和配置记录（`Location` "
+        "指向它）；轮询 `GET …/datasource/runs/{run_id}` 查看各步骤，`status` 为 "
+        "`succeeded` 时数据源已保存，为 `failed` 时 `message` 说明失败的步骤和原因，本次"
+        "创建的内容已清理，未保存任何配置。已配置返回 409（`datasource_exists`），已有配置"
+        "正在排队或执行返回 409（`provisioning_in_progress`）；输入有误返回 422"
+        "（`validation_error`，`fields` 标出字段）。保存后不可修改。"
     ),
 )
-def configure_datasource(request: HttpRequest, id: int, payload: DataSourceIn):
+def configure_datasource(
+    request: HttpRequest, response: HttpResponse, id: int, payload: DataSourceIn
+):
     require_perm(request.user, selectors.MANAGE)
     customer = access_customer(request.user, id)
-    try:
-        ds = services.datasource_configure(
-            actor=request.user, customer=customer, data=_input(payload)
-        )
-    except services.ProvisioningFailed as exc:
-        return Status(
-            422,
-            {**exc.as_dict(), "step": exc.step, "steps": list(exc.run.steps or [])},
-        )
-    ds = selectors.datasource_of(user=request.user, customer=customer)
-    return Status(201, datasource_out(ds, full=True))
+    run = services.datasource_queue(actor=request.user, customer=customer, data=_input(payload))
+    return _accepted(request, response, customer, run)
+
+
+@router.get(
+    "customers/{id}/datasource/runs",
+    response={200: list[RunOut], **errors(401, 403, 404)},
+    summary="数据源配置记录（最近 20 次）",
+)
+def list_runs(request: HttpRequest, id: int):
+    require_perm(request.user, selectors.MANAGE)
+    customer = access_customer(request.user, id)
+    runs = selectors.provisioning_runs(user=request.user, customer=customer, limit=20)
+    return [run_out(run) for run in runs]
+
+
+@router.get(
+    "customers/{id}/datasource/runs/{run_id}",
+    response={200: RunOut, **errors(401, 403, 404)},
+    summary="一次数据源配置的状态和各步骤",
+)
+def get_run(request: HttpRequest, id: int, run_id: int):
+    _customer, run = _run(request, id, run_id)
+    return run_out(run)
+
+
+@router.post(
+    "customers/{id}/datasource/runs/{run_id}/retry",
+    response={202: RunOut, **errors(401, 403, 404, 409)},
+    summary="重试失败的配置",
+    description=(
+        "用该次配置保留的输入重新排队执行（`attempts` 加 1），从已记录的步骤继续：任务进程"
+        "中断时已创建的数据库沿用、已完成的表结构不重复执行。已清理、未失败、客户已有数据源"
+        "或已有配置在执行时返回 409。"
+    ),
+)
+def retry_run(request: HttpRequest, response: HttpResponse, id: int, run_id: int):
+    customer, run = _run(request, id, run_id)
+    run = services.datasource_retry(actor=request.user, customer=customer, run_id=run.pk)
+    return _accepted(request, response, customer, run)
+
+
+@router.post(
+    "customers/{id}/datasource/runs/{run_id}/cleanup",
+    response={200: RunOut, **errors(401, 403, 404, 409)},
+    summary="清理失败的配置",
+    description=(
+        "删除该次配置在租户服务器上创建的内容（它创建的数据库，或它在已有数据库中创建的表）"
+        "和保留的密码；之后不能再重试。服务器连不上时返回 409（`cleanup_failed`），记录不变。"
+    ),
+)
+def cleanup_run(request: HttpRequest, id: int, run_id: int):
+    customer, run = _run(request, id, run_id)
+    services.datasource_cleanup(actor=request.user, customer=customer, run_id=run.pk)
+    return run_out(selectors.provisioning_run(user=request.user, customer=customer, run_id=run.pk))
 
 
 @router.post(

@@ -263,9 +263,11 @@ def run_queued(run_id: int) -> ProvisioningRun | None:
         )
         if run is None:
             return None
+        earlier = list(run.steps)
         run.status = ProvisioningRun.Status.RUNNING
         run.progress_at = timezone.now()
-        run.save(update_fields=["status", "progress_at"])
+        run.steps = []  # this attempt's steps; ``earlier`` tells it where to resume
+        run.save(update_fields=["status", "progress_at", "steps"])
     ds = DataSource(
         db_type=run.db_type,
         host=run.host,
@@ -278,9 +280,46 @@ def run_queued(run_id: int) -> ProvisioningRun | None:
     password = crypto.decrypt(run.secret_encrypted)
     # A failure is recorded on the run (cause, cleanup, audit row) by ``_execute``.
     with contextlib.suppress(ProvisioningFailed):
-        _execute(run, ds=ds, password=password, actor=run.started_by, customer=run.customer)
+        _execute(
+            run,
+            ds=ds,
+            password=password,
+            actor=run.started_by,
+            customer=run.customer,
+            earlier=earlier,
+        )
     run.refresh_from_db()
     return run
+
+
+def run_progress(run: ProvisioningRun) -> list[dict[str, Any]]:
+    """The five steps of a run as the console and the API show them: each recorded step
+    as recorded (ok, failed, skipped), the one under way as ``running``, the rest
+    ``pending`` — or ``not_run`` once the run has ended without them; the cleanup step
+    last if there was one."""
+    recorded = (
+        {} if run.status == ProvisioningRun.Status.QUEUED else {s["code"]: s for s in run.steps}
+    )
+    rows: list[dict[str, Any]] = []
+    running = run.status == ProvisioningRun.Status.RUNNING
+    for code in STEP_ORDER:
+        if code in recorded:
+            rows.append({"ms": None, **recorded[code]})
+            continue
+        status = "running" if running else ("pending" if run.active else "not_run")
+        running = False
+        rows.append(
+            {
+                "code": code,
+                "label": str(STEP_LABELS[code]),
+                "status": status,
+                "message": "",
+                "ms": None,
+            }
+        )
+    if "cleanup" in recorded:
+        rows.append({"ms": None, **recorded["cleanup"]})
+    return rows
 
 
 def _new_run(*, actor, customer: Customer, ds: DataSource, status: str) -> ProvisioningRun:
@@ -309,7 +348,13 @@ def _set_footprint(run: ProvisioningRun, footprint: dict[str, Any]) -> None:
 
 
 def _execute(
-    run: ProvisioningRun, *, ds: DataSource, password: str, actor, customer: Customer
+    run: ProvisioningRun,
+    *,
+    ds: DataSource,
+    password: str,
+    actor,
+    customer: Customer,
+    earlier: list[dict[str, Any]] | None = None,
 ) -> DataSource:
     """The recorded pipeline for ``run``: every step saved as it ends; on failure, what the
     run created is removed and ProvisioningFailed raised.
@@ -320,7 +365,7 @@ def _execute(
     off, its partial tables are removed and the script runs again."""
     name, database = run.name, run.database
     footprint = dict(run.footprint or {})
-    earlier = {s["code"]: s["status"] for s in run.steps} if footprint else {}
+    done = {s["code"]: s["status"] for s in earlier or []} if footprint else {}
     pipeline = _Pipeline(run)
     target = tenantdb.Target(ds.db_type, ds.host, ds.port, ds.username, password, database)
     report: PreflightReport | None = None
@@ -363,7 +408,7 @@ def _execute(
                 if not statements:
                     entry["status"] = "skipped"
                     entry["message"] = _("未配置基线表结构")
-                elif earlier.get("apply_schema") == "ok" and report.database_exists:
+                elif done.get("apply_schema") == "ok" and report.database_exists:
                     entry["status"] = "skipped"
                     entry["message"] = _("上次执行时已完成")
                 else:

@@ -9,21 +9,24 @@ from typing import Any
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.core.errors import DomainError, ErrorCode, NotFound, ValidationFailed
 from apps.core.forms import apply_errors, submit
+from apps.core.inputs import parse_id
 from apps.core.navigation import hx_redirect
 from apps.core.permissions import has_perm, require_perm
+from apps.core.tasks import worker_seen_seconds
 from apps.customers.models import Customer
 from apps.customers.selectors import access_customer
 
-from . import selectors, services
+from . import provisioning, selectors, services
 from .forms import DataSourceForm, DeleteForm
-from .models import DataSource
+from .models import DataSource, ProvisioningRun
 from .selectors import MANAGE, VIEW
 
 Status = DataSource.ImplStatus
@@ -51,9 +54,12 @@ def panel_context(request: HttpRequest, customer: Customer) -> dict[str, Any]:
         "ds_next": next_status(ds),
     }
     if manage:
-        context["ds_runs"] = list(
-            selectors.provisioning_runs(user=user, customer=customer, limit=5)
-        )
+        runs = list(selectors.provisioning_runs(user=user, customer=customer, limit=5))
+        context["ds_runs"] = runs
+        active = next((r for r in runs if r.active), None)
+        context["ds_active_run"] = active
+        if active is not None:
+            context["ds_active_steps"] = provisioning.run_progress(active)
         context["ds_history"] = list(selectors.datasource_history(customer, limit=20))
     return context
 
@@ -99,44 +105,131 @@ def panel_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def configure_view(request: HttpRequest, pk: int) -> HttpResponse:
-    """配置数据源: the form, 检测连接 (``check_view``) and 保存. On failure the non-secret
-    fields are kept, the failed step and its cause shown; the password is never sent back."""
+    """配置数据源: the form, 检测连接 (``check_view``) and 保存, which queues the
+    provisioning for a worker and shows its steps live (``run_view``). Wrong input is
+    refused on the form, naming the fields; the password is never sent back. ``?from=<run>``
+    fills the form again from a failed run (without its password)."""
     customer = _managed_customer(request, pk)
     existing = selectors.datasource_of(user=request.user, customer=customer)
-    form = DataSourceForm(request.POST if request.method == "POST" else None)
-    error, failed_run = "", None
+    form = DataSourceForm(
+        request.POST if request.method == "POST" else None,
+        initial=_initial_from_run(request, customer),
+    )
+    error = ""
     if existing is not None:
         error = _("该客户已配置数据源 %(n)s；数据源保存后不可修改，如需更换请先删除") % {
             "n": existing.name
         }
     elif request.method == "POST" and form.is_valid():
         try:
-            ds = services.datasource_configure(
+            run = services.datasource_queue(
                 actor=request.user, customer=customer, data=form.service_data()
             )
-        except services.ProvisioningFailed as exc:
-            error, failed_run = exc.message, exc.run
-            if exc.fields:
-                apply_errors(form, exc)
         except ValidationFailed as exc:
             apply_errors(form, exc)
         except DomainError as exc:
             error = exc.message
         else:
-            return _done(request, customer, _("已配置数据源 %(n)s") % {"n": ds.name})
+            if not request.htmx:
+                return redirect("datasources:run", customer.pk, run.pk)
+            return _run_fragment(request, customer, run)
     name, database = services.peek_names(customer)
     context = {
         "customer": customer,
         "form": form,
         "error": error,
         "existing": existing,
-        "failed_run": failed_run,
         "preview_name": name,
         "preview_database": database,
     }
     if request.method == "POST" and request.htmx:
         return render(request, "datasources/_configure_form.html", context)
     return _dialog(request, "datasources/_configure_form.html", context)
+
+
+def _initial_from_run(request: HttpRequest, customer: Customer) -> dict[str, Any]:
+    run_id = parse_id(request.GET.get("from"))
+    if request.method != "GET" or run_id is None:
+        return {}
+    run = selectors.provisioning_run(user=request.user, customer=customer, run_id=run_id)
+    fields = ("db_type", "host", "port", "username", "max_connections", "min_connections")
+    return {name: getattr(run, name) for name in fields} | {"remarks": run.remarks}
+
+
+def _run_context(customer: Customer, run: ProvisioningRun, **extra: Any) -> dict[str, Any]:
+    waiting = None
+    if run.status == ProvisioningRun.Status.QUEUED:
+        waiting = int((timezone.now() - (run.progress_at or run.started_at)).total_seconds())
+    return {
+        "customer": customer,
+        "run": run,
+        "steps": provisioning.run_progress(run),
+        "waiting": waiting,
+        "worker_seen": worker_seen_seconds() if waiting and waiting > 15 else None,
+        **extra,
+    }
+
+
+def _run_fragment(
+    request: HttpRequest, customer: Customer, run: ProvisioningRun, *, where: str = "modal"
+) -> HttpResponse:
+    """The live view of a run: polls itself while the run is queued or running; once it
+    has finished, tells the page (``datasource-changed``) so the 数据源 panel reloads."""
+    template = "datasources/_run_live.html" if where == "panel" else "datasources/_run.html"
+    response = render(request, template, _run_context(customer, run))
+    if not run.active:
+        response["HX-Trigger"] = "datasource-changed"
+    return response
+
+
+@require_GET
+def run_view(request: HttpRequest, pk: int, run_id: int) -> HttpResponse:
+    """One provisioning run, live: the steps recorded so far, the one under way and those
+    to come. The modal and the 数据源 panel poll it (``?in=panel`` for the panel's compact
+    view); without HTMX it is a page of its own."""
+    customer = _managed_customer(request, pk)
+    run = selectors.provisioning_run(user=request.user, customer=customer, run_id=run_id)
+    if request.htmx:
+        where = "panel" if request.GET.get("in") == "panel" else "modal"
+        return _run_fragment(request, customer, run, where=where)
+    return _dialog(request, "datasources/_run.html", _run_context(customer, run))
+
+
+@require_POST
+def retry_view(request: HttpRequest, pk: int, run_id: int) -> HttpResponse:
+    """重试 a failed run: it is queued again and shown live in the modal."""
+    customer = _managed_customer(request, pk)
+    error = ""
+    try:
+        services.datasource_retry(actor=request.user, customer=customer, run_id=run_id)
+    except DomainError as exc:
+        error = exc.message
+    run = selectors.provisioning_run(user=request.user, customer=customer, run_id=run_id)
+    response = _dialog(request, "datasources/_run.html", _run_context(customer, run, error=error))
+    if request.htmx:
+        response["HX-Retarget"] = "#modal"
+        response["HX-Reswap"] = "innerHTML"
+        response["HX-Trigger"] = "datasource-changed"
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+def cleanup_view(request: HttpRequest, pk: int, run_id: int) -> HttpResponse:
+    """清理 a failed run (confirm): what it created on the tenant server and the password
+    it kept are removed."""
+    customer = _managed_customer(request, pk)
+    run = selectors.provisioning_run(user=request.user, customer=customer, run_id=run_id)
+    error = ""
+    if request.method == "POST":
+        try:
+            services.datasource_cleanup(actor=request.user, customer=customer, run_id=run.pk)
+        except DomainError as exc:
+            error = exc.message
+            run = selectors.provisioning_run(user=request.user, customer=customer, run_id=run_id)
+        else:
+            return _done(request, customer, _("已清理配置记录 %(n)s") % {"n": run.name})
+    context = {"customer": customer, "run": run, "error": error}
+    return _dialog(request, "datasources/_cleanup_form.html", context)
 
 
 @require_POST

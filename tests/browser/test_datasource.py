@@ -1,6 +1,8 @@
-"""The 数据源 panel in real Chromium against the real MariaDB: ops cannot open a customer
-without a data source and see its status only; devops configures one from the customer
-page with a least-privilege account, moves 实施状态 forward and cannot edit anything."""
+"""The 数据源 panel in real Chromium against the real MariaDB, with a real worker doing the
+provisioning: ops cannot open a customer without a data source and see its status only;
+devops configures one from the customer page with a least-privilege account — 保存 queues
+it, the steps show live and survive a reload — moves 实施状态 forward and cannot edit
+anything."""
 
 from __future__ import annotations
 
@@ -36,7 +38,7 @@ def panel(page):
     return page.locator("#datasource-panel")
 
 
-def test_configure_advance_and_activate(page, second_page, tenant_mysql, tmp_path):
+def test_configure_advance_and_activate(page, second_page, tenant_mysql, idle_worker, tmp_path):
     assert CHROMIUM
     account, admin = tenant_mysql
     ops = make_staff("ops_ds", "ops", name="运营小王")
@@ -82,7 +84,20 @@ def test_configure_advance_and_activate(page, second_page, tenant_mysql, tmp_pat
     assert report.locator(".finding-error").count() == 0
     dev.screenshot(path=str(tmp_path / "configure.png"))
     dev.click("#btn-ds-save")
-    dev.wait_for_selector(f".msg-success:has-text('已配置数据源 {name}')")
+    # No worker yet: the run waits in the queue, and says so.
+    dev.wait_for_selector("#ds-configure[data-run-status='queued']")
+    assert "排队中" in dev.inner_text("#ds-run-state")
+    assert dev.locator("#ds-run-steps [data-status='pending']").count() == 5
+
+    # A reload midway: the panel shows the run under way instead of 配置数据源 …
+    dev.reload()
+    live = panel(dev).locator("#ds-run-live")
+    live.wait_for()
+    assert name in live.inner_text() and panel(dev).locator("#btn-ds-configure").count() == 0
+    # … and follows it to the end once a worker takes it; the panel then reloads itself.
+    idle_worker.start()
+    panel(dev).locator("#ds-fields").wait_for(timeout=60_000)
+    assert dev.locator("#ds-run-live").count() == 0
 
     ds = DataSource.objects.get(customer=customer)
     assert ds.name == name and admin.database_exists(ds.database)
@@ -139,7 +154,7 @@ def test_configure_advance_and_activate(page, second_page, tenant_mysql, tmp_pat
     assert customer.status == Customer.Status.OPEN
 
 
-def test_failed_configure_shows_the_step_and_keeps_the_fields(page, tenant_mysql):
+def test_failed_configure_shows_the_step_and_keeps_the_fields(page, tenant_mysql, worker):
     account, admin = tenant_mysql
     ops = make_staff("ops_ds2", "ops")
     make_staff("devops_ds2", "devops", name="运维小钱")
@@ -154,11 +169,22 @@ def test_failed_configure_shows_the_step_and_keeps_the_fields(page, tenant_mysql
     page.fill("#id_password", "Wrong#Pass2026")
     page.fill("#id_max_connections", "10")
     page.fill("#id_min_connections", "2")
+    page.fill("#id_remarks", "保留的备注")
     page.click("#btn-ds-save")
-    page.wait_for_selector("#ds-configure-error")
-    assert "第 1 步「检测连接」失败" in page.inner_text("#ds-configure-error")
-    assert "失败" in page.inner_text("#ds-failed-steps")
+    page.wait_for_selector("#ds-configure[data-run-status='failed']", timeout=60_000)
+    assert "第 1 步「检测连接」失败" in page.inner_text("#ds-run-state")
+    assert page.locator("#ds-run-steps [data-step='check'][data-status='failed']").count() == 1
+    assert "Wrong#Pass2026" not in page.content()
+    # The runs table behind the modal has reloaded with the failure and its actions.
+    runs = panel(page).locator("#ds-runs")
+    runs.wait_for()
+    assert "失败" in runs.inner_text()
+    # 修改后重新配置: the form again, filled from the failed run, never its password.
+    assert page.locator("#ds-run-steps [data-status='not_run']").count() == 4
+    page.click("#btn-ds-refill")
+    page.locator("#ds-configure form").wait_for()
     assert page.input_value("#id_host") == account.host
+    assert page.input_value("#id_remarks") == "保留的备注"
     assert page.input_value("#id_username") == account.username
     assert page.input_value("#id_password") == ""
     assert not DataSource.objects.exists() and admin.databases() == []

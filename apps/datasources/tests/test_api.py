@@ -7,6 +7,7 @@ from apps.api.tests.helpers import API, assert_error, bearer, call
 from apps.audit.models import AuditLog
 from apps.customers.tests.factories import make_customer
 from apps.datasources.models import DataSource, DataSourceTombstone
+from apps.datasources.provisioning import run_queued
 from apps.datasources.tests.factories import make_datasource
 
 pytestmark = pytest.mark.django_db
@@ -106,10 +107,26 @@ def test_configure_check_advance_probe_delete(client_for, tenant, customer, devo
     assert {f["level"] for f in body["findings"]} <= {"ok", "warn"}
     assert {"reachable", "connection_budget"} <= {f["code"] for f in body["findings"]}
 
-    created = call(client, "post", ds_url(customer), account.data())
-    assert created.status_code == 201, created.content
-    body = created.json()
-    assert body["name"] == f"DS-{customer.enterprise_no}-1"
+    queued = call(client, "post", ds_url(customer), account.data())
+    assert queued.status_code == 202, queued.content
+    run = queued.json()
+    run_url = ds_url(customer, f"/runs/{run['id']}")
+    assert queued["Location"] == run_url
+    assert run["status"] == "queued" and run["name"] == f"DS-{customer.enterprise_no}-1"
+    assert [s["status"] for s in run["steps"]] == ["pending"] * 5
+    assert account.password not in queued.content.decode()
+    assert_error(
+        call(client, "post", ds_url(customer), account.data()), 409, "provisioning_in_progress"
+    )
+    run_queued(run["id"])  # the worker's part
+    done = client.get(run_url).json()
+    assert done["status"] == "succeeded" and done["datasource_id"]
+    assert [s["status"] for s in done["steps"]] == ["ok"] * 5
+    assert done["retryable"] is done["cleanable"] is done["leftovers"] is False
+    assert client.get(ds_url(customer, "/runs")).json()[0]["id"] == run["id"]
+
+    body = client.get(ds_url(customer)).json()
+    assert body["name"] == f"DS-{customer.enterprise_no}-1" and body["id"] == done["datasource_id"]
     assert body["host"] == account.host and body["impl_status"] == "not_started"
     assert body["database_created"] is True and "password" not in body
     assert admin.database_exists(body["database"])
@@ -145,18 +162,36 @@ def test_configure_check_advance_probe_delete(client_for, tenant, customer, devo
     } <= actions
 
 
-def test_failed_provisioning_is_422_with_the_step(client_for, tenant, customer, devops):
+def test_a_failed_run_says_which_step_and_can_be_retried_or_cleaned_up(
+    client_for, tenant, customer, devops, ops
+):
     account, admin = tenant
-    response = call(client_for(devops), "post", ds_url(customer), account.data(password=WRONG))
-    assert response.status_code == 422
+    client = client_for(devops)
+    queued = call(client, "post", ds_url(customer), account.data(password=WRONG))
+    assert queued.status_code == 202
+    run_url = queued["Location"]
+    run_queued(queued.json()["id"])
+    response = client.get(run_url)
     body = response.json()
-    assert body["code"] == "provisioning_failed" and body["step"] == "check"
+    assert body["status"] == "failed" and body["failed_step"] == "check"
     assert "第 1 步「检测连接」失败" in body["message"]
-    assert body["fields"]["password"] and body["fields"]["username"]
-    assert [s["code"] for s in body["steps"]] == ["check"]
-    assert body["steps"][0]["status"] == "failed"
+    assert [s["status"] for s in body["steps"]] == ["failed"] + ["not_run"] * 4
+    assert body["retryable"] is True and body["cleanable"] is True and body["leftovers"] is False
     assert WRONG not in response.content.decode()
     assert not DataSource.objects.exists() and admin.databases() == []
+
+    retried = call(client, "post", run_url + "/retry", {})
+    assert retried.status_code == 202 and retried.json()["attempts"] == 2
+    assert retried.json()["status"] == "queued" and retried["Location"] == run_url
+    assert_error(call(client, "post", run_url + "/retry", {}), 409, "run_not_retryable")
+    run_queued(body["id"])
+    cleaned = call(client, "post", run_url + "/cleanup", {})
+    assert cleaned.status_code == 200, cleaned.content
+    assert cleaned.json()["cleaned_at"] and cleaned.json()["retryable"] is False
+    assert_error(call(client, "post", run_url + "/cleanup", {}), 409, "run_not_cleanable")
+    assert_error(call(client_for(ops), "post", run_url + "/retry", {}), 403)
+    other = make_customer(actor=ops, complete=True)
+    assert_error(client.get(ds_url(other, f"/runs/{body['id']}")), 404)
 
 
 def test_input_errors_are_422_with_fields(client_for, customer, devops):

@@ -16,26 +16,9 @@ from apps.customers.tests.factories import make_customer
 from apps.datasources.models import DataSource, ProvisioningRun
 from apps.datasources.provisioning import run_queued
 from apps.datasources.services import datasource_queue
-from tests.servers import Worker, control_database_url, sending_to
-from tests.tenant_fixtures import PREFIX
+from tests.servers import sending_to
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the worker reads what we commit
-
-
-@pytest.fixture
-def worker(transactional_db, tmp_path):
-    """One per test: the flush between transactional tests renumbers the content types a
-    longer-lived worker would still hold in its cache."""
-    worker = Worker(
-        tmp_path,
-        database_url=control_database_url(),
-        env={"TENANT_DB_PREFIX": PREFIX, "TENANT_CONNECT_TIMEOUT": "3"},
-    )
-    try:
-        with sending_to(worker):
-            yield worker
-    finally:
-        worker.stop()
 
 
 @pytest.fixture
@@ -150,3 +133,117 @@ def test_the_reaper_fails_runs_whose_worker_stopped(devops, ops, settings):
     row = AuditLog.objects.get(action="datasource_configure_failed")
     assert dead.name in row.message
     assert reap_stale_runs(now=now) == [] and reap_runs() == 0  # reaped once
+
+
+# --- A worker killed mid-pipeline ----------------------------------------------------------
+
+
+@pytest.fixture
+def blocked_baseline(idle_worker, tmp_path, mysql_admin):
+    """A MySQL baseline whose second file waits on a lock the test holds: the worker that
+    runs it is caught inside 初始化表结构, after the first table, for as long as the test
+    wants. Yields (wait until the worker is there, release the lock)."""
+    lock = f"hgj_kill_{tmp_path.name}"[:60]
+    folder = tmp_path / "baseline" / "mysql"
+    folder.mkdir(parents=True)
+    (folder / "0001_first.sql").write_text("CREATE TABLE first_table (id INT PRIMARY KEY);\n")
+    (folder / "0002_wait.sql").write_text(f"SELECT GET_LOCK('{lock}', 60);\n")
+    (folder / "0003_second.sql").write_text("CREATE TABLE second_table (id INT PRIMARY KEY);\n")
+    idle_worker.env["TENANT_BASELINE_DIR"] = str(tmp_path / "baseline")
+    assert mysql_admin.execute("SELECT GET_LOCK(%s, 0)", [lock]) == [(1,)]
+
+    def wait_until_blocked(timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            waiting = mysql_admin.execute(
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE %s",
+                [f"SELECT GET_LOCK('{lock}'%"],
+            )
+            if waiting[0][0]:
+                return
+            time.sleep(0.1)
+        pytest.fail("the worker never reached the waiting statement")
+
+    def release() -> None:
+        mysql_admin.execute("SELECT RELEASE_LOCK(%s)", [lock])
+
+    yield wait_until_blocked, release
+    release()
+
+
+def killed_mid_pipeline(idle_worker, blocked, account, devops, customer, mysql_admin):
+    """Queue a run, let the worker reach 初始化表结构, SIGKILL it, and let the reaper find
+    the run: failed, its database and first table still on the server."""
+    import datetime as dt
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    from apps.datasources.provisioning import reap_stale_runs
+
+    wait_until_blocked, _release = blocked
+    run = datasource_queue(actor=devops, customer=customer, data=account.data())
+    idle_worker.start()
+    wait_until_blocked()
+    idle_worker.kill()
+    run.refresh_from_db()
+    assert run.status == ProvisioningRun.Status.RUNNING
+    assert [s["code"] for s in run.steps] == ["check", "create_database"]
+    assert run.footprint == {"database": True}
+    assert mysql_admin.tables(run.database) == ["first_table"]
+
+    assert reap_stale_runs() == []  # still within PROVISIONING_STALE_AFTER
+    later = timezone.now() + dt.timedelta(seconds=settings.PROVISIONING_STALE_AFTER + 1)
+    [reaped] = reap_stale_runs(now=later)
+    assert reaped.pk == run.pk
+    run.refresh_from_db()
+    assert run.status == ProvisioningRun.Status.FAILED and run.failed_step == "apply_schema"
+    assert "第 3 步「初始化表结构」" in run.message
+    assert not DataSource.objects.filter(customer=customer).exists()
+    return run
+
+
+def test_a_run_whose_worker_was_killed_is_retried_to_completion(
+    idle_worker, blocked_baseline, mysql_account, mysql_admin, devops, ops, tenant_settings
+):
+    from apps.datasources.services import datasource_retry
+
+    customer = make_customer(actor=ops, complete=True)
+    run = killed_mid_pipeline(
+        idle_worker, blocked_baseline, mysql_account, devops, customer, mysql_admin
+    )
+    _wait, release = blocked_baseline
+    release()  # the statement it was stuck on now passes at once
+
+    datasource_retry(actor=devops, customer=customer, run_id=run.pk)
+    idle_worker.start()  # a worker again (the same queue)
+    run = finished(run)
+    assert run.status == ProvisioningRun.Status.SUCCEEDED, run.message
+    assert run.attempts == 2 and run.footprint == {} and run.secret_encrypted == ""
+    by_code = {s["code"]: s["status"] for s in run.steps}
+    assert by_code == {
+        "check": "ok",
+        "create_database": "skipped",
+        "apply_schema": "ok",
+        "verify": "ok",
+        "save": "ok",
+    }
+    ds = DataSource.objects.get(customer=customer)
+    assert ds.database == run.database and ds.database_created
+    assert mysql_admin.tables(run.database) == ["first_table", "second_table"]
+    mysql_admin.drop_run_databases()
+
+
+def test_cleaning_up_after_a_killed_worker_leaves_no_database(
+    idle_worker, blocked_baseline, mysql_account, mysql_admin, devops, ops, tenant_settings
+):
+    from apps.datasources.services import datasource_cleanup
+
+    customer = make_customer(actor=ops, complete=True)
+    run = killed_mid_pipeline(
+        idle_worker, blocked_baseline, mysql_account, devops, customer, mysql_admin
+    )
+    run = datasource_cleanup(actor=devops, customer=customer, run_id=run.pk)
+    assert not mysql_admin.database_exists(run.database)
+    assert run.secret_encrypted == "" and run.footprint == {} and run.cleaned_at
+    assert mysql_account.password not in idle_worker.log.read_text()

@@ -1,6 +1,8 @@
 """The 数据源 panel on the customer page and its modals, against the real tenant servers:
 运营 see the status only, 开发运维 see the configuration (never the password) and act."""
 
+import datetime as dt
+
 import pytest
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
@@ -10,6 +12,7 @@ from django.urls import reverse
 from apps.audit.models import AuditLog
 from apps.customers.tests.factories import make_customer
 from apps.datasources.models import DataSource, DataSourceTombstone, ProvisioningRun
+from apps.datasources.provisioning import run_queued
 from apps.datasources.services import datasource_configure
 from apps.datasources.tests.factories import make_datasource
 
@@ -167,6 +170,9 @@ def test_detail_page_runs_no_query_per_row(client_for, customer, factory_ds, dev
 
 
 def test_configure_from_the_customer_page(client_for, tenant, customer, devops):
+    """保存 queues the provisioning and shows its steps live; the panel shows the run
+    under way to whoever opens the page; when the worker has finished (``run_queued`` is
+    the worker's part) the poll shows the result and tells the page to reload the panel."""
     account, admin = tenant
     client = client_for(devops)
     modal = client.get(url("configure", customer), **HX).content.decode()
@@ -181,13 +187,34 @@ def test_configure_from_the_customer_page(client_for, tenant, customer, devops):
     assert not DataSource.objects.exists()
 
     response = client.post(url("configure", customer), account.data(), **HX)
-    assert response.status_code == 204
-    assert response["HX-Redirect"] == reverse("customers:detail", args=[customer.pk])
+    body = response.content.decode().strip()
+    run = ProvisioningRun.objects.get()
+    run_url = reverse("datasources:run", args=[customer.pk, run.pk])
+    assert response.status_code == 200 and body.startswith('<div id="ds-configure"')
+    assert f'hx-get="{run_url}" hx-trigger="every 1s"' in body
+    assert 'data-run-status="queued"' in body and "排队中" in body
+    assert account.password not in body and "HX-Trigger" not in response
+    assert not DataSource.objects.exists()
+
+    # Reloading the page shows the run under way, and no second 配置数据源.
+    panel = panel_of(detail(client, customer))
+    assert 'id="ds-run-live"' in panel and f"{run_url}?in=panel" in panel
+    assert 'id="btn-ds-configure"' not in panel
+    again = client.post(url("configure", customer), account.data(), **HX).content.decode()
+    assert "正在配置中" in again and ProvisioningRun.objects.count() == 1
+
+    assert run_queued(run.pk).status == ProvisioningRun.Status.SUCCEEDED
+    polled = client.get(run_url, **HX)
+    text = polled.content.decode()
+    assert polled["HX-Trigger"] == "datasource-changed" and "hx-trigger" not in text
+    assert "已配置数据源" in text and 'data-status="ok"' in text
+    live = client.get(run_url + "?in=panel", **HX).content.decode()
+    assert live.strip().startswith('<div id="ds-run-live"') and "every 2s" not in live
     ds = DataSource.objects.get(customer=customer)
     assert ds.name == name and ds.configured_by == devops
     assert admin.database_exists(ds.database)
     page = detail(client, customer)
-    assert f"已配置数据源 {name}" in page
+    assert 'id="ds-run-live"' not in page and 'id="ds-fields"' in page
     assert "配置记录" in page and "保存配置" in page  # the recorded steps
     assert AuditLog.objects.filter(action="datasource_configure", actor=devops).count() == 1
     assert AuditLog.objects.filter(action="datasource_check", actor=devops).count() == 1
@@ -200,27 +227,97 @@ def test_configure_from_the_customer_page(client_for, tenant, customer, devops):
     assert DataSource.objects.get(pk=ds.pk).port == account.port
 
 
-def test_failed_configure_keeps_the_fields_but_not_the_password(
-    client_for, tenant, customer, devops
-):
+def test_without_htmx_saving_leads_to_the_runs_page(client_for, tenant, customer, devops):
+    account, _admin = tenant
+    client = client_for(devops)
+    response = client.post(url("configure", customer), account.data())
+    run = ProvisioningRun.objects.get()
+    run_url = reverse("datasources:run", args=[customer.pk, run.pk])
+    assert response.status_code == 302 and response["Location"] == run_url
+    page = client.get(run_url).content.decode()
+    assert "<html" in page and "排队中" in page and "检测连接" in page
+
+
+def test_a_failed_run_offers_retry_refill_and_cleanup(client_for, tenant, customer, devops):
     account, admin = tenant
     client = client_for(devops)
     data = account.data(password=WRONG, remarks="保留的备注")
-    response = client.post(url("configure", customer), data, **HX)
-    body = response.content.decode()
-    assert response.status_code == 200 and body.startswith('<div id="ds-configure">')
+    client.post(url("configure", customer), data, **HX)
+    run = run_queued(ProvisioningRun.objects.get().pk)
+    run_url = reverse("datasources:run", args=[customer.pk, run.pk])
+    body = client.get(run_url, **HX).content.decode()
     assert "第 1 步「检测连接」失败" in body and "未保存任何配置" in body
-    assert 'id="ds-failed-steps"' in body
-    assert f'value="{account.username}"' in body and 'value="保留的备注"' not in body
-    assert "保留的备注" in body  # the textarea keeps it
-    assert f'value="{account.host}"' in body and f'value="{account.port}"' in body
+    assert 'data-step="check" data-status="failed"' in body
+    for button in ("btn-ds-retry", "btn-ds-refill", "btn-ds-cleanup"):
+        assert f'id="{button}"' in body, button
     assert WRONG not in body and account.password not in body
-    assert not DataSource.objects.exists()
-    run = ProvisioningRun.objects.get()
-    assert run.status == "failed" and run.failed_step == "check"
+    panel = panel_of(detail(client, customer))
+    assert f'id="btn-ds-retry-{run.pk}"' in panel and f'id="btn-ds-cleanup-{run.pk}"' in panel
+
+    # 修改后重新配置: the form again, filled from the run, never with its password.
+    refill = client.get(url("configure", customer) + f"?from={run.pk}", **HX).content.decode()
+    assert f'value="{account.username}"' in refill and "保留的备注" in refill
+    assert f'value="{account.host}"' in refill and f'value="{account.port}"' in refill
+    assert WRONG not in refill and 'name="password" value' not in refill
     # The next attempt previews the next name: the failed one used up number 1.
-    assert f"DS-{customer.enterprise_no}-2" in body
+    assert f"DS-{customer.enterprise_no}-2" in refill
     assert admin.databases() == []
+
+    # 重试 queues the same run again and shows it live in the modal.
+    retried = client.post(reverse("datasources:retry", args=[customer.pk, run.pk]), **HX)
+    text = retried.content.decode()
+    assert retried["HX-Retarget"] == "#modal" and text.startswith('<div class="modal-backdrop">')
+    assert 'data-run-status="queued"' in text and "every 1s" in text
+    run.refresh_from_db()
+    assert run.status == ProvisioningRun.Status.QUEUED and run.attempts == 2
+    twice = client.post(reverse("datasources:retry", args=[customer.pk, run.pk]), **HX)
+    assert "只有失败且未清理的配置记录可以重试" in twice.content.decode()
+    assert run_queued(run.pk).status == ProvisioningRun.Status.FAILED  # still the wrong password
+
+    # 清理: confirm, then the password it kept is gone and 重试 with it.
+    cleanup_url = reverse("datasources:cleanup", args=[customer.pk, run.pk])
+    confirm = client.get(cleanup_url, **HX).content.decode()
+    assert "没有在数据库服务器上留下内容" in confirm and "保存的密码也会一并删除" in confirm
+    done = client.post(cleanup_url, **HX)
+    assert done.status_code == 204 and done["HX-Redirect"].endswith(f"/customers/{customer.pk}/")
+    run.refresh_from_db()
+    assert run.cleaned_at and run.secret_encrypted == "" and not run.retryable
+    page = detail(client, customer)
+    assert f"已清理配置记录 {run.name}" in page
+    panel = panel_of(page)
+    assert "已清理" in panel and f'id="btn-ds-retry-{run.pk}"' not in panel
+
+
+def test_a_run_waiting_for_a_worker_says_so(client_for, customer, devops):
+    from django.utils import timezone
+
+    run = ProvisioningRun.objects.create(
+        customer=customer, name="DS-W-1", database="w_1", db_type="mysql", host="10.0.3.12",
+        port=3306, username="tenant_app", status=ProvisioningRun.Status.QUEUED,
+        progress_at=timezone.now() - dt.timedelta(seconds=90), started_by=devops,
+    )  # fmt: skip
+    body = (
+        client_for(devops)
+        .get(reverse("datasources:run", args=[customer.pk, run.pk]), **HX)
+        .content.decode()
+    )
+    assert "已等待 90 秒" in body or "已等待 91 秒" in body
+    assert "尚未检测到任务进程" in body and "celery -A config worker" in body
+
+
+def test_another_customers_run_is_not_found(client_for, customer, devops, ops):
+    other = make_customer(actor=ops, complete=True)
+    run = ProvisioningRun.objects.create(
+        customer=other, name="DS-O-1", database="o_1", db_type="mysql", host="10.0.3.12",
+        port=3306, username="tenant_app", status=ProvisioningRun.Status.FAILED,
+        started_by=devops,
+    )  # fmt: skip
+    client = client_for(devops)
+    for name in ("run", "cleanup"):
+        response = client.get(reverse(f"datasources:{name}", args=[customer.pk, run.pk]))
+        assert response.status_code == 404, name
+    refill = client.get(url("configure", customer) + f"?from={run.pk}")
+    assert refill.status_code == 404
 
 
 def test_invalid_input_names_each_field(client_for, customer, devops):
