@@ -171,11 +171,11 @@ class Worker:
 
 
 @contextlib.contextmanager
-def sending_to(worker: Worker | None) -> Iterator[None]:
+def sending_to(worker: Worker | None, *, broker_url: str = "") -> Iterator[None]:
     """Make this process's Celery app publish to ``worker``'s queue for the block — or,
-    with None, to an in-memory queue nobody consumes (a queued run stays queued). The
-    connection pools are dropped on the way in and out, or they would keep publishing to
-    the queue they first opened."""
+    with None, to an in-memory queue nobody consumes (a queued run stays queued), or to
+    ``broker_url``. The connection pools are dropped on the way in and out, or they would
+    keep publishing to the queue they first opened."""
     from celery import current_app
 
     def reset_pools() -> None:
@@ -183,7 +183,8 @@ def sending_to(worker: Worker | None) -> Iterator[None]:
         current_app.amqp._producer_pool = None
 
     saved = current_app.conf.broker_url, current_app.conf.broker_transport_options
-    current_app.conf.broker_url = "filesystem://localhost/" if worker else "memory://"
+    url = broker_url or ("filesystem://localhost/" if worker else "memory://")
+    current_app.conf.broker_url = url
     current_app.conf.broker_transport_options = worker.broker_options() if worker else {}
     reset_pools()
     try:

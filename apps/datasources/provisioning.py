@@ -123,8 +123,6 @@ def datasource_queue(*, actor, customer: Customer, data: dict[str, Any]) -> Prov
     checked now (422 naming every wrong field), the run is recorded as 排队中 with the
     password encrypted on it, and the task carries the run's id only. One run at a time
     per customer (409 while one is queued or running)."""
-    from .tasks import provision
-
     require_perm(actor, MANAGE)
     ds, password = clean_input(data)
     with transaction.atomic():
@@ -133,9 +131,44 @@ def datasource_queue(*, actor, customer: Customer, data: dict[str, Any]) -> Prov
         run = _new_run(actor=actor, customer=customer, ds=ds, status=ProvisioningRun.Status.QUEUED)
         run.secret_encrypted = crypto.encrypt(password)
         run.save(update_fields=["secret_encrypted"])
-        transaction.on_commit(lambda: provision.delay(run.pk))
+        transaction.on_commit(lambda: enqueue(run))
     logger.info("数据源 %s 已排队配置", run.name)
+    run.refresh_from_db()
     return run
+
+
+def enqueue(run: ProvisioningRun) -> None:
+    """Send the run to the workers (after the transaction that recorded it has committed).
+    When the broker cannot take it, the run is failed at once with that cause — keeping its
+    input, so 重试 sends it again — rather than left 排队中 for a message that was never
+    sent."""
+    from .tasks import provision
+
+    try:
+        provision.delay(run.pk)
+    except Exception as exc:  # kombu's and the transports' own errors alike
+        logger.error("数据源 %s 未能排队：%s", run.name, type(exc).__name__)
+        message = _("任务队列暂时不可用，配置未能排队（%(e)s）；请稍后重试") % {
+            "e": type(exc).__name__
+        }
+        with transaction.atomic():
+            updated = ProvisioningRun.objects.filter(
+                pk=run.pk, status=ProvisioningRun.Status.QUEUED
+            ).update(
+                status=ProvisioningRun.Status.FAILED,
+                message=message,
+                finished_at=timezone.now(),
+            )
+            if updated:
+                run = ProvisioningRun.objects.select_related("customer", "started_by").get(
+                    pk=run.pk
+                )
+                audit.record(
+                    actor=run.started_by,
+                    action="datasource_configure_failed",
+                    obj=run.customer,
+                    message=_("配置数据源 %(n)s 失败：%(m)s") % {"n": run.name, "m": message},
+                )
 
 
 def _ensure_no_active_run(customer: Customer) -> None:
@@ -160,8 +193,6 @@ def datasource_retry(*, actor, customer: Customer, run_id: int) -> ProvisioningR
     resumes from what its earlier attempt left (see ``_execute``). Refused (409) when the
     run did not fail, was cleaned up, or the customer has a data source or another run
     under way."""
-    from .tasks import provision
-
     require_perm(actor, MANAGE)
     with transaction.atomic():
         run = _locked_run(customer, run_id)
@@ -188,7 +219,7 @@ def datasource_retry(*, actor, customer: Customer, run_id: int) -> ProvisioningR
             obj=customer,
             message=_("重试配置数据源 %(n)s（第 %(a)d 次执行）") % {"n": run.name, "a": attempt},
         )
-        transaction.on_commit(lambda: provision.delay(run.pk))
+        transaction.on_commit(lambda: enqueue(run))
     run.refresh_from_db()
     logger.info("数据源 %s 重试配置，第 %d 次执行", run.name, attempt)
     return run

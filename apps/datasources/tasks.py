@@ -1,12 +1,27 @@
 """Data-source tasks. They carry ids only: a worker reads the encrypted password from the
-run it is given, never from its arguments."""
+run it is given, never from its arguments.
+
+A control database that does not answer (a connection dropped, a fail-over) is a passing
+fault: the task is retried with exponential backoff. Both tasks are idempotent — a run is
+taken once (``run_queued`` moves it from 排队中 to 进行中 under a row lock) and a stale run
+is reaped once — so a retry or a second delivery does no harm."""
 
 from __future__ import annotations
 
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
+
+TRANSIENT = (OperationalError, InterfaceError)
+RETRY = {
+    "autoretry_for": TRANSIENT,
+    "retry_backoff": 2,  # 2, 4, 8 … seconds
+    "retry_backoff_max": 300,
+    "retry_jitter": True,
+    "max_retries": 8,
+}
 
 
-@shared_task(name="datasources.provision")
+@shared_task(name="datasources.provision", **RETRY)
 def provision(run_id: int) -> str:
     """Run a queued provisioning run (see ``provisioning.run_queued``). Idempotent: a run
     already taken — by another delivery of this task — is left alone."""
@@ -16,7 +31,7 @@ def provision(run_id: int) -> str:
     return run.status if run else "skipped"
 
 
-@shared_task(name="datasources.reap_runs")
+@shared_task(name="datasources.reap_runs", **RETRY)
 def reap_runs() -> int:
     """Beat, every minute: fail the runs whose worker died (``reap_stale_runs``)."""
     from .provisioning import reap_stale_runs

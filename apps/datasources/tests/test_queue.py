@@ -247,3 +247,56 @@ def test_cleaning_up_after_a_killed_worker_leaves_no_database(
     assert not mysql_admin.database_exists(run.database)
     assert run.secret_encrypted == "" and run.footprint == {} and run.cleaned_at
     assert mysql_account.password not in idle_worker.log.read_text()
+
+
+def test_a_control_database_fault_is_retried_with_backoff(tenant, devops, ops, monkeypatch):
+    """The control database drops the worker's connection as it takes the run: the task
+    is retried (``Task.apply`` runs the retries in this process, without the countdown)
+    and the second attempt provisions the run."""
+    from django.db import OperationalError
+
+    from apps.datasources import provisioning
+    from apps.datasources.tasks import provision
+
+    account, _admin = tenant
+    customer = make_customer(actor=ops, complete=True)
+    with sending_to(None):
+        run = datasource_queue(actor=devops, customer=customer, data=account.data())
+    calls = []
+    real = provisioning.run_queued
+
+    def flaky(run_id):
+        calls.append(run_id)
+        if len(calls) == 1:
+            raise OperationalError("server closed the connection unexpectedly")
+        return real(run_id)
+
+    monkeypatch.setattr(provisioning, "run_queued", flaky)
+    result = provision.apply(args=[run.pk])
+    assert result.successful() and result.result == "succeeded"
+    assert calls == [run.pk, run.pk]
+    run.refresh_from_db()
+    assert run.status == ProvisioningRun.Status.SUCCEEDED
+    assert provision.retry_backoff == 2 and provision.max_retries == 8
+
+
+def test_a_broker_that_does_not_answer_fails_the_run_at_once(tenant, devops, ops):
+    """保存 while the broker is down: the request does not hang, and the run is not left
+    排队中 for a message never sent — it fails saying why, keeping its input for 重试."""
+    account, _admin = tenant
+    customer = make_customer(actor=ops, complete=True)
+    started = time.monotonic()
+    with sending_to(None, broker_url="redis://127.0.0.1:1/0"):
+        run = datasource_queue(actor=devops, customer=customer, data=account.data())
+    assert time.monotonic() - started < 15
+    assert run.status == ProvisioningRun.Status.FAILED and run.retryable
+    assert "任务队列暂时不可用" in run.message and account.password not in run.message
+    row = AuditLog.objects.get(action="datasource_configure_failed")
+    assert row.actor == devops and run.name in row.message
+    # The broker is back: 重试 sends it, and it goes through.
+    from apps.datasources.services import datasource_retry
+
+    with sending_to(None):
+        run = datasource_retry(actor=devops, customer=customer, run_id=run.pk)
+    assert run.status == ProvisioningRun.Status.QUEUED
+    assert run_queued(run.pk).status == ProvisioningRun.Status.SUCCEEDED
