@@ -368,6 +368,9 @@ if CELERY_BROKER_URL.startswith("filesystem:"):
         "processed_folder": str(TASK_QUEUE_DIR / "processed"),
         "control_folder": str(TASK_QUEUE_DIR / "control"),
         "store_processed": False,
+        # How often an idle worker looks for new files (kombu's default, 1 s, is what a
+        # queued task would otherwise wait before anything happens).
+        "polling_interval": 0.1,
     }
 else:
     # A task not acknowledged within this time goes back to the queue (acks are late).
