@@ -197,6 +197,20 @@ class PostgresServer:
                 conn.execute(statement)
 
 
+def version_table(db_type: str) -> str:
+    if db_type == "mysql":
+        return (
+            "CREATE TABLE schema_version (version VARCHAR(32) NOT NULL PRIMARY KEY, "
+            "checksum CHAR(64) NULL, name VARCHAR(200) NULL, execution_ms INT NULL, "
+            "applied_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP) "
+            "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci"
+        )
+    return (
+        "CREATE TABLE schema_version (version varchar(32) PRIMARY KEY, checksum char(64), "
+        "name varchar(200), execution_ms integer, applied_at timestamptz NOT NULL DEFAULT now())"
+    )
+
+
 def verify_statements(db_type: str) -> list[str]:
     """What ``Connector.verify`` sends: create a table, write, read back, drop."""
     table = f"hgj_verify_{secrets.token_hex(4)}"
@@ -220,8 +234,16 @@ def bench_server(server, args: argparse.Namespace, devops) -> list[Timing]:
     from apps.customers.models import Customer
     from apps.datasources import services
     from apps.datasources.models import DataSource
+    from apps.datasources.tenantdb import migrations
 
-    statements = [sql for _f, _n, sql in services._statements(server.db_type)]
+    # The same DDL, plus what the platform writes: its version table and a row per file.
+    statements = [version_table(server.db_type)]
+    for migration in migrations(server.db_type):
+        statements += [sql for _f, _n, sql in migration.statements]
+        statements.append(
+            f"INSERT INTO schema_version (version, checksum, name, execution_ms) "
+            f"VALUES ('{migration.version}', '{migration.checksum}', '{migration.name}', 1)"
+        )
     data = {
         "host": server.host,
         "port": server.port,

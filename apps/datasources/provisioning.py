@@ -91,11 +91,8 @@ def _failure_message(exc: BaseException) -> str:
 
 
 def _statements(db_type: str) -> list[tuple[str, int, str]]:
-    statements = []
-    for path in tenantdb.baseline_files(db_type):
-        for number, sql in enumerate(tenantdb.split_sql(path.read_text(encoding="utf-8")), 1):
-            statements.append((path.name, number, sql))
-    return statements
+    """Every statement of ``db_type``'s migration files, in order."""
+    return [s for migration in tenantdb.migrations(db_type) for s in migration.statements]
 
 
 def _host_lock(host: str, port: int) -> None:
@@ -435,8 +432,8 @@ def _execute(
                     }
 
             with pipeline.step("apply_schema") as entry:
-                statements = _statements(ds.db_type)
-                if not statements:
+                files = tenantdb.migrations(ds.db_type)
+                if not files:
                     entry["status"] = "skipped"
                     entry["message"] = _("未配置基线表结构")
                 elif done.get("apply_schema") == "ok" and report.database_exists:
@@ -450,11 +447,16 @@ def _execute(
                         before = set(created_objects_before or [])
                         partial = [o for o in connector.objects(database) if o not in before]
                         connector.drop_objects(database, partial)
-                    connector.run_script(database, statements)
-                    files = len({f for f, _n, _s in statements})
-                    entry["message"] = _("已执行 %(f)d 个文件、%(s)d 条语句") % {
-                        "f": files,
-                        "s": len(statements),
+                    connector.ensure_version_table(database)
+                    for migration in files:
+                        connector.apply_migration(database, migration)
+                    entry["version"] = files[-1].version
+                    entry["message"] = _(
+                        "已执行 %(f)d 个迁移文件、%(s)d 条语句，表结构版本 %(v)s"
+                    ) % {
+                        "f": len(files),
+                        "s": sum(len(m.statements) for m in files),
+                        "v": files[-1].version,
                     }
 
             with pipeline.step("verify") as entry:

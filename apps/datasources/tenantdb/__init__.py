@@ -6,6 +6,8 @@ psycopg 3 — one package, one module per concern:
   verify create/write/drop table, probe) that each server type implements in ``mysql``
   and ``postgresql``; ``servers.connector_for`` picks one;
 - ``sqlfiles`` — the baseline schema files and splitting them into statements;
+- ``versions`` — the files as ordered migrations with checksums, each tenant's
+  ``schema_version`` table, and comparing the two (behind, drift);
 - ``privileges`` — what an account may hold (grants, roles), as findings;
 - ``preflight`` — 检测连接: reachability, version, character set, privileges, database
   state and the server's connection budget;
@@ -46,6 +48,14 @@ from .values import (
     query_timeout,
     scrub,
 )
+from .versions import (
+    Comparison,
+    Migration,
+    SchemaState,
+    compare,
+    latest_version,
+    migrations,
+)
 
 __all__ = [
     "ERROR",
@@ -54,18 +64,24 @@ __all__ = [
     "OK",
     "POSTGRESQL",
     "WARN",
+    "Comparison",
     "Connector",
     "Finding",
+    "Migration",
     "MySQLConnector",
     "PostgresConnector",
     "PreflightReport",
     "ProbeResult",
+    "SchemaState",
     "Target",
     "TenantDBError",
     "baseline_files",
     "check_with",
+    "compare",
     "connect_timeout",
     "connector_for",
+    "latest_version",
+    "migrations",
     "mysql_database_findings",
     "mysql_grant_findings",
     "mysql_pattern_matches",

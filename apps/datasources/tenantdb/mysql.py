@@ -22,8 +22,16 @@ from .values import (
     connect_timeout,
     query_timeout,
 )
+from .versions import VERSION_TABLE, Applied, Migration, SchemaState
 
 logger = logging.getLogger(__name__)
+
+# What a schema_version table from before versioning lacks.
+VERSION_COLUMNS_MYSQL = (
+    ("checksum", "checksum CHAR(64) NULL"),
+    ("name", "name VARCHAR(200) NULL"),
+    ("execution_ms", "execution_ms INT NULL"),
+)
 
 
 class MySQLConnector(Connector):
@@ -231,6 +239,80 @@ class MySQLConnector(Connector):
                 statement,
                 action=_("执行 %(f)s 第 %(i)d 条语句") % {"f": filename, "i": number},
             )
+
+    # schema versions (see versions.py)
+    def _version_table(self, database: str) -> str:
+        return f"{self.quote(_ident_ok(database))}.{self.quote(VERSION_TABLE)}"
+
+    def _version_columns(self, database: str) -> set[str]:
+        rows = self.query(
+            "SELECT COLUMN_NAME FROM information_schema.COLUMNS "
+            "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s",
+            [database, VERSION_TABLE],
+            action=_("读取版本记录"),
+        )
+        return {str(r[0]).lower() for r in rows}
+
+    def schema_state(self, database: str) -> SchemaState:
+        columns = self._version_columns(database)
+        if not columns:
+            return SchemaState()
+        has = "checksum" in columns
+        rows = self.query(
+            f"SELECT version, {'checksum' if has else 'NULL'} FROM {self._version_table(database)}",
+            action=_("读取版本记录"),
+        )
+        return SchemaState(True, has, [Applied(str(v), c or None) for v, c in rows])
+
+    def ensure_version_table(self, database: str) -> None:
+        """Create ``schema_version``, or give one from before versioning its columns."""
+        table = self._version_table(database)
+        columns = self._version_columns(database)
+        if not columns:
+            self.query(
+                f"CREATE TABLE {table} (version VARCHAR(32) NOT NULL PRIMARY KEY, "
+                "checksum CHAR(64) NULL, name VARCHAR(200) NULL, execution_ms INT NULL, "
+                "applied_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP) "
+                "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci",
+                action=_("创建版本记录表"),
+            )
+            return
+        for column, ddl in VERSION_COLUMNS_MYSQL:
+            if column not in columns:
+                self.query(f"ALTER TABLE {table} ADD COLUMN {ddl}", action=_("补充版本记录表"))
+
+    def record_version(self, database: str, migration: Migration, ms: int) -> None:
+        self.query(
+            f"INSERT INTO {self._version_table(database)} (version, checksum, name, execution_ms) "
+            "VALUES (%s, %s, %s, %s) ON DUPLICATE KEY UPDATE checksum = VALUES(checksum), "
+            "name = VALUES(name), execution_ms = VALUES(execution_ms)",
+            [migration.version, migration.checksum, migration.name, ms],
+            action=_("记录版本 %(v)s") % {"v": migration.version},
+        )
+
+    def apply_migration(self, database: str, migration: Migration) -> int:
+        """Run one migration file and record it; milliseconds taken. MySQL commits DDL
+        statement by statement: a failure leaves the statements before it applied (and
+        the version unrecorded)."""
+        started = time.monotonic()
+        self.run_script(database, migration.statements)
+        ms = int((time.monotonic() - started) * 1000)
+        self.record_version(database, migration, ms)
+        return ms
+
+    def adopt(self, database: str, files: list[Migration]) -> int:
+        """Fill in the checksums of versions recorded before versioning; how many."""
+        self.ensure_version_table(database)
+        adopted = 0
+        for migration in files:
+            self.query(
+                f"UPDATE {self._version_table(database)} SET checksum = %s, name = %s "
+                "WHERE version = %s AND checksum IS NULL",
+                [migration.checksum, migration.name, migration.version],
+                action=_("补充版本记录"),
+            )
+            adopted += int(self.server.affected_rows())
+        return adopted
 
     def drop_objects(self, database: str, objects: list[tuple[str, str]]) -> None:
         db = self.quote(_ident_ok(database))

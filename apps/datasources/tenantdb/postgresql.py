@@ -6,6 +6,7 @@ import logging
 import math
 import re
 import secrets
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,6 +24,7 @@ from .values import (
     connect_timeout,
     query_timeout,
 )
+from .versions import VERSION_TABLE, Applied, Migration, SchemaState
 
 logger = logging.getLogger(__name__)
 
@@ -279,6 +281,94 @@ class PostgresConnector(Connector):
                         ) from None
         except psycopg.Error as exc:
             raise self._translate(exc, _("提交表结构")) from None
+
+    # schema versions (see versions.py)
+    def _version_columns(self, database: str) -> set[str]:
+        rows = self.query_in(
+            database,
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = %s",
+            [VERSION_TABLE],
+            action=_("读取版本记录"),
+        )
+        return {str(r[0]).lower() for r in rows}
+
+    def schema_state(self, database: str) -> SchemaState:
+        columns = self._version_columns(database)
+        if not columns:
+            return SchemaState()
+        has = "checksum" in columns
+        rows = self.query_in(
+            database,
+            f"SELECT version, {'checksum' if has else 'NULL'} FROM {VERSION_TABLE}",
+            action=_("读取版本记录"),
+        )
+        return SchemaState(True, has, [Applied(str(v), c or None) for v, c in rows])
+
+    def ensure_version_table(self, database: str) -> None:
+        """Create ``schema_version``, or give one from before versioning its columns."""
+        self.query_in(
+            database,
+            f"CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (version varchar(32) PRIMARY KEY, "
+            "checksum char(64), name varchar(200), execution_ms integer, "
+            "applied_at timestamptz NOT NULL DEFAULT now())",
+            action=_("创建版本记录表"),
+        )
+        for ddl in ("checksum char(64)", "name varchar(200)", "execution_ms integer"):
+            self.query_in(
+                database,
+                f"ALTER TABLE {VERSION_TABLE} ADD COLUMN IF NOT EXISTS {ddl}",
+                action=_("补充版本记录表"),
+            )
+
+    def _record_sql(self) -> str:
+        return (
+            f"INSERT INTO {VERSION_TABLE} (version, checksum, name, execution_ms) "
+            "VALUES (%s, %s, %s, %s) ON CONFLICT (version) DO UPDATE SET "
+            "checksum = EXCLUDED.checksum, name = EXCLUDED.name, "
+            "execution_ms = EXCLUDED.execution_ms"
+        )
+
+    def apply_migration(self, database: str, migration: Migration) -> int:
+        """Run one migration file and record it in one transaction (PostgreSQL DDL is
+        transactional: a failure leaves nothing of the file behind); milliseconds taken."""
+        import psycopg
+
+        conn = self.database_conn(database)
+        started = time.monotonic()
+        try:
+            with conn.transaction(), conn.cursor() as cur:
+                for filename, number, statement in migration.statements:
+                    try:
+                        cur.execute(statement)
+                    except psycopg.Error as exc:
+                        raise self._translate(
+                            exc,
+                            _("执行 %(f)s 第 %(i)d 条语句") % {"f": filename, "i": number},
+                        ) from None
+                ms = int((time.monotonic() - started) * 1000)
+                cur.execute(
+                    self._record_sql(),
+                    [migration.version, migration.checksum, migration.name, ms],
+                )
+        except psycopg.Error as exc:
+            raise self._translate(exc, _("提交迁移 %(v)s") % {"v": migration.version}) from None
+        return ms
+
+    def adopt(self, database: str, files: list[Migration]) -> int:
+        """Fill in the checksums of versions recorded before versioning; how many."""
+        self.ensure_version_table(database)
+        adopted = 0
+        for migration in files:
+            rows = self.query_in(
+                database,
+                f"UPDATE {VERSION_TABLE} SET checksum = %s, name = %s "
+                "WHERE version = %s AND checksum IS NULL RETURNING version",
+                [migration.checksum, migration.name, migration.version],
+                action=_("补充版本记录"),
+            )
+            adopted += len(rows)
+        return adopted
 
     def verify(self, database: str) -> None:
         table = f"{VERIFY_TABLE_PREFIX}{secrets.token_hex(4)}"

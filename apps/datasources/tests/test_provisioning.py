@@ -76,8 +76,12 @@ def test_configure_creates_database_and_baseline(tenant, devops, customer):
             [ds.database],
         )[0][0]
         assert charset == "utf8mb4"
-    versions = admin.run_in(ds.database, "SELECT version FROM {db}.schema_version ORDER BY 1")
-    assert [v[0] for v in versions] == ["0001", "0002"]
+    versions = admin.run_in(
+        ds.database, "SELECT version, checksum, name FROM {db}.schema_version ORDER BY 1"
+    )
+    files = tenantdb.migrations(account.db_type)
+    assert [tuple(v) for v in versions] == [(m.version, m.checksum, m.name) for m in files]
+    assert [m.name for m in files] == ["schema_version", "communities"]
 
     run = ProvisioningRun.objects.get(customer=customer)
     assert run.status == ProvisioningRun.Status.SUCCEEDED and run.datasource == ds
@@ -89,7 +93,8 @@ def test_configure_creates_database_and_baseline(tenant, devops, customer):
         "save",
     ]
     assert all(s["status"] == "ok" and s["message"] for s in run.steps)
-    assert run.steps[2]["message"].startswith("已执行 2 个文件、")
+    assert run.steps[2]["message"].startswith("已执行 2 个迁移文件、")
+    assert run.steps[2]["message"].endswith("表结构版本 0002") and run.steps[2]["version"] == "0002"
 
     row = AuditLog.objects.get(action="datasource_configure")
     assert row.object_id == str(ds.pk) and row.actor == devops
@@ -305,7 +310,7 @@ def test_failed_baseline_removes_the_created_database_and_retry_works(
     ds = configure(devops, customer, account)
     assert ds.name == f"DS-{customer.enterprise_no}-2"
     assert admin.databases() == [ds.database]
-    assert admin.tables(ds.database) == ["first_table", "second_table"]
+    assert admin.tables(ds.database) == ["first_table", "schema_version", "second_table"]
     assert list(
         ProvisioningRun.objects.filter(customer=customer)
         .order_by("id")

@@ -190,7 +190,7 @@ def killed_mid_pipeline(idle_worker, blocked, account, devops, customer, mysql_a
     assert run.status == ProvisioningRun.Status.RUNNING
     assert [s["code"] for s in run.steps] == ["check", "create_database"]
     assert run.footprint == {"database": True}
-    assert mysql_admin.tables(run.database) == ["first_table"]
+    assert mysql_admin.tables(run.database) == ["first_table", "schema_version"]
 
     assert reap_stale_runs() == []  # still within PROVISIONING_STALE_AFTER
     later = timezone.now() + dt.timedelta(seconds=settings.PROVISIONING_STALE_AFTER + 1)
@@ -230,7 +230,9 @@ def test_a_run_whose_worker_was_killed_is_retried_to_completion(
     }
     ds = DataSource.objects.get(customer=customer)
     assert ds.database == run.database and ds.database_created
-    assert mysql_admin.tables(run.database) == ["first_table", "second_table"]
+    assert mysql_admin.tables(run.database) == ["first_table", "schema_version", "second_table"]
+    versions = mysql_admin.run_in(run.database, "SELECT version FROM {db}.schema_version")
+    assert sorted(v[0] for v in versions) == ["0001", "0002", "0003"]
     mysql_admin.drop_run_databases()
 
 

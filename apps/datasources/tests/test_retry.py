@@ -44,15 +44,17 @@ def killed(devops, customer, account, *, statements: int | None, done: tuple[str
     created by the run, the first ``statements`` baseline statements applied (all when
     None), ``done`` steps recorded, no progress for an hour; then reaped."""
     run = datasource_queue(actor=devops, customer=customer, data=account.data())
-    applied = _statements(run.db_type)
-    if statements is not None:
-        applied = applied[:statements]
     with connector(run) as c:
         if isinstance(c, tenantdb.PostgresConnector):
             c.create_database(run.database, template0=False)
         else:
             c.create_database(run.database)
-        c.run_script(run.database, applied)
+        if statements is None:  # the whole schema, versions recorded
+            c.ensure_version_table(run.database)
+            for migration in tenantdb.migrations(run.db_type):
+                c.apply_migration(run.database, migration)
+        else:
+            c.run_script(run.database, _statements(run.db_type)[:statements])
     ProvisioningRun.objects.filter(pk=run.pk).update(
         status=Status.RUNNING,
         footprint={"database": True},

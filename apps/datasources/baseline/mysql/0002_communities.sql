@@ -6,5 +6,3 @@ CREATE TABLE communities (
   created_at TIMESTAMP    NOT NULL DEFAULT CURRENT_TIMESTAMP,
   KEY idx_communities_online (online)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci COMMENT='小区';
-
-INSERT INTO schema_version (version) VALUES ('0002');

@@ -8,5 +8,3 @@ CREATE TABLE communities (
 CREATE INDEX idx_communities_online ON communities (online);
 COMMENT ON TABLE communities IS '小区';
 COMMENT ON COLUMN communities.online IS '是否已上线';
-
-INSERT INTO schema_version (version) VALUES ('0002');
