@@ -400,6 +400,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(os.environ.get("HEARTBEAT_EVERY", "30")),
     },
     "reap-provisioning-runs": {"task": "datasources.reap_runs", "schedule": 60.0},
+    "refresh-tenant-schemas": {
+        "task": "datasources.refresh_schemas",
+        "schedule": float(os.environ.get("SCHEMA_PROBE_EVERY", "3600")),
+    },
 }
 
 # /metrics (Prometheus): the networks that may scrape it (the real client IP), and/or a

@@ -94,6 +94,7 @@ ROUTES = [
     Route("datasources:status", DATASOURCE, args="ds_customer"),
     Route("datasources:delete", DATASOURCE, args="ds_customer"),
     Route("datasources:probe", DATASOURCE, args="ds_customer"),
+    Route("datasources:schema", DATASOURCE, "post", args="ds_customer"),
     Route("datasources:run", DATASOURCE, args="run"),
     Route("datasources:retry", DATASOURCE, "post", args="run"),
     Route("datasources:cleanup", DATASOURCE, args="run"),

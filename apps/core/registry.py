@@ -63,6 +63,21 @@ class CustomerPanel:
 
 
 @dataclass(frozen=True)
+class CustomerFilter:
+    """A filter of the customer list that another app provides (the list page, its export
+    and the API apply it): query parameter ``param``, its label and choices, the
+    permission needed to use it (``perm``; "" = anyone who sees the list), and
+    ``condition(value)``, a Q object, or None for a value it does not know."""
+
+    param: str
+    label: str
+    choices: tuple[tuple[str, str], ...]
+    condition: Callable[[str], Any]
+    perm: str = ""
+    order: int = 100
+
+
+@dataclass(frozen=True)
 class ActivationCheck:
     """A prerequisite of 开通: ``check(customer)`` returns a blocker or None."""
 
@@ -75,6 +90,7 @@ _audit_types: dict[str, AuditType] = {}
 _actions: dict[str, AuditAction] = {}
 _panels: dict[str, CustomerPanel] = {}
 _checks: dict[str, ActivationCheck] = {}
+_customer_filters: dict[str, CustomerFilter] = {}
 
 
 def register_audit_type(audit_type: AuditType) -> None:
@@ -118,6 +134,14 @@ def register_customer_panel(panel: CustomerPanel) -> None:
 
 def customer_panels() -> list[CustomerPanel]:
     return sorted(_panels.values(), key=lambda p: (p.order, p.code))
+
+
+def register_customer_filter(customer_filter: CustomerFilter) -> None:
+    _customer_filters[customer_filter.param] = customer_filter
+
+
+def customer_filters() -> list[CustomerFilter]:
+    return sorted(_customer_filters.values(), key=lambda f: (f.order, f.param))
 
 
 def register_activation_check(check: ActivationCheck) -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
 from django.db.models import Q, QuerySet
 
 from apps.accounts.scope import owners_holding, scoped
+from apps.core import registry
 from apps.core import validators as v
 from apps.core.errors import NotFound
 from apps.core.inputs import ascii_digits, parse_id
@@ -32,6 +34,29 @@ class CustomerFilters:
     province: str = ""
     owner: str = ""  # user id, "none" for the pool, "me" for the caller
     sort: str = "-created"
+    # Filters other apps register (core.registry.CustomerFilter): param -> value.
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_query(cls, query: Any) -> CustomerFilters:
+        """From a query string (``request.GET``)."""
+        return cls(
+            q=query.get("q", ""),
+            status=query.get("status", ""),
+            province=query.get("province", ""),
+            owner=query.get("owner", ""),
+            sort=query.get("sort", "-created"),
+            extra={
+                f.param: query.get(f.param, "")
+                for f in registry.customer_filters()
+                if query.get(f.param)
+            },
+        )
+
+
+def extra_filters(user) -> list[registry.CustomerFilter]:
+    """The registered filters ``user`` may use."""
+    return [f for f in registry.customer_filters() if not f.perm or has_perm(user, f.perm)]
 
 
 def search_condition(q: str) -> Q:
@@ -77,6 +102,11 @@ def customer_list(*, user, filters: CustomerFilters) -> QuerySet[Customer]:
         qs = qs.filter(owner=user)
     elif parse_id(filters.owner) is not None:
         qs = qs.filter(owner_id=parse_id(filters.owner))
+    for extra in extra_filters(user):
+        value = filters.extra.get(extra.param, "")
+        condition = extra.condition(value) if value else None
+        if condition is not None:
+            qs = qs.filter(condition)
     key = filters.sort.lstrip("-")
     column = SORTS.get(key, "created_at")
     desc = filters.sort.startswith("-") or key not in SORTS

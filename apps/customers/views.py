@@ -37,18 +37,13 @@ from .selectors import (
     access_customer,
     assignable_owners,
     customer_list,
+    extra_filters,
     visible_customers,
 )
 
 
 def _filters(request: HttpRequest) -> CustomerFilters:
-    return CustomerFilters(
-        q=request.GET.get("q", ""),
-        status=request.GET.get("status", ""),
-        province=request.GET.get("province", ""),
-        owner=request.GET.get("owner", ""),
-        sort=request.GET.get("sort", "-created"),
-    )
+    return CustomerFilters.from_query(request.GET)
 
 
 def list_view(request: HttpRequest) -> HttpResponse:
@@ -66,6 +61,9 @@ def list_view(request: HttpRequest) -> HttpResponse:
             "can_add": has_perm(request.user, "customers.add_customer"),
             "can_assign": can_assign,
             "sort": filters.sort,
+            "extra_filters": [
+                (f, filters.extra.get(f.param, "")) for f in extra_filters(request.user)
+            ],
         }
     )
     template = "customers/_list_table.html" if request.htmx else "customers/list.html"

@@ -197,6 +197,9 @@ class RegistryOut(Schema):
     name: str = Field(..., description="企业名称")
     status: Literal["open", "closed"] = Field(..., description="客户状态：open 开通，closed 关闭")
     modules: list[str] = Field(..., description="已开通模块")
+    schema_version: str | None = Field(
+        None, description="租户库的表结构版本（平台最近一次读到的；未读到过为 null）"
+    )
     datasource: RegistryDataSource
 
 

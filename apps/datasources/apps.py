@@ -27,6 +27,7 @@ def _register() -> None:
 
     from apps.core import registry
 
+    from . import schemas
     from .services import datasource_blocker
     from .views import panel_context
 
@@ -38,6 +39,8 @@ def _register() -> None:
             "datasource_check": _("检测数据源连接"),
             "datasource_configure": _("配置数据源"),
             "datasource_configure_failed": _("配置数据源失败"),
+            "datasource_retry": _("重试配置数据源"),
+            "datasource_run_cleanup": _("清理配置记录"),
             "datasource_status": _("变更实施状态"),
             "datasource_delete": _("删除数据源"),
             "datasource_rotate_keys": _("轮换数据源密钥"),
@@ -70,6 +73,15 @@ def _register() -> None:
 
     registry.register_customer_panel(
         registry.CustomerPanel("datasource", "datasources/_panel.html", panel, order=10)
+    )
+    registry.register_customer_filter(
+        registry.CustomerFilter(
+            param="schema",
+            label=_("表结构版本"),
+            choices=schemas.FILTER_CHOICES,
+            condition=schemas.customer_condition,
+            perm=manage,
+        )
     )
     # 开通 requires a configured data source.
     registry.register_activation_check(

@@ -320,6 +320,41 @@ class ProvisioningRun(models.Model):
         return self.status == self.Status.FAILED and (self.holds_secret or bool(self.footprint))
 
 
+class TenantSchema(models.Model):
+    """What the platform last saw of a tenant database's schema: the version it records,
+    any drift, and when it was read. Observed state, refreshed by a probe task and by every
+    migration, so kept beside the immutable data source rather than on it."""
+
+    input_guard = False  # written by the platform from what it read
+
+    datasource = models.OneToOneField(
+        DataSource,
+        verbose_name=_("数据源"),
+        primary_key=True,
+        on_delete=models.CASCADE,
+        related_name="schema",
+    )
+    version = models.CharField(_("表结构版本"), max_length=32, blank=True)
+    # One message per line; empty when the tenant's checksums match the files.
+    drift = models.TextField(_("版本漂移"), blank=True)
+    adopted = models.BooleanField(_("已纳入版本管理"), default=True)
+    error = models.CharField(_("最近一次检查的错误"), max_length=500, blank=True)
+    checked_at = fields.DateTimeField(_("检查时间"), null=True, blank=True)
+    changed_at = fields.DateTimeField(_("版本变化时间"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("租户库表结构")
+        verbose_name_plural = _("租户库表结构")
+        default_permissions = ()
+
+    def __str__(self) -> str:
+        return f"{self.datasource_id} {self.version}"
+
+    @property
+    def drift_lines(self) -> list[str]:
+        return [line for line in self.drift.splitlines() if line]
+
+
 class DataSourceTombstone(models.Model):
     """What remains of a deleted data source: its names (never reused) and who deleted it."""
 

@@ -23,7 +23,7 @@ from apps.core.models import next_value
 from apps.core.permissions import require_perm
 from apps.customers.models import Customer
 
-from . import crypto, tenantdb
+from . import crypto, schemas, tenantdb
 from .models import DataSource, ProvisioningRun
 from .selectors import MANAGE, normalise_host, pools_configured_on
 from .services import (
@@ -464,6 +464,7 @@ def _execute(
                 entry["message"] = _("账号可以在 %(d)s 中建表、写入和删除表") % {"d": database}
 
             with pipeline.step("save") as entry:
+                state = connector.schema_state(database) if files else None
                 datasource = _save(
                     actor=actor,
                     customer=customer,
@@ -473,6 +474,7 @@ def _execute(
                     database=database,
                     report=report,
                     created_database=created_database,
+                    schema_state=state,
                 )
                 entry["message"] = _("已保存数据源 %(n)s") % {"n": name}
         except BaseException as exc:
@@ -542,6 +544,7 @@ def _save(
     database: str,
     report: PreflightReport,
     created_database: bool,
+    schema_state: tenantdb.SchemaState | None = None,
 ) -> DataSource:
     with transaction.atomic():
         Customer.objects.select_for_update().get(pk=customer.pk)
@@ -564,6 +567,8 @@ def _save(
         ds.configured_by = actor
         ds.configured_at = timezone.now()
         ds.save()
+        if schema_state is not None:
+            schemas.record(ds, schema_state)
         audit.record(
             actor=actor,
             action="datasource_configure",

@@ -145,6 +145,7 @@ _REGISTRY_FIELDS = (
     "min_connections",
     "max_connections",
     "impl_status",
+    "schema__version",
     "customer__enterprise_no",
     "customer__name",
     "customer__status",
@@ -162,7 +163,8 @@ class RegistryEntry:
     decrypting anything (over the public fields and the stored ciphertext), so a
     revalidation (304) never touches the secret, and no hash of the password is ever
     published. The data source is immutable, so the tag changes only with 实施状态, the
-    customer's status or modules — or when the secret is re-encrypted under a new key.
+    tenant's schema version, the customer's status or modules — or when the secret is
+    re-encrypted under a new key.
     ``datasource`` is a partial instance (pk, name, ciphertext): enough to audit the read
     and decrypt the password."""
 
@@ -216,13 +218,14 @@ def registry_entry(enterprise_no: str) -> RegistryEntry | None:
         return None
     (
         pk, name, db_type, host, port, database, username, ciphertext, min_conn, max_conn,
-        impl_status, customer_no, customer_name, customer_status, modules,
+        impl_status, schema_version, customer_no, customer_name, customer_status, modules,
     ) = row  # fmt: skip
     public = {
         "enterprise_no": customer_no,
         "name": customer_name,
         "status": CUSTOMER_STATUS_CODES.get(customer_status, str(customer_status)),
         "modules": list(modules or []),
+        "schema_version": schema_version or None,
         "datasource": {
             "name": name,
             "type": db_type,

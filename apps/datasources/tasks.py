@@ -31,6 +31,15 @@ def provision(run_id: int) -> str:
     return run.status if run else "skipped"
 
 
+@shared_task(name="datasources.refresh_schemas", **RETRY)
+def refresh_schemas() -> dict[str, int]:
+    """Beat, every ``SCHEMA_PROBE_EVERY``: read every tenant's schema version
+    (``schemas.refresh_all``); a tenant that cannot be read is recorded and skipped."""
+    from . import schemas
+
+    return schemas.refresh_all()
+
+
 @shared_task(name="datasources.reap_runs", **RETRY)
 def reap_runs() -> int:
     """Beat, every minute: fail the runs whose worker died (``reap_stale_runs``)."""

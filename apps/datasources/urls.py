@@ -12,6 +12,7 @@ urlpatterns = [
     path("<int:pk>/datasource/status/", views.status_view, name="status"),
     path("<int:pk>/datasource/delete/", views.delete_view, name="delete"),
     path("<int:pk>/datasource/probe/", views.probe_view, name="probe"),
+    path("<int:pk>/datasource/schema/", views.schema_view, name="schema"),
     path("<int:pk>/datasource/runs/<int:run_id>/", views.run_view, name="run"),
     path("<int:pk>/datasource/runs/<int:run_id>/retry/", views.retry_view, name="retry"),
     path("<int:pk>/datasource/runs/<int:run_id>/cleanup/", views.cleanup_view, name="cleanup"),

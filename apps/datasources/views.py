@@ -24,7 +24,7 @@ from apps.core.tasks import worker_seen_seconds
 from apps.customers.models import Customer
 from apps.customers.selectors import access_customer
 
-from . import provisioning, selectors, services
+from . import provisioning, schemas, selectors, services
 from .forms import DataSourceForm, DeleteForm
 from .models import DataSource, ProvisioningRun
 from .selectors import MANAGE, VIEW
@@ -61,6 +61,8 @@ def panel_context(request: HttpRequest, customer: Customer) -> dict[str, Any]:
         if active is not None:
             context["ds_active_steps"] = provisioning.run_progress(active)
         context["ds_history"] = list(selectors.datasource_history(customer, limit=20))
+        if ds is not None:
+            context["ds_schema"] = schemas.schema_view(ds)
     return context
 
 
@@ -306,6 +308,19 @@ def delete_view(request: HttpRequest, pk: int) -> HttpResponse:
         return _done(request, customer, _("已删除数据源 %(n)s") % {"n": ds.name})
     context = {"customer": customer, "datasource": ds, "form": form, "error": error}
     return _dialog(request, "datasources/_delete_form.html", context)
+
+
+@require_POST
+def schema_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """检查版本: read the tenant's schema version now; the panel is shown again."""
+    customer = _managed_customer(request, pk)
+    ds = _existing(request, customer)
+    schemas.datasource_check_schema(actor=request.user, datasource=ds)
+    return render(
+        request,
+        "datasources/_panel.html",
+        {"customer": customer, **panel_context(request, customer)},
+    )
 
 
 @require_GET

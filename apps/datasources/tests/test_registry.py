@@ -63,6 +63,7 @@ def test_answer(client, raw, ds):
         "name": ds.customer.name,
         "status": "not_opened",
         "modules": ["property", "repair"],
+        "schema_version": None,  # never read yet
         "datasource": {
             "name": ds.name,
             "type": "mysql",
@@ -78,6 +79,21 @@ def test_answer(client, raw, ds):
     }
     lower = client.get(url(ds.customer.enterprise_no.lower()), **bearer(raw))
     assert lower.status_code == 200 and lower["ETag"] == etag
+
+
+def test_the_schema_version_is_published_and_changes_the_etag(client, raw, ds):
+    from apps.datasources import schemas
+    from apps.datasources.tenantdb.versions import Applied, SchemaState
+
+    before = client.get(url(ds.customer.enterprise_no), **bearer(raw))
+    schemas.record(ds, SchemaState(True, True, [Applied("0001"), Applied("0002")]))
+    after = client.get(url(ds.customer.enterprise_no), **bearer(raw))
+    assert after.json()["schema_version"] == "0002"
+    assert after["ETag"] != before["ETag"]
+    revalidated = client.get(
+        url(ds.customer.enterprise_no), HTTP_IF_NONE_MATCH=after["ETag"], **bearer(raw)
+    )
+    assert revalidated.status_code == 304
 
 
 def test_only_registry_tokens(client, client_for, raw, ds, devops, admin_user, machine):

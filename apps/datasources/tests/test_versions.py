@@ -18,6 +18,16 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def migration_dir(tmp_path, settings, db_type):
     """Three migrations of this server type; returns their folder."""
+    return write_migrations(tmp_path, settings, db_type)
+
+
+@pytest.fixture
+def mysql_migrations(tmp_path, settings):
+    """The same three, for MySQL only (tests of records, with no server behind them)."""
+    return write_migrations(tmp_path, settings, "mysql")
+
+
+def write_migrations(tmp_path, settings, db_type):
     folder = tmp_path / "migrations" / db_type
     folder.mkdir(parents=True)
     (folder / "0001_schema_version.sql").write_text("-- the platform's table\n")
@@ -156,3 +166,101 @@ def test_compare_reports_unknown_versions_and_gaps():
     fresh = compare(SchemaState(), files, target="0002")
     assert [m.version for m in fresh.pending] == ["0001", "0002"] and fresh.target == "0002"
     assert fresh.current == "" and fresh.adopted and not fresh.drifted
+
+
+# --- What the platform knows of each tenant's version ------------------------------------
+
+
+HX = {"HTTP_HX_REQUEST": "true"}
+
+
+def test_provisioning_records_the_version_and_the_probe_refreshes_it(
+    migration_dir, tenant, devops, ops, db_type, client_for
+):
+    from django.urls import reverse
+
+    from apps.datasources import schemas
+    from apps.datasources.models import TenantSchema
+    from apps.datasources.tasks import refresh_schemas
+
+    account, _admin = tenant
+    customer = make_customer(actor=ops, complete=True)
+    ds = datasource_configure(actor=devops, customer=customer, data=account.data())
+    row = TenantSchema.objects.get(datasource=ds)
+    assert (row.version, row.drift, row.error) == ("0003", "", "") and row.checked_at
+    view = schemas.schema_view(ds)
+    assert view.state == "current" and view.state_label == "最新" and not view.behind
+
+    # A new release adds 0004: the tenant is behind, as the panel shows after 检查版本.
+    (migration_dir / "0004_parking.sql").write_text("CREATE TABLE parking (id int);\n")
+    client = client_for(devops)
+    panel = client.post(reverse("datasources:schema", args=[customer.pk]), **HX)
+    html = panel.content.decode()
+    assert panel.status_code == 200 and 'data-schema-state="behind"' in html
+    assert "最新 0004" in html and ">0003<" in html
+    # Someone edits an applied file: drift, shown with its cause.
+    (migration_dir / "0002_communities.sql").write_text("CREATE TABLE communities (x int);\n")
+    assert refresh_schemas.apply().result == {"checked": 1, "failed": 0}
+    html = client.get(reverse("datasources:panel", args=[customer.pk]), **HX).content.decode()
+    assert 'data-schema-state="drift"' in html and "校验和与迁移文件不一致" in html
+    # 运营 see none of it.
+    ops_html = client_for(ops).get(reverse("customers:detail", args=[customer.pk])).content
+    assert "表结构版本" not in ops_html.decode()
+
+
+def test_a_tenant_that_cannot_be_read_keeps_its_version_with_the_error(
+    mysql_migrations, devops, ops
+):
+    from apps.datasources import schemas
+    from apps.datasources.tests.factories import make_datasource
+
+    customer = make_customer(actor=ops, complete=True)
+    ds = make_datasource(customer, actor=devops, host="127.0.0.1", port=1)
+    schemas.record(ds, SchemaState(True, True, [Applied("0001", None), Applied("0002", None)]))
+    assert schemas.refresh_all() == {"checked": 0, "failed": 1}
+    view = schemas.schema_view(ds)
+    assert view.version == "0002" and "连接被拒绝" in view.error and view.state == "behind"
+
+
+def test_the_customer_list_filters_by_schema_state(client_for, devops, ops, mysql_migrations):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.urls import reverse
+
+    from apps.datasources import schemas
+    from apps.datasources.tests.factories import make_datasource
+
+    def tenant_at(name, versions, checksums=True):
+        customer = make_customer(actor=ops, complete=True, name=name)
+        ds = make_datasource(customer, actor=devops)
+        files = {m.version: m.checksum for m in tenantdb.migrations("mysql")}
+        applied = [Applied(v, files[v] if checksums else "other") for v in versions]
+        schemas.record(ds, SchemaState(True, True, applied))
+        return customer
+
+    tenant_at("最新物业", ["0001", "0002", "0003"])
+    tenant_at("落后物业", ["0001", "0002"])
+    tenant_at("漂移物业", ["0001", "0002", "0003"], checksums=False)
+    make_datasource(make_customer(actor=ops, complete=True, name="未查物业"), actor=devops)
+    make_customer(actor=ops, complete=True, name="无库物业")
+    client = client_for(devops)
+
+    def names(value):
+        html = client.get(reverse("customers:list") + f"?schema={value}", **HX).content.decode()
+        return {
+            n for n in ("最新物业", "落后物业", "漂移物业", "未查物业", "无库物业") if n in html
+        }
+
+    assert names("behind") == {"落后物业"}
+    assert names("current") == {"最新物业"}
+    assert names("drift") == {"漂移物业"}
+    assert names("unknown") == {"未查物业"}
+    assert len(names("")) == 5 and len(names("nonsense")) == 5
+    page = client.get(reverse("customers:list")).content.decode()
+    assert 'data-filter="schema"' in page and "落后于最新版本" in page
+    # 运营 cannot use it (nor see it): the value is ignored.
+    ops_page = client_for(ops).get(reverse("customers:list") + "?schema=behind").content.decode()
+    assert 'data-filter="schema"' not in ops_page and "最新物业" in ops_page
+    with CaptureQueriesContext(connection) as queries:
+        client.get(reverse("customers:list") + "?schema=behind", **HX)
+    assert len(queries) <= 12
