@@ -406,6 +406,12 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# 租户库升级: at most this many tenants of one database server migrate at once (fewer when
+# the server's connection budget leaves less); a tenant 进行中 with no result for
+# FLEET_STALE_AFTER seconds lost its worker and is failed by the reaper.
+FLEET_MAX_PER_SERVER = int(os.environ.get("FLEET_MAX_PER_SERVER", "4"))
+FLEET_STALE_AFTER = int(os.environ.get("FLEET_STALE_AFTER", "900"))
+
 # /metrics (Prometheus): the networks that may scrape it (the real client IP), and/or a
 # bearer token. Anyone else gets 403.
 METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", "127.0.0.1/32,::1/128")

@@ -70,6 +70,7 @@ class ErrorCode(StrEnum):
     RUN_NOT_RETRYABLE = "run_not_retryable"  # 该配置记录不能重试
     RUN_NOT_CLEANABLE = "run_not_cleanable"  # 该配置记录无需清理
     CLEANUP_FAILED = "cleanup_failed"  # 清理租户服务器上的遗留内容失败
+    ROLLOUT_IN_PROGRESS = "rollout_in_progress"  # 已有租户库升级在进行或暂停中
     TENANT_NOT_FOUND = "tenant_not_found"  # 租户不存在或未配置数据源
 
 

@@ -49,11 +49,34 @@ def _register() -> None:
         perm=manage,
     )
     registry.register_actions({"registry_read": _("读取租户注册表")}, perm=manage)
+    registry.register_actions(
+        {
+            "tenant_rollout_start": _("发起租户库升级"),
+            "tenant_rollout_pause": _("暂停租户库升级"),
+            "tenant_rollout_resume": _("继续租户库升级"),
+            "tenant_rollout_retry": _("重试租户库升级"),
+            "tenant_rollout_finish": _("租户库升级结束"),
+            "tenant_migrate": _("租户库升级"),
+            "tenant_migrate_failed": _("租户库升级失败"),
+        },
+        own_history=False,
+        perm=manage,
+    )
     registry.register_metric(
         registry.Metric(
             name="hgj_provisioning_runs",
             documentation="Data-source provisioning runs by status",
             samples=_provisioning_counts,
+        )
+    )
+    registry.register_audit_type(
+        registry.AuditType(
+            code="rollout",
+            label=_("租户库升级"),
+            model="datasources.rollout",
+            view_perm=manage,
+            name_fields=("id", "target_version"),
+            describe=_rollout_name,
         )
     )
     registry.register_audit_type(
@@ -87,6 +110,10 @@ def _register() -> None:
     registry.register_activation_check(
         registry.ActivationCheck("datasource", datasource_blocker, order=20)
     )
+
+
+def _rollout_name(rollout) -> str:
+    return f"#{rollout.pk} → {rollout.target_version}"
 
 
 def _provisioning_counts() -> list[tuple[dict[str, str], float]]:

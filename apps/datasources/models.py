@@ -401,3 +401,111 @@ class DataSourceTombstone(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Rollout(models.Model):
+    """租户库升级: bringing tenant databases to ``target_version`` — a canary set first
+    (wave 0), then waves, per-server parallelism capped by each server's connection
+    budget. The tenants and what happened to each are its ``tenants``."""
+
+    input_guard = False  # written by the platform
+
+    class Status(models.TextChoices):
+        RUNNING = "running", _("进行中")
+        PAUSED = "paused", _("已暂停")
+        FINISHED = "finished", _("已结束")
+
+    target_version = models.CharField(_("目标版本"), max_length=32)
+    include_online = models.BooleanField(_("包含已上线租户"), default=False)
+    canary_size = models.PositiveIntegerField(_("金丝雀数量"), default=2)
+    wave_size = models.PositiveIntegerField(_("每批数量"), default=50)
+    status = models.CharField(
+        _("状态"), max_length=16, choices=Status.choices, default=Status.RUNNING
+    )
+    message = models.CharField(_("说明"), max_length=500, blank=True)
+    # A failed canary pauses the rollout; a person who resumes it anyway accepts it.
+    canary_accepted = models.BooleanField(_("确认金丝雀失败后继续"), default=False)
+    # {"host:port": cap} — how many tenants of each server may migrate at once.
+    server_caps = models.JSONField(_("每台服务器并发上限"), default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("发起人"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    created_at = fields.DateTimeField(_("发起时间"), default=timezone.now)
+    finished_at = fields.DateTimeField(_("结束时间"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("租户库升级")
+        verbose_name_plural = _("租户库升级")
+        ordering = ["-created_at", "-id"]
+        default_permissions = ()
+
+    def __str__(self) -> str:
+        return f"→ {self.target_version} {self.get_status_display()}"
+
+
+class RolloutTenant(models.Model):
+    """One tenant database in a rollout: its wave (0 = canary), the versions it went
+    from and to, each migration applied with its time, and why it failed or was skipped."""
+
+    input_guard = False  # written by the platform
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("等待")
+        RUNNING = "running", _("进行中")
+        SUCCEEDED = "succeeded", _("成功")
+        FAILED = "failed", _("失败")
+        SKIPPED = "skipped", _("跳过")
+
+    DONE = (Status.SUCCEEDED, Status.FAILED, Status.SKIPPED)
+
+    rollout = models.ForeignKey(
+        Rollout, verbose_name=_("升级"), on_delete=models.CASCADE, related_name="tenants"
+    )
+    datasource = models.ForeignKey(
+        DataSource,
+        verbose_name=_("数据源"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    name = models.CharField(_("数据源名称"), max_length=64)
+    db_type = models.CharField(_("数据源类型"), max_length=16, choices=DataSource.DbType.choices)
+    server = models.CharField(_("数据库服务器"), max_length=270)  # host:port, normalised
+    online = models.BooleanField(_("已上线"), default=False)
+    wave = models.PositiveIntegerField(_("批次"), default=1)  # 0: the canary
+    status = models.CharField(
+        _("状态"), max_length=16, choices=Status.choices, default=Status.PENDING
+    )
+    from_version = models.CharField(_("原版本"), max_length=32, blank=True)
+    to_version = models.CharField(_("升级后版本"), max_length=32, blank=True)
+    # [{"version", "name", "status": ok|failed, "ms", "message"}]
+    steps = models.JSONField(_("步骤"), default=list, blank=True)
+    message = models.CharField(_("说明"), max_length=1000, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("执行次数"), default=0)
+    started_at = fields.DateTimeField(_("开始时间"), null=True, blank=True)
+    finished_at = fields.DateTimeField(_("结束时间"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("租户库升级明细")
+        verbose_name_plural = _("租户库升级明细")
+        ordering = ["wave", "id"]
+        default_permissions = ()
+        constraints = [
+            models.UniqueConstraint(fields=["rollout", "datasource"], name="rollout_tenant_once")
+        ]
+        indexes = [models.Index(fields=["rollout", "status", "wave"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.get_status_display()}"
+
+    @property
+    def duration_ms(self) -> int | None:
+        if not (self.started_at and self.finished_at):
+            return None
+        return int((self.finished_at - self.started_at).total_seconds() * 1000)

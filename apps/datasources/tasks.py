@@ -42,7 +42,26 @@ def refresh_schemas() -> dict[str, int]:
 
 @shared_task(name="datasources.reap_runs", **RETRY)
 def reap_runs() -> int:
-    """Beat, every minute: fail the runs whose worker died (``reap_stale_runs``)."""
+    """Beat, every minute: fail the provisioning runs and rollout tenants whose worker
+    died (``reap_stale_runs``, ``rollouts.reap_stale_tenants``)."""
     from .provisioning import reap_stale_runs
+    from .rollouts import reap_stale_tenants
 
-    return len(reap_stale_runs())
+    return len(reap_stale_runs()) + reap_stale_tenants()
+
+
+@shared_task(name="datasources.rollout_dispatch", **RETRY)
+def rollout_dispatch(rollout_id: int) -> int:
+    """Start the next tenants of a rollout within each server's cap (``rollouts.dispatch``)."""
+    from .rollouts import dispatch
+
+    return len(dispatch(rollout_id))
+
+
+@shared_task(name="datasources.migrate_tenant", **RETRY)
+def migrate_tenant(tenant_id: int) -> str:
+    """Migrate one tenant of a rollout (``rollouts.migrate_tenant``); idempotent: a
+    tenant not 进行中 is left alone."""
+    from .rollouts import migrate_tenant as run
+
+    return run(tenant_id)

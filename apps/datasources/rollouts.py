@@ -1,0 +1,564 @@
+"""租户库升级 (fleet migration): bring tenant databases to a target schema version.
+
+``plan`` says which tenants are behind, grouped by server, with what will run and each
+server's parallelism cap; ``rollout_start`` records the plan and hands it to the workers.
+``dispatch`` (a task, run after every tenant) claims the next tenants while keeping every
+server under its cap — the canary set (wave 0) first, then the waves in order — and
+queues ``migrate_tenant`` for each; a tenant's failure is recorded with its cause and
+stops nothing else, except that a failed canary pauses the rollout for a person to look.
+
+A server's cap comes from its connection budget: what its ``max_connections`` leaves
+after the pools of every data source configured on it, never more than
+``FLEET_MAX_PER_SERVER``, never less than one. A migration holds exactly one connection
+to its tenant's server and closes it when done.
+
+Drifted tenants (a checksum that differs from its file) are skipped and reported, never
+"fixed". 已上线 tenants are migrated only by a rollout that includes them explicitly, and
+never as its canary.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
+
+from apps.audit import services as audit
+from apps.core.errors import Conflict, ErrorCode, NotFound, ValidationFailed
+from apps.core.permissions import require_perm
+
+from . import schemas, tenantdb
+from .models import DataSource, Rollout, RolloutTenant, TenantSchema
+from .selectors import MANAGE, normalise_host, pools_configured_on
+from .tenantdb import TenantDBError
+
+logger = logging.getLogger(__name__)
+
+Status = RolloutTenant.Status
+CANARY_FAILED = _lazy("金丝雀有租户升级失败，已暂停：请查看原因，修复后重试，或确认后继续")
+
+
+def server_key(host: str, port: int) -> str:
+    host = normalise_host(host)
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+# --- The plan --------------------------------------------------------------------------------
+
+
+@dataclass
+class PlannedTenant:
+    datasource: DataSource
+    from_version: str  # "" when never read
+    known: bool
+    online: bool
+    server: str
+    pending: list[tenantdb.Migration]
+    wave: int = 1
+
+
+@dataclass
+class ServerPlan:
+    server: str
+    cap: int
+    max_connections: int | None
+    pools_configured: int
+    note: str = ""
+    tenants: list[PlannedTenant] = field(default_factory=list)
+
+
+@dataclass
+class Plan:
+    target: str
+    include_online: bool
+    canary_size: int
+    wave_size: int
+    servers: list[ServerPlan]
+    skipped: list[tuple[DataSource, str]]
+    up_to_date: int
+
+    @property
+    def tenants(self) -> list[PlannedTenant]:
+        planned = [t for s in self.servers for t in s.tenants]
+        return sorted(planned, key=lambda t: (t.wave, t.datasource.pk))
+
+    @property
+    def waves(self) -> int:
+        return max((t.wave for t in self.tenants), default=0)
+
+    @property
+    def canary(self) -> list[PlannedTenant]:
+        return [t for t in self.tenants if t.wave == 0]
+
+
+def versions_available() -> list[str]:
+    """Every version a rollout may target (those of either server type's files)."""
+    found = {m.version for db_type in schemas.DB_TYPES for m in tenantdb.migrations(db_type)}
+    return sorted(found)
+
+
+def plan(
+    *,
+    target: str,
+    include_online: bool = False,
+    canary_size: int = 2,
+    wave_size: int = 50,
+    read_servers: bool = True,
+) -> Plan:
+    """Which tenants a rollout to ``target`` would migrate, and how. Reads the versions
+    the platform last saw (``TenantSchema``) — each tenant's real state is read again when
+    it is migrated — and, with ``read_servers``, each server's ``max_connections`` (one
+    short connection per server). Writes nothing anywhere."""
+    target = (target or "").strip()
+    if target not in versions_available():
+        raise ValidationFailed(
+            _("没有版本 %(v)s 的迁移文件") % {"v": target or "—"},
+            fields={"target": [_("请选择迁移文件中已有的版本")]},
+        )
+    if canary_size < 0 or wave_size < 1:
+        raise ValidationFailed(
+            _("金丝雀数量不能为负，每批数量至少为 1"),
+            fields={"canary_size": [_("不能为负")], "wave_size": [_("至少为 1")]},
+        )
+    files = {db_type: tenantdb.migrations(db_type) for db_type in schemas.DB_TYPES}
+    known = {s.datasource_id: s for s in TenantSchema.objects.all()}
+    by_server: dict[str, list[PlannedTenant]] = defaultdict(list)
+    skipped: list[tuple[DataSource, str]] = []
+    up_to_date = 0
+    for ds in DataSource.objects.select_related("customer").order_by("pk"):
+        schema = known.get(ds.pk)
+        version = schema.version if schema and schema.checked_at else ""
+        type_files = files.get(ds.db_type, [])
+        if target not in {m.version for m in type_files}:
+            reason = _("%(t)s 没有版本 %(v)s 的迁移文件") % {
+                "t": ds.get_db_type_display(),
+                "v": target,
+            }
+            skipped.append((ds, reason))
+            continue
+        if schema and schema.drift:
+            skipped.append((ds, _("版本漂移：%(d)s") % {"d": schema.drift_lines[0]}))
+            continue
+        if schema and schema.checked_at and version >= target:
+            up_to_date += 1
+            continue
+        online = ds.impl_status == DataSource.ImplStatus.ONLINE
+        if online and not include_online:
+            skipped.append((ds, _("已上线（本次升级未包含已上线租户）")))
+            continue
+        key = server_key(ds.host, ds.port)
+        pending = [m for m in type_files if version < m.version <= target]
+        seen = bool(schema and schema.checked_at)
+        by_server[key].append(PlannedTenant(ds, version, seen, online, key, pending))
+    servers = [
+        _server_plan(key, tenants, read_servers) for key, tenants in sorted(by_server.items())
+    ]
+    result = Plan(target, include_online, canary_size, wave_size, servers, skipped, up_to_date)
+    _assign_waves(result)
+    return result
+
+
+def _server_plan(key: str, tenants: list[PlannedTenant], read: bool) -> ServerPlan:
+    first = tenants[0].datasource
+    pools = pools_configured_on(first.host, first.port)
+    limit = int(settings.FLEET_MAX_PER_SERVER)
+    if not read:
+        return ServerPlan(key, min(limit, 1), None, pools, _("未读取服务器连接上限"), tenants)
+    try:
+        with tenantdb.connector_for(tenantdb.Target.of(first)) as connector:
+            server_max = int(connector.server_facts()["max_connections"])
+    except TenantDBError as exc:
+        return ServerPlan(
+            key,
+            1,
+            None,
+            pools,
+            _("无法读取连接上限（%(m)s），逐个升级") % {"m": exc.message},
+            tenants,
+        )
+    headroom = server_max - pools
+    cap = max(1, min(limit, headroom))
+    note = "" if headroom >= 1 else _("连接预算已用满，逐个升级")
+    return ServerPlan(key, cap, server_max, pools, note, tenants)
+
+
+def _assign_waves(result: Plan) -> None:
+    """Wave 0: the canary, never 已上线, spread over the servers; then waves of
+    ``wave_size``, tenants not yet online first."""
+    queues = [[t for t in s.tenants if not t.online] for s in result.servers]
+    canary: list[PlannedTenant] = []
+    while len(canary) < result.canary_size and any(queues):
+        for queue in queues:
+            if queue and len(canary) < result.canary_size:
+                canary.append(queue.pop(0))
+    for tenant in canary:
+        tenant.wave = 0
+    rest = sorted(
+        (t for s in result.servers for t in s.tenants if t.wave != 0 or t not in canary),
+        key=lambda t: (t.online, t.datasource.pk),
+    )
+    rest = [t for t in rest if t not in canary]
+    for i, tenant in enumerate(rest):
+        tenant.wave = 1 + i // result.wave_size
+    if result.include_online and any(t.online for t in rest) and not canary:
+        raise ValidationFailed(
+            _("包含已上线租户的升级需要先在未上线的租户上试行（金丝雀），但没有可用的未上线租户"),
+            fields={"canary_size": [_("至少为 1，且需要有未上线的租户")]},
+        )
+
+
+# --- Starting and steering -----------------------------------------------------------------
+
+
+def rollout_start(
+    *,
+    actor,
+    target: str,
+    include_online: bool = False,
+    canary_size: int = 2,
+    wave_size: int = 50,
+) -> Rollout:
+    """Record the plan as a rollout and hand it to the workers. One rollout at a time
+    (409 while another is 进行中 or 已暂停)."""
+    require_perm(actor, MANAGE)
+    result = plan(
+        target=target,
+        include_online=include_online,
+        canary_size=canary_size,
+        wave_size=wave_size,
+    )
+    with transaction.atomic():
+        if Rollout.objects.select_for_update().exclude(status=Rollout.Status.FINISHED).exists():
+            raise Conflict(
+                _("已有租户库升级在进行或暂停中，请先完成它"), code=ErrorCode.ROLLOUT_IN_PROGRESS
+            )
+        rollout = Rollout.objects.create(
+            target_version=result.target,
+            include_online=include_online,
+            canary_size=canary_size,
+            wave_size=wave_size,
+            server_caps={s.server: s.cap for s in result.servers},
+            created_by=actor,
+        )
+        RolloutTenant.objects.bulk_create(
+            RolloutTenant(
+                rollout=rollout,
+                datasource=t.datasource,
+                name=t.datasource.name,
+                db_type=t.datasource.db_type,
+                server=t.server,
+                online=t.online,
+                wave=t.wave,
+                from_version=t.from_version,
+            )
+            for t in result.tenants
+        )
+        audit.record(
+            actor=actor,
+            action="tenant_rollout_start",
+            obj=rollout,
+            message=_("发起租户库升级至 %(v)s：%(n)d 个租户，%(s)d 台服务器，金丝雀 %(c)d 个")
+            % {
+                "v": result.target,
+                "n": len(result.tenants),
+                "s": len(result.servers),
+                "c": len(result.canary),
+            },
+        )
+        transaction.on_commit(lambda: _queue_dispatch(rollout.pk))
+    return rollout
+
+
+def _queue_dispatch(rollout_id: int) -> None:
+    from .tasks import rollout_dispatch
+
+    rollout_dispatch.delay(rollout_id)
+
+
+def rollout_pause(*, actor, rollout_id: int) -> Rollout:
+    """暂停: tenants under way finish; no new one starts."""
+    return _steer(actor, rollout_id, "pause")
+
+
+def rollout_resume(*, actor, rollout_id: int) -> Rollout:
+    """继续: a paused rollout goes on (also after a failed canary, on a person's word)."""
+    return _steer(actor, rollout_id, "resume")
+
+
+def rollout_retry_failed(*, actor, rollout_id: int) -> Rollout:
+    """重试失败的租户: they are queued again (a finished rollout runs again for them)."""
+    return _steer(actor, rollout_id, "retry")
+
+
+def _steer(actor, rollout_id: int, what: str) -> Rollout:
+    require_perm(actor, MANAGE)
+    count = 0
+    with transaction.atomic():
+        rollout = Rollout.objects.select_for_update().filter(pk=rollout_id).first()
+        if rollout is None:
+            raise NotFound(_("租户库升级不存在"))
+        if what == "pause":
+            if rollout.status != Rollout.Status.RUNNING:
+                raise Conflict(_("只有进行中的升级可以暂停"), code=ErrorCode.INVALID_TRANSITION)
+            rollout.status, rollout.message = Rollout.Status.PAUSED, _("已手动暂停")
+            message = _("暂停租户库升级至 %(v)s")
+        elif what == "resume":
+            if rollout.status != Rollout.Status.PAUSED:
+                raise Conflict(_("只有暂停的升级可以继续"), code=ErrorCode.INVALID_TRANSITION)
+            # Going on past a failed canary is this person's decision, and recorded.
+            if rollout.tenants.filter(wave=0, status=Status.FAILED).exists():
+                rollout.canary_accepted = True
+            rollout.status, rollout.message = Rollout.Status.RUNNING, ""
+            message = _("继续租户库升级至 %(v)s")
+        else:
+            failed = rollout.tenants.filter(status=Status.FAILED)
+            count = failed.update(status=Status.PENDING, message="", finished_at=None)
+            if not count:
+                raise Conflict(_("没有失败的租户需要重试"), code=ErrorCode.INVALID_TRANSITION)
+            if rollout.status == Rollout.Status.FINISHED:
+                rollout.finished_at = None
+            rollout.status, rollout.message = Rollout.Status.RUNNING, ""
+            message = _("重试租户库升级至 %(v)s 中失败的 %(n)d 个租户")
+        rollout.save(update_fields=["status", "message", "finished_at", "canary_accepted"])
+        audit.record(
+            actor=actor,
+            action=f"tenant_rollout_{what}",
+            obj=rollout,
+            message=message % {"v": rollout.target_version, "n": count if what == "retry" else 0},
+        )
+        if rollout.status == Rollout.Status.RUNNING:
+            transaction.on_commit(lambda: _queue_dispatch(rollout.pk))
+    return rollout
+
+
+# --- What the workers do -------------------------------------------------------------------
+
+
+def dispatch(rollout_id: int) -> list[int]:
+    """Claim the next tenants of a running rollout, within every server's cap and the
+    current wave, and queue their migrations; finish the rollout when nothing is left.
+    Safe to run at any time and from several workers (the rollout's row is locked)."""
+    from .tasks import migrate_tenant as migrate_task
+
+    claimed: list[int] = []
+    with transaction.atomic():
+        rollout = Rollout.objects.select_for_update().filter(pk=rollout_id).first()
+        if rollout is None or rollout.status != Rollout.Status.RUNNING:
+            return []
+        tenants = rollout.tenants
+        open_waves = sorted(
+            set(tenants.exclude(status__in=RolloutTenant.DONE).values_list("wave", flat=True))
+        )
+        if not open_waves:
+            _finish(rollout)
+            return []
+        wave = open_waves[0]
+        canary_failed = tenants.filter(wave=0, status=Status.FAILED).exists()
+        if wave > 0 and canary_failed and not rollout.canary_accepted:
+            rollout.status = Rollout.Status.PAUSED
+            rollout.message = CANARY_FAILED
+            rollout.save(update_fields=["status", "message"])
+            audit.record(
+                actor=None, action="tenant_rollout_pause", obj=rollout, message=rollout.message
+            )
+            return []
+        running = dict(
+            tenants.filter(status=Status.RUNNING)
+            .values_list("server")
+            .annotate(n=Count("id"))
+            .values_list("server", "n")
+        )
+        now = timezone.now()
+        for tenant in tenants.filter(wave=wave, status=Status.PENDING).order_by("id"):
+            cap = int(rollout.server_caps.get(tenant.server, 1))
+            if running.get(tenant.server, 0) >= cap:
+                continue
+            running[tenant.server] = running.get(tenant.server, 0) + 1
+            claimed.append(tenant.pk)
+        if claimed:
+            RolloutTenant.objects.filter(pk__in=claimed).update(
+                status=Status.RUNNING, started_at=now
+            )
+        transaction.on_commit(lambda: [migrate_task.delay(pk) for pk in claimed])
+    return claimed
+
+
+def _finish(rollout: Rollout) -> None:
+    counts = dict(rollout.tenants.values_list("status").annotate(n=Count("id")))
+    rollout.status = Rollout.Status.FINISHED
+    rollout.finished_at = timezone.now()
+    rollout.message = _("成功 %(s)d，失败 %(f)d，跳过 %(k)d") % {
+        "s": counts.get(Status.SUCCEEDED, 0),
+        "f": counts.get(Status.FAILED, 0),
+        "k": counts.get(Status.SKIPPED, 0),
+    }
+    rollout.save(update_fields=["status", "finished_at", "message"])
+    audit.record(
+        actor=None,
+        action="tenant_rollout_finish",
+        obj=rollout,
+        message=_("租户库升级至 %(v)s 结束：%(m)s") % {
+            "v": rollout.target_version, "m": rollout.message,
+        },
+    )  # fmt: skip
+    logger.info("租户库升级 %s 结束：%s", rollout.pk, rollout.message)
+
+
+def migrate_tenant(tenant_id: int) -> str:
+    """Bring one tenant to the rollout's target: read its state, adopt it if it predates
+    versioning, apply what it lacks (each migration recorded with its time), record the
+    result — then let ``dispatch`` start the next. Returns the tenant's status."""
+    tenant = RolloutTenant.objects.select_related("rollout", "datasource").get(pk=tenant_id)
+    if tenant.status != Status.RUNNING:
+        return tenant.status  # a second delivery of the task
+    rollout = tenant.rollout
+    ds = tenant.datasource
+    steps: list[dict[str, Any]] = []
+    status, message, version = Status.FAILED, "", tenant.from_version
+    started = time.monotonic()
+    try:
+        if ds is None:
+            raise _Skip(_("数据源已删除"))
+        files = [m for m in tenantdb.migrations(ds.db_type) if m.version <= rollout.target_version]
+        with tenantdb.connector_for(tenantdb.Target.of(ds)) as connector:
+            state = connector.schema_state(ds.database)
+            comparison = tenantdb.compare(state, files, rollout.target_version)
+            version = comparison.current
+            if comparison.drifted:
+                schemas.record(ds, state)
+                raise _Skip(_("版本漂移，未升级：%(d)s") % {"d": "；".join(comparison.drift)})
+            if not comparison.adopted:
+                t0 = time.monotonic()
+                connector.adopt(ds.database, files)
+                steps.append(_step("adopt", _("纳入版本管理（补充校验和）"), t0))
+            for migration in comparison.pending:
+                t0 = time.monotonic()
+                try:
+                    connector.apply_migration(ds.database, migration)
+                except TenantDBError as exc:
+                    steps.append(_step(migration.version, migration.name, t0, exc.message))
+                    raise
+                steps.append(_step(migration.version, migration.name, t0))
+            state = connector.schema_state(ds.database)
+        schemas.record(ds, state)
+        version = state.current
+        status = Status.SUCCEEDED
+        message = (
+            _("已是目标版本")
+            if not comparison.pending
+            else _("%(a)s → %(b)s，%(n)d 个迁移")
+            % {"a": comparison.current or "—", "b": version, "n": len(comparison.pending)}
+        )
+    except _Skip as exc:
+        status, message = Status.SKIPPED, exc.message
+    except TenantDBError as exc:
+        status, message = Status.FAILED, exc.message
+        if ds is not None:
+            schemas.record_error(ds, exc.message)
+    except Exception as exc:  # recorded, never lost: the rollout goes on
+        logger.exception("租户库升级 %s 出错", tenant.name)
+        status, message = Status.FAILED, _("内部错误（%(e)s）") % {"e": type(exc).__name__}
+    total = int((time.monotonic() - started) * 1000)
+    with transaction.atomic():
+        RolloutTenant.objects.filter(pk=tenant.pk).update(
+            status=status,
+            message=message[:1000],
+            steps=steps,
+            to_version=version,
+            attempts=tenant.attempts + 1,
+            finished_at=timezone.now(),
+        )
+        audit.record(
+            actor=None,
+            action="tenant_migrate" if status == Status.SUCCEEDED else "tenant_migrate_failed",
+            obj=ds if ds is not None else rollout,
+            message=_("租户库升级至 %(v)s（%(n)s）：%(s)s，%(m)s，%(ms)d 毫秒")
+            % {
+                "v": rollout.target_version,
+                "n": tenant.name,
+                "s": Status(status).label,
+                "m": message,
+                "ms": total,
+            },
+        )
+        transaction.on_commit(lambda: _queue_dispatch(rollout.pk))
+    return status
+
+
+class _Skip(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _step(version: str, name: str, t0: float, error: str = "") -> dict[str, Any]:
+    return {
+        "version": version,
+        "name": name,
+        "status": "failed" if error else "ok",
+        "ms": int((time.monotonic() - t0) * 1000),
+        "message": error,
+    }
+
+
+def reap_stale_tenants(*, now=None) -> int:
+    """Fail the tenants left 进行中 by a worker that died (no result for
+    ``FLEET_STALE_AFTER``), so that the rollout goes on and they can be retried."""
+    now = now or timezone.now()
+    cutoff = now - dt.timedelta(seconds=settings.FLEET_STALE_AFTER)
+    with transaction.atomic():
+        stale = list(
+            RolloutTenant.objects.select_for_update()
+            .filter(status=Status.RUNNING, started_at__lt=cutoff)
+            .values_list("pk", "rollout_id")
+        )
+        RolloutTenant.objects.filter(pk__in=[pk for pk, _r in stale]).update(
+            status=Status.FAILED,
+            message=_("执行升级的任务进程已停止（超时没有结果），请重试"),
+            finished_at=now,
+        )
+        for rollout_id in {r for _pk, r in stale}:
+            transaction.on_commit(lambda r=rollout_id: _queue_dispatch(r))
+    return len(stale)
+
+
+# --- Reading -------------------------------------------------------------------------------
+
+
+def rollout_progress(rollout: Rollout) -> dict[str, Any]:
+    """Counts by status, by wave and by server, in two queries."""
+    rows = list(rollout.tenants.values_list("status", "wave", "server").annotate(n=Count("id")))
+    by_status: dict[str, int] = defaultdict(int)
+    servers: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    waves: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for status, wave, server, n in rows:
+        by_status[status] += n
+        servers[server][status] += n
+        waves[wave][status] += n
+    total = sum(by_status.values())
+    done = sum(by_status[s] for s in RolloutTenant.DONE)
+    return {
+        "total": total,
+        "done": done,
+        "percent": int(done * 100 / total) if total else 100,
+        "by_status": dict(by_status),
+        "servers": {
+            key: {
+                "counts": dict(counts),
+                "cap": int(rollout.server_caps.get(key, 1)),
+                "total": sum(counts.values()),
+            }
+            for key, counts in sorted(servers.items())
+        },
+        "waves": {wave: dict(counts) for wave, counts in sorted(waves.items())},
+    }

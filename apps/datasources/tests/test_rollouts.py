@@ -1,0 +1,204 @@
+"""租户库升级 against the real MariaDB and PostgreSQL: the plan, the canary and the waves,
+per-server caps, failures that stop nothing else, drift skipped, pause, resume and retry.
+Here the workers' part (``dispatch``, ``migrate_tenant``) runs in this process, one task
+at a time, as a worker would run them; ``test_fleet.py`` runs the same with real workers."""
+
+from __future__ import annotations
+
+import pytest
+
+from apps.audit.models import AuditLog
+from apps.core.errors import Conflict, ValidationFailed
+from apps.customers.tests.factories import make_customer
+from apps.datasources import rollouts, schemas
+from apps.datasources.models import DataSource, Rollout, RolloutTenant
+from apps.datasources.services import datasource_configure
+
+pytestmark = pytest.mark.django_db
+
+Status = RolloutTenant.Status
+
+
+@pytest.fixture
+def fleet(tmp_path, settings, mysql_account, pg_account, mysql_admin, pg_admin, devops, ops):
+    """Six tenants at version 0002 — three on MariaDB, three on PostgreSQL — and a new
+    release 0003 (two statements) in the files. Yields (tenants, admins by type)."""
+    root = tmp_path / "migrations"
+    for db_type in ("mysql", "postgresql"):
+        folder = root / db_type
+        folder.mkdir(parents=True)
+        (folder / "0001_schema_version.sql").write_text("-- the platform's table\n")
+        (folder / "0002_communities.sql").write_text("CREATE TABLE communities (id int);\n")
+    settings.TENANT_BASELINE_DIR = str(root)
+    tenants = []
+    for account in (mysql_account, pg_account):
+        for i in range(3):
+            customer = make_customer(actor=ops, complete=True, name=f"升级物业{account.db_type}{i}")
+            tenants.append(
+                datasource_configure(actor=devops, customer=customer, data=account.data())
+            )
+    for db_type in ("mysql", "postgresql"):
+        (root / db_type / "0003_buildings.sql").write_text(
+            "CREATE TABLE buildings (id int);\nCREATE TABLE parking (id int);\n"
+        )
+    yield tenants, {"mysql": mysql_admin, "postgresql": pg_admin}
+    mysql_admin.drop_run_databases()
+    pg_admin.drop_run_databases()
+
+
+def run_to_the_end(rollout: Rollout, limit: int = 200) -> Rollout:
+    """The workers' part, one task at a time: dispatch, migrate what it claimed, repeat."""
+    for _ in range(limit):
+        claimed = rollouts.dispatch(rollout.pk)
+        for tenant_id in claimed:
+            rollouts.migrate_tenant(tenant_id)
+        rollout.refresh_from_db()
+        if not claimed:
+            return rollout
+    pytest.fail("the rollout never settled")
+
+
+def versions(rollout: Rollout) -> dict[str, tuple[str, str]]:
+    return {t.name: (t.status, t.to_version) for t in rollout.tenants.all()}
+
+
+def test_the_plan_groups_by_server_caps_each_and_starts_with_a_canary(fleet, settings):
+    tenants, _admins = fleet
+    settings.FLEET_MAX_PER_SERVER = 3
+    online = tenants[2]
+    DataSource.objects.filter(pk=online.pk).update(impl_status=DataSource.ImplStatus.ONLINE)
+
+    result = rollouts.plan(target="0003", canary_size=2, wave_size=2)
+    assert [s.server for s in result.servers] == ["127.0.0.1:3306", "127.0.0.1:5432"]
+    for server in result.servers:
+        assert server.max_connections and 1 <= server.cap <= 3
+        assert server.cap == min(3, server.max_connections - server.pools_configured)
+        for tenant in server.tenants:
+            assert tenant.from_version == "0002" and [m.version for m in tenant.pending] == ["0003"]
+    assert len(result.tenants) == 5 and result.up_to_date == 0
+    assert [(ds.name, reason) for ds, reason in result.skipped] == [
+        (online.name, "已上线（本次升级未包含已上线租户）")
+    ]
+    canary = result.canary
+    assert len(canary) == 2 and {t.server for t in canary} == {"127.0.0.1:3306", "127.0.0.1:5432"}
+    assert not any(t.online for t in canary)
+    assert [t.wave for t in result.tenants] == [0, 0, 1, 1, 2]
+
+    with_online = rollouts.plan(target="0003", include_online=True, canary_size=1)
+    assert [t.wave for t in with_online.tenants if t.online] == [1]  # after the canary
+    with pytest.raises(ValidationFailed, match="没有版本 0009"):
+        rollouts.plan(target="0009")
+    assert not Rollout.objects.exists()  # planning writes nothing
+
+
+def test_a_rollout_brings_every_tenant_to_the_target(fleet, devops):
+    tenants, admins = fleet
+    rollout = rollouts.rollout_start(actor=devops, target="0003", canary_size=2, wave_size=2)
+    assert rollout.status == Rollout.Status.RUNNING
+    assert rollout.tenants.filter(wave=0).count() == 2
+    with pytest.raises(Conflict) as another:
+        rollouts.rollout_start(actor=devops, target="0003")
+    assert another.value.code == "rollout_in_progress"
+
+    rollout = run_to_the_end(rollout)
+    assert rollout.status == Rollout.Status.FINISHED and rollout.message == "成功 6，失败 0，跳过 0"
+    for tenant in rollout.tenants.all():
+        assert (tenant.status, tenant.from_version, tenant.to_version) == (
+            Status.SUCCEEDED,
+            "0002",
+            "0003",
+        )
+        assert [s["version"] for s in tenant.steps] == ["0003"] and tenant.steps[0]["ms"] >= 0
+        assert tenant.duration_ms is not None and tenant.attempts == 1
+    for ds in tenants:
+        assert schemas.schema_view(ds).state == "current"
+        assert {"buildings", "parking"} <= set(admins[ds.db_type].tables(ds.database))
+    assert AuditLog.objects.filter(action="tenant_migrate").count() == 6
+    assert AuditLog.objects.filter(action="tenant_rollout_finish").count() == 1
+    # Nothing behind any more: a new plan has nothing to do.
+    assert rollouts.plan(target="0003").tenants == []
+
+
+def test_a_failure_stops_nothing_else_and_a_retry_after_repair_finishes_it(fleet, devops):
+    tenants, admins = fleet
+    broken = tenants[4]  # a PostgreSQL tenant, not in the canary
+    admins["postgresql"].run_in(broken.database, "CREATE TABLE parking (legacy text)")
+    drifted = tenants[1]
+    with rollouts.tenantdb.connector_for(rollouts.tenantdb.Target.of(drifted)) as c:
+        c.query(
+            f"UPDATE `{drifted.database}`.schema_version SET checksum = 'edited' "
+            "WHERE version = '0002'",
+            action="",
+        )
+    rollout = rollouts.rollout_start(actor=devops, target="0003", canary_size=1, wave_size=10)
+    rollout = run_to_the_end(rollout)
+    assert rollout.status == Rollout.Status.FINISHED
+    result = versions(rollout)
+    assert result[broken.name] == (Status.FAILED, "0002")
+    assert result[drifted.name][0] == Status.SKIPPED
+    assert sum(1 for s, v in result.values() if (s, v) == (Status.SUCCEEDED, "0003")) == 4
+    failed = rollout.tenants.get(name=broken.name)
+    assert "parking" in failed.message and failed.steps[-1]["status"] == "failed"
+    skipped = rollout.tenants.get(name=drifted.name)
+    assert "校验和与迁移文件不一致" in skipped.message
+    assert schemas.schema_view(drifted).state == "drift"  # flagged, not "fixed"
+    assert AuditLog.objects.filter(action="tenant_migrate_failed").count() == 2
+
+    # Repair the broken tenant, retry the failed: it finishes.
+    admins["postgresql"].run_in(broken.database, "DROP TABLE parking")
+    rollout = rollouts.rollout_retry_failed(actor=devops, rollout_id=rollout.pk)
+    rollout = run_to_the_end(rollout)
+    assert versions(rollout)[broken.name] == (Status.SUCCEEDED, "0003")
+    assert rollout.tenants.get(name=broken.name).attempts == 2
+    assert rollout.message == "成功 5，失败 0，跳过 1"
+
+
+def test_a_failed_canary_pauses_until_someone_decides(fleet, devops):
+    tenants, admins = fleet
+    first = tenants[0]  # the canary of MariaDB
+    admins["mysql"].run_in(first.database, "CREATE TABLE {db}.buildings (legacy text)")
+    rollout = rollouts.rollout_start(actor=devops, target="0003", canary_size=1, wave_size=10)
+    assert rollout.tenants.get(wave=0).name == first.name
+    rollout = run_to_the_end(rollout)
+    assert rollout.status == Rollout.Status.PAUSED and "金丝雀" in rollout.message
+    assert rollout.tenants.filter(status=Status.PENDING).count() == 5  # nothing else started
+
+    rollout = rollouts.rollout_resume(actor=devops, rollout_id=rollout.pk)
+    assert rollout.canary_accepted
+    rollout = run_to_the_end(rollout)
+    assert rollout.status == Rollout.Status.FINISHED
+    assert rollout.message == "成功 5，失败 1，跳过 0"
+
+
+def test_pause_and_resume(fleet, devops):
+    rollout = rollouts.rollout_start(actor=devops, target="0003", canary_size=1, wave_size=1)
+    for tenant_id in rollouts.dispatch(rollout.pk):  # the canary
+        rollouts.migrate_tenant(tenant_id)
+    rollout = rollouts.rollout_pause(actor=devops, rollout_id=rollout.pk)
+    assert rollouts.dispatch(rollout.pk) == []  # paused: nothing starts
+    assert rollout.tenants.filter(status=Status.PENDING).count() == 5
+    with pytest.raises(Conflict):
+        rollouts.rollout_pause(actor=devops, rollout_id=rollout.pk)
+    rollouts.rollout_resume(actor=devops, rollout_id=rollout.pk)
+    rollout = run_to_the_end(rollout)
+    assert rollout.message == "成功 6，失败 0，跳过 0"
+    actions = list(
+        AuditLog.objects.filter(action__startswith="tenant_rollout").values_list(
+            "action", flat=True
+        )
+    )
+    assert sorted(actions) == sorted(
+        ["tenant_rollout_start", "tenant_rollout_pause", "tenant_rollout_resume",
+         "tenant_rollout_finish"]
+    )  # fmt: skip
+
+
+def test_a_server_never_runs_more_than_its_cap(fleet, devops, settings):
+    settings.FLEET_MAX_PER_SERVER = 2
+    rollout = rollouts.rollout_start(actor=devops, target="0003", canary_size=0, wave_size=10)
+    claimed = rollouts.dispatch(rollout.pk)
+    running = list(rollout.tenants.filter(status=Status.RUNNING).values_list("server", flat=True))
+    assert len(claimed) == 4 and sorted(running) == ["127.0.0.1:3306"] * 2 + ["127.0.0.1:5432"] * 2
+    assert rollouts.dispatch(rollout.pk) == []  # full until one finishes
+    rollouts.migrate_tenant(claimed[0])
+    assert len(rollouts.dispatch(rollout.pk)) == 1
