@@ -202,3 +202,46 @@ def test_a_server_never_runs_more_than_its_cap(fleet, devops, settings):
     assert rollouts.dispatch(rollout.pk) == []  # full until one finishes
     rollouts.migrate_tenant(claimed[0])
     assert len(rollouts.dispatch(rollout.pk)) == 1
+
+
+# --- manage.py migrate_tenants ---------------------------------------------------------------
+
+
+def test_the_command_dry_run_prints_the_plan_and_changes_nothing(fleet):
+    import io
+
+    from django.core.management import call_command
+
+    tenants, admins = fleet
+    before = {ds.name: admins[ds.db_type].tables(ds.database) for ds in tenants}
+    audit_rows = AuditLog.objects.count()
+    out = io.StringIO()
+    call_command("migrate_tenants", "--to", "0003", "--canary", "2", "--dry-run", stdout=out)
+    text = out.getvalue()
+    assert "租户库升级计划：目标版本 0003，6 个租户，2 台服务器，金丝雀 2 个" in text
+    assert "服务器 127.0.0.1:3306（max_connections" in text and "并发上限" in text
+    assert "0003_buildings" in text and "金丝雀" in text and "演练" in text
+    assert not Rollout.objects.exists() and AuditLog.objects.count() == audit_rows
+    assert {ds.name: admins[ds.db_type].tables(ds.database) for ds in tenants} == before
+    for ds in tenants:
+        with rollouts.tenantdb.connector_for(rollouts.tenantdb.Target.of(ds)) as c:
+            assert c.schema_state(ds.database).current == "0002"
+
+
+def test_the_command_starts_a_rollout_for_the_workers(fleet):
+    import io
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    out = io.StringIO()
+    call_command("migrate_tenants", "--to", "0003", "--no-wait", stdout=out)
+    rollout = Rollout.objects.get()
+    assert f"已发起租户库升级 #{rollout.pk}" in out.getvalue()
+    assert rollout.created_by is None and rollout.tenants.count() == 6
+    row = AuditLog.objects.get(action="tenant_rollout_start")
+    assert row.actor is None and "6 个租户" in row.message
+    with pytest.raises(CommandError, match="已有租户库升级在进行"):
+        call_command("migrate_tenants", "--to", "0003", "--no-wait", stdout=io.StringIO())
+    with pytest.raises(CommandError, match="没有版本 0042"):
+        call_command("migrate_tenants", "--to", "0042", stdout=io.StringIO())
