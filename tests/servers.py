@@ -113,6 +113,7 @@ class Worker:
         for folder in ("messages", "processed", "control"):
             (self.queue / folder).mkdir(parents=True, exist_ok=True)
         self.process: subprocess.Popen | None = None
+        self.concurrency = 1
         if start:
             self.start()
 
@@ -121,7 +122,7 @@ class Worker:
         self.process = subprocess.Popen(
             [
                 sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO",
-                "--concurrency", "1", "--without-gossip", "--without-mingle",
+                "--concurrency", str(self.concurrency), "--without-gossip", "--without-mingle",
             ],
             cwd=Path(settings.BASE_DIR), env=self.env,
             stdout=self.log.open("w"), stderr=subprocess.STDOUT,
