@@ -8,6 +8,7 @@ urlpatterns = [
     path("accounts/", include("apps.accounts.urls")),
     path("customers/", include("apps.customers.urls")),
     path("customers/", include("apps.datasources.urls")),
+    path("fleet/", include("apps.datasources.fleet_urls")),
     path("contracts/", include("apps.contracts.urls")),
     path("leads/", include("apps.leads.urls")),
     path("audit/", include("apps.audit.urls")),

@@ -20,7 +20,7 @@ from apps.contracts.services import contract_create
 from apps.customers.services import customer_update
 from apps.customers.tests.factories import make_customer
 from apps.datasources import crypto
-from apps.datasources.models import ProvisioningRun
+from apps.datasources.models import ProvisioningRun, Rollout
 from apps.datasources.tests.factories import make_datasource
 from apps.leads.services import lead_create_offline, qr_channel_create
 
@@ -95,6 +95,14 @@ ROUTES = [
     Route("datasources:delete", DATASOURCE, args="ds_customer"),
     Route("datasources:probe", DATASOURCE, args="ds_customer"),
     Route("datasources:schema", DATASOURCE, "post", args="ds_customer"),
+    Route("fleet:list", DATASOURCE),
+    Route("fleet:plan", DATASOURCE, query="target=0002"),
+    Route("fleet:start", DATASOURCE, "post", data={"target": "0042"}, ok=(302,)),
+    Route("fleet:detail", DATASOURCE, args="rollout"),
+    Route("fleet:progress", DATASOURCE, args="rollout"),
+    Route("fleet:pause", DATASOURCE, "post", args="rollout", ok=(302,)),
+    Route("fleet:resume", DATASOURCE, "post", args="rollout", ok=(302,)),
+    Route("fleet:retry", DATASOURCE, "post", args="rollout", ok=(302,)),
     Route("datasources:run", DATASOURCE, args="run"),
     Route("datasources:retry", DATASOURCE, "post", args="run"),
     Route("datasources:cleanup", DATASOURCE, args="run"),
@@ -192,7 +200,9 @@ def world(db):
         port=1, username="tenant_app", status=ProvisioningRun.Status.FAILED,
         secret_encrypted=crypto.encrypt("Secret#2026pw"), started_by=users["devops"],
     )  # fmt: skip
+    rollout = Rollout.objects.create(target_version="0002", status=Rollout.Status.FINISHED)
     objects = {
+        "rollout": rollout.pk,
         "run": (customer.pk, run.pk),
         "customer": customer.pk,
         "ds_customer": ds_customer.pk,

@@ -25,6 +25,7 @@ MENU: list[MenuItem] = [
     MenuItem(_("客户"), "customers:list", "customers.view_customer", "customers"),
     MenuItem(_("合同"), "contracts:list", "contracts.view_contract", "contracts"),
     MenuItem(_("二维码渠道"), "leads:qr_list", "leads.manage_qrchannel", "qr"),
+    MenuItem(_("租户库升级"), "fleet:list", "datasources.manage_datasource", "fleet"),
     MenuItem(
         _("操作日志"), "audit:list", ("audit.view_auditlog", "audit.view_scoped_auditlog"), "audit"
     ),

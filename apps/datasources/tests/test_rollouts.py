@@ -245,3 +245,51 @@ def test_the_command_starts_a_rollout_for_the_workers(fleet):
         call_command("migrate_tenants", "--to", "0003", "--no-wait", stdout=io.StringIO())
     with pytest.raises(CommandError, match="没有版本 0042"):
         call_command("migrate_tenants", "--to", "0042", stdout=io.StringIO())
+
+
+# --- The console pages ------------------------------------------------------------------------
+
+
+def test_the_console_plans_starts_and_shows_a_rollout(fleet, client_for, devops, ops):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.urls import reverse
+
+    client = client_for(devops)
+    page = client.get(reverse("fleet:list")).content.decode()
+    assert "新建升级" in page and '<option value="0003" selected>' in page
+    assert "租户库升级" in page  # the menu item
+
+    plan = client.get(reverse("fleet:plan") + "?target=0003&canary_size=2&wave_size=2")
+    html = plan.content.decode()
+    assert '<strong class="mono">0003</strong>：6 个租户，2 台服务器，金丝雀 2 个' in html
+    assert 'data-cap="127.0.0.1:3306"' in html and 'id="btn-fleet-start"' in html
+    assert not Rollout.objects.exists()
+    bad = client.get(reverse("fleet:plan") + "?target=9999").content.decode()
+    assert "没有版本 9999 的迁移文件" in bad
+
+    started = client.post(
+        reverse("fleet:start"),
+        {"target": "0003", "canary_size": "2", "wave_size": "2"},
+        HTTP_HX_REQUEST="true",
+    )
+    rollout = Rollout.objects.get()
+    assert started["HX-Redirect"] == reverse("fleet:detail", args=[rollout.pk])
+    progress_url = reverse("fleet:progress", args=[rollout.pk])
+    detail = client.get(reverse("fleet:detail", args=[rollout.pk])).content.decode()
+    assert f'hx-get="{progress_url}" hx-trigger="every 2s"' in detail
+    assert 'id="btn-fleet-pause"' in detail and "已完成 0 / 6" in detail
+
+    run_to_the_end(rollout)
+    polled = client.get(progress_url, HTTP_HX_REQUEST="true")
+    assert polled["HX-Refresh"] == "true"  # the page's buttons and list change with it
+    done = polled.content.decode()
+    assert 'data-rollout-status="finished"' in done and "every 2s" not in done
+    assert "已完成 6 / 6（100%）· 成功 6" in done
+    with CaptureQueriesContext(connection) as queries:
+        detail = client.get(reverse("fleet:detail", args=[rollout.pk])).content.decode()
+    assert detail.count('data-tenant-status="succeeded"') == 6 and "0002 → 0003" in detail
+    assert len(queries) <= 15
+    # 运营 may not see any of it.
+    assert client_for(ops).get(reverse("fleet:list")).status_code == 403
+    assert "租户库升级" not in client_for(ops).get(reverse("console:dashboard")).content.decode()
