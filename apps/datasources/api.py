@@ -21,7 +21,7 @@ from apps.core.errors import ErrorCode, NotFound
 from apps.core.permissions import has_perm, require_perm
 from apps.customers.selectors import access_customer
 
-from . import provisioning, selectors, services
+from . import provisioning, schemas, selectors, services
 from .models import DataSource, ProvisioningRun
 
 router = Router(tags=["数据源"])
@@ -97,6 +97,15 @@ class DataSourceOut(Schema):
     server_version: str | None = Field(None, description="配置时的服务器版本（仅管理权限）")
     database_created: bool | None = Field(
         None, description="数据库是否由平台创建（删除数据源时只删除平台创建的库；仅管理权限）"
+    )
+    schema_version: str | None = Field(
+        None, description="租户库的表结构版本（平台最近一次读到的；仅管理权限）"
+    )
+    schema_state: Literal["current", "behind", "drift", "unknown"] | None = Field(
+        None,
+        description=(
+            "`current` 最新、`behind` 落后、`drift` 版本漂移、`unknown` 未检查（仅管理权限）"
+        ),
     )
 
 
@@ -236,6 +245,9 @@ def datasource_out(ds: DataSource, *, full: bool) -> dict[str, Any]:
             "database_created",
         ):
             data[name] = getattr(ds, name)
+        schema = schemas.schema_view(ds)
+        data["schema_version"] = schema.version if schema.known else None
+        data["schema_state"] = schema.state
     return data
 
 

@@ -24,6 +24,8 @@ CREDENTIALS = {
     "remarks",
     "server_version",
     "database_created",
+    "schema_version",
+    "schema_state",
 }
 
 
@@ -127,6 +129,7 @@ def test_configure_check_advance_probe_delete(client_for, tenant, customer, devo
 
     body = client.get(ds_url(customer)).json()
     assert body["name"] == f"DS-{customer.enterprise_no}-1" and body["id"] == done["datasource_id"]
+    assert (body["schema_version"], body["schema_state"]) == ("0002", "current")
     assert body["host"] == account.host and body["impl_status"] == "not_started"
     assert body["database_created"] is True and "password" not in body
     assert admin.database_exists(body["database"])
