@@ -418,9 +418,54 @@ def _finish(rollout: Rollout) -> None:
 
 
 def migrate_tenant(tenant_id: int) -> str:
+    """Migrate a claimed tenant, then keep its server's slot: while the rollout runs and
+    the same server has a tenant waiting in the current wave, claim it and go on in this
+    task (no round trip through the queue per tenant); finally let ``dispatch`` finish the
+    wave or the rollout. Returns the first tenant's status."""
+    status = migrate_one(tenant_id)
+    rollout_id, server = RolloutTenant.objects.values_list("rollout_id", "server").get(pk=tenant_id)
+    while (next_id := _claim_next(rollout_id, server)) is not None:
+        migrate_one(next_id)
+    transaction.on_commit(lambda: _queue_dispatch(rollout_id))
+    return status
+
+
+def _claim_next(rollout_id: int, server: str) -> int | None:
+    """The next waiting tenant of ``server`` in the rollout's current wave, claimed
+    (the slot passes from the tenant just finished to it, so the cap holds)."""
+    with transaction.atomic():
+        rollout = Rollout.objects.select_for_update().filter(pk=rollout_id).first()
+        if rollout is None or rollout.status != Rollout.Status.RUNNING:
+            return None
+        tenants = rollout.tenants
+        wave = (
+            tenants.exclude(status__in=RolloutTenant.DONE)
+            .order_by("wave")
+            .values_list("wave", flat=True)
+            .first()
+        )
+        if wave is None:
+            return None
+        canary_failed = wave > 0 and not rollout.canary_accepted
+        if canary_failed and tenants.filter(wave=0, status=Status.FAILED).exists():
+            return None  # dispatch pauses the rollout
+        next_id = (
+            tenants.filter(wave=wave, server=server, status=Status.PENDING)
+            .order_by("id")
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if next_id is not None:
+            RolloutTenant.objects.filter(pk=next_id).update(
+                status=Status.RUNNING, started_at=timezone.now()
+            )
+        return next_id
+
+
+def migrate_one(tenant_id: int) -> str:
     """Bring one tenant to the rollout's target: read its state, adopt it if it predates
-    versioning, apply what it lacks (each migration recorded with its time), record the
-    result — then let ``dispatch`` start the next. Returns the tenant's status."""
+    versioning, apply what it lacks (each migration recorded with its time), record and
+    audit the result. Returns the tenant's status."""
     tenant = RolloutTenant.objects.select_related("rollout", "datasource").get(pk=tenant_id)
     if tenant.status != Status.RUNNING:
         return tenant.status  # a second delivery of the task
@@ -494,7 +539,6 @@ def migrate_tenant(tenant_id: int) -> str:
                 "ms": total,
             },
         )
-        transaction.on_commit(lambda: _queue_dispatch(rollout.pk))
     return status
 
 

@@ -173,7 +173,7 @@ def test_a_failed_canary_pauses_until_someone_decides(fleet, devops):
 def test_pause_and_resume(fleet, devops):
     rollout = rollouts.rollout_start(actor=devops, target="0003", canary_size=1, wave_size=1)
     for tenant_id in rollouts.dispatch(rollout.pk):  # the canary
-        rollouts.migrate_tenant(tenant_id)
+        rollouts.migrate_one(tenant_id)
     rollout = rollouts.rollout_pause(actor=devops, rollout_id=rollout.pk)
     assert rollouts.dispatch(rollout.pk) == []  # paused: nothing starts
     assert rollout.tenants.filter(status=Status.PENDING).count() == 5
@@ -200,8 +200,22 @@ def test_a_server_never_runs_more_than_its_cap(fleet, devops, settings):
     running = list(rollout.tenants.filter(status=Status.RUNNING).values_list("server", flat=True))
     assert len(claimed) == 4 and sorted(running) == ["127.0.0.1:3306"] * 2 + ["127.0.0.1:5432"] * 2
     assert rollouts.dispatch(rollout.pk) == []  # full until one finishes
-    rollouts.migrate_tenant(claimed[0])
+    rollouts.migrate_one(claimed[0])
     assert len(rollouts.dispatch(rollout.pk)) == 1
+
+
+def test_a_worker_keeps_its_servers_slot_for_the_next_tenant(fleet, devops, settings):
+    """migrate_tenant goes on with the next waiting tenant of the same server in the same
+    task, so a rollout does not pay a trip through the queue per tenant — and the slot
+    passes on, so the server's cap holds."""
+    settings.FLEET_MAX_PER_SERVER = 1
+    rollout = rollouts.rollout_start(actor=devops, target="0003", canary_size=0, wave_size=10)
+    first_mysql, _first_pg = rollouts.dispatch(rollout.pk)
+    rollouts.migrate_tenant(first_mysql)
+    mysql = rollout.tenants.filter(server="127.0.0.1:3306")
+    assert set(mysql.values_list("status", flat=True)) == {Status.SUCCEEDED}
+    pg = rollout.tenants.filter(server="127.0.0.1:5432")
+    assert sorted(pg.values_list("status", flat=True)) == [Status.PENDING] * 2 + [Status.RUNNING]
 
 
 # --- manage.py migrate_tenants ---------------------------------------------------------------
