@@ -163,12 +163,13 @@ def floor(made, servers, caps: dict[str, int]) -> float:
     checksum = tenantdb.migrations("mysql")[2].checksum
 
     def work(server, databases) -> None:
-        for database in databases:
-            if server.db_type == "mysql":
-                conn = pymysql.connect(host=server.host, port=server.port,
-                                       user=server.username, password=PASSWORD,
-                                       database=database, autocommit=True)  # fmt: skip
-                with conn.cursor() as cur:
+        if server.db_type == "mysql":
+            # One connection per thread, as the platform's worker keeps one per server.
+            conn = pymysql.connect(host=server.host, port=server.port, user=server.username,
+                                   password=PASSWORD, autocommit=True)  # fmt: skip
+            with conn.cursor() as cur:
+                for database in databases:
+                    cur.execute(f"USE `{database}`")
                     for statement in MIGRATION_0003:
                         cur.execute(statement)
                     cur.execute(
@@ -176,18 +177,19 @@ def floor(made, servers, caps: dict[str, int]) -> float:
                         "VALUES ('0003', %s, 'buildings', 1)",
                         [checksum],
                     )
-                conn.close()
-            else:
-                params = {"host": server.host, "port": server.port,
-                          "user": server.username, "password": PASSWORD}  # fmt: skip
-                with psycopg.connect(dbname=database, **params) as conn, conn.transaction():
-                    for statement in MIGRATION_0003:
-                        conn.execute(statement)
-                    conn.execute(
-                        "INSERT INTO schema_version (version, checksum, name, "
-                        "execution_ms) VALUES ('0003', %s, 'buildings', 1)",
-                        [checksum],
-                    )
+            conn.close()
+            return
+        params = {"host": server.host, "port": server.port,
+                  "user": server.username, "password": PASSWORD}  # fmt: skip
+        for database in databases:  # a PostgreSQL connection serves one database
+            with psycopg.connect(dbname=database, **params) as conn, conn.transaction():
+                for statement in MIGRATION_0003:
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_version (version, checksum, name, "
+                    "execution_ms) VALUES ('0003', %s, 'buildings', 1)",
+                    [checksum],
+                )
 
     threads = []
     started = time.perf_counter()

@@ -19,6 +19,7 @@ never as its canary.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import time
@@ -422,12 +423,55 @@ def migrate_tenant(tenant_id: int) -> str:
     the same server has a tenant waiting in the current wave, claim it and go on in this
     task (no round trip through the queue per tenant); finally let ``dispatch`` finish the
     wave or the rollout. Returns the first tenant's status."""
-    status = migrate_one(tenant_id)
     rollout_id, server = RolloutTenant.objects.values_list("rollout_id", "server").get(pk=tenant_id)
-    while (next_id := _claim_next(rollout_id, server)) is not None:
-        migrate_one(next_id)
+    connections = _Connections()
+    try:
+        status = migrate_one(tenant_id, connections)
+        while (next_id := _claim_next(rollout_id, server)) is not None:
+            migrate_one(next_id, connections)
+    finally:
+        connections.close()
     transaction.on_commit(lambda: _queue_dispatch(rollout_id))
     return status
+
+
+class _Connections:
+    """The tenant connections of one worker's run of a rollout — at most one per server:
+    a MySQL connection is reused for the next tenant of the same server and account (it
+    names the database in every statement); a PostgreSQL connection belongs to one
+    database and is closed when that tenant is done. A connection that failed is never
+    reused, and everything is closed at the end."""
+
+    def __init__(self) -> None:
+        self._open: dict[str, tenantdb.Connector] = {}
+
+    def get(self, ds: DataSource) -> tenantdb.Connector:
+        key = server_key(ds.host, ds.port)
+        # The account, not the database: each method names its database.
+        target = dataclasses.replace(tenantdb.Target.of(ds), database="")
+        connector = self._open.get(key)
+        if connector is not None and connector.target != target:
+            connector.close()  # another account on this server
+            connector = None
+        if connector is None:
+            connector = self._open[key] = tenantdb.connector_for(target)
+        return connector
+
+    def done(self, ds: DataSource, *, ok: bool) -> None:
+        key = server_key(ds.host, ds.port)
+        connector = self._open.get(key)
+        if connector is None:
+            return
+        if ok:
+            connector.close_database(ds.database)
+        else:
+            connector.close()
+            del self._open[key]
+
+    def close(self) -> None:
+        for connector in self._open.values():
+            connector.close()
+        self._open.clear()
 
 
 def _claim_next(rollout_id: int, server: str) -> int | None:
@@ -462,13 +506,15 @@ def _claim_next(rollout_id: int, server: str) -> int | None:
         return next_id
 
 
-def migrate_one(tenant_id: int) -> str:
+def migrate_one(tenant_id: int, connections: _Connections | None = None) -> str:
     """Bring one tenant to the rollout's target: read its state, adopt it if it predates
     versioning, apply what it lacks (each migration recorded with its time), record and
     audit the result. Returns the tenant's status."""
     tenant = RolloutTenant.objects.select_related("rollout", "datasource").get(pk=tenant_id)
     if tenant.status != Status.RUNNING:
         return tenant.status  # a second delivery of the task
+    own = connections is None
+    connections = connections or _Connections()
     rollout = tenant.rollout
     ds = tenant.datasource
     steps: list[dict[str, Any]] = []
@@ -478,7 +524,8 @@ def migrate_one(tenant_id: int) -> str:
         if ds is None:
             raise _Skip(_("数据源已删除"))
         files = [m for m in tenantdb.migrations(ds.db_type) if m.version <= rollout.target_version]
-        with tenantdb.connector_for(tenantdb.Target.of(ds)) as connector:
+        connector = connections.get(ds)
+        try:
             state = connector.schema_state(ds.database)
             comparison = tenantdb.compare(state, files, rollout.target_version)
             version = comparison.current
@@ -497,7 +544,14 @@ def migrate_one(tenant_id: int) -> str:
                     steps.append(_step(migration.version, migration.name, t0, exc.message))
                     raise
                 steps.append(_step(migration.version, migration.name, t0))
-            state = connector.schema_state(ds.database)
+        except _Skip:
+            connections.done(ds, ok=True)
+            raise
+        except BaseException:
+            connections.done(ds, ok=False)
+            raise
+        connections.done(ds, ok=True)
+        state = tenantdb.versions.after_applying(state, files, comparison.pending)
         schemas.record(ds, state)
         version = state.current
         status = Status.SUCCEEDED
@@ -516,6 +570,9 @@ def migrate_one(tenant_id: int) -> str:
     except Exception as exc:  # recorded, never lost: the rollout goes on
         logger.exception("租户库升级 %s 出错", tenant.name)
         status, message = Status.FAILED, _("内部错误（%(e)s）") % {"e": type(exc).__name__}
+    finally:
+        if own:
+            connections.close()
     total = int((time.monotonic() - started) * 1000)
     with transaction.atomic():
         RolloutTenant.objects.filter(pk=tenant.pk).update(

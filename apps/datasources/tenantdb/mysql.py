@@ -254,6 +254,17 @@ class MySQLConnector(Connector):
         return {str(r[0]).lower() for r in rows}
 
     def schema_state(self, database: str) -> SchemaState:
+        # The usual case in one round trip; a table missing or from before versioning
+        # (no checksum column) fails it, and the catalogue says which.
+        try:
+            rows = self.query(
+                f"SELECT version, checksum FROM {self._version_table(database)}",
+                action=_("读取版本记录"),
+            )
+        except TenantDBError:
+            pass
+        else:
+            return SchemaState(True, True, [Applied(str(v), c or None) for v, c in rows])
         columns = self._version_columns(database)
         if not columns:
             return SchemaState()

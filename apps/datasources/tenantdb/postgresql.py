@@ -294,6 +294,18 @@ class PostgresConnector(Connector):
         return {str(r[0]).lower() for r in rows}
 
     def schema_state(self, database: str) -> SchemaState:
+        # The usual case in one round trip; a table missing or from before versioning
+        # (no checksum column) fails it, and the catalogue says which.
+        try:
+            rows = self.query_in(
+                database,
+                f"SELECT version, checksum FROM {VERSION_TABLE}",
+                action=_("读取版本记录"),
+            )
+        except TenantDBError:
+            pass
+        else:
+            return SchemaState(True, True, [Applied(str(v), c or None) for v, c in rows])
         columns = self._version_columns(database)
         if not columns:
             return SchemaState()

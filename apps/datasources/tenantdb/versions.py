@@ -134,6 +134,23 @@ class Comparison:
         return bool(self.drift)
 
 
+def after_applying(
+    state: SchemaState, files: list[Migration], applied: list[Migration]
+) -> SchemaState:
+    """What ``state`` becomes once adopted (checksums filled in from ``files`` where they
+    were missing) and ``applied`` recorded — without reading it again."""
+    by_version = {m.version: m for m in files}
+    rows = [
+        Applied(
+            a.version,
+            a.checksum or (by_version[a.version].checksum if a.version in by_version else None),
+        )
+        for a in state.applied
+    ]
+    rows += [Applied(m.version, m.checksum, m.name) for m in applied]
+    return SchemaState(has_table=True, has_checksums=True, applied=rows)
+
+
 def compare(state: SchemaState, files: list[Migration], target: str = "") -> Comparison:
     """What ``state`` lacks of ``files`` up to ``target`` (default: the newest), and any
     drift between what it recorded and the files."""
