@@ -9,6 +9,7 @@ from apps.accounts.tests.factories import make_staff
 from apps.customers.tests.factories import make_customer
 from apps.datasources.models import Rollout
 from apps.datasources.services import datasource_configure
+from apps.datasources.tests.factories import BASE_MIGRATIONS, write_migrations
 from tests.browser.conftest import login
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -17,11 +18,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 @pytest.fixture
 def tenants(tmp_path, settings, tenant_settings, mysql_account, pg_account, mysql_admin, pg_admin):
     root = tmp_path / "migrations"
-    for db_type in ("mysql", "postgresql"):
-        folder = root / db_type
-        folder.mkdir(parents=True)
-        (folder / "0001_schema_version.sql").write_text("-- the platform's table\n")
-        (folder / "0002_communities.sql").write_text("CREATE TABLE communities (id int);\n")
+    write_migrations(root, BASE_MIGRATIONS)
     settings.TENANT_BASELINE_DIR = str(root)
     ops = make_staff("ops_fleet", "ops")
     devops = make_staff("devops_fleet", "devops", name="运维小周")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import template
 from django.utils.translation import gettext_lazy as _
 
+from apps.core import registry
 from apps.core.forms import with_label
 
 register = template.Library()
@@ -34,15 +35,6 @@ ACTION_LABELS = {
     "datasource_check": _("检测数据源连接"),
     "datasource_configure": _("配置数据源"),
     "datasource_configure_failed": _("配置数据源失败"),
-    "datasource_retry": _("重试配置数据源"),
-    "datasource_run_cleanup": _("清理配置记录"),
-    "tenant_rollout_start": _("发起租户库升级"),
-    "tenant_rollout_pause": _("暂停租户库升级"),
-    "tenant_rollout_resume": _("继续租户库升级"),
-    "tenant_rollout_retry": _("重试租户库升级"),
-    "tenant_rollout_finish": _("租户库升级结束"),
-    "tenant_migrate": _("租户库升级"),
-    "tenant_migrate_failed": _("租户库升级失败"),
     "datasource_status": _("变更实施状态"),
     "datasource_delete": _("删除数据源"),
     "datasource_rotate_keys": _("轮换数据源密钥"),
@@ -52,7 +44,9 @@ ACTION_LABELS = {
 
 @register.filter
 def action_label(code: str) -> str:
-    return str(ACTION_LABELS.get(code, code))
+    """The generic actions' labels here; those an app registered, from the registry."""
+    label = ACTION_LABELS.get(code)
+    return str(label) if label is not None else registry.action_label(code)
 
 
 @register.filter

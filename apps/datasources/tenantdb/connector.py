@@ -10,7 +10,8 @@ from typing import Any
 from django.conf import settings
 from django.utils.translation import gettext as _
 
-from .values import ProbeResult, Target, connect_timeout, scrub
+from .values import ProbeResult, Target, TenantDBError, connect_timeout, scrub
+from .versions import Applied, SchemaState
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +49,40 @@ class Connector:
         if conn is not None:
             with contextlib.suppress(Exception):
                 conn.close()
+
+    # schema versions (see versions.py); each type says how to reach a database's table
+    def _version_table(self, database: str) -> str:
+        raise NotImplementedError
+
+    def _in_database(self, database: str, sql: str, *, action: str) -> list:
+        raise NotImplementedError
+
+    def _version_columns(self, database: str) -> set[str]:
+        raise NotImplementedError
+
+    def schema_state(self, database: str) -> SchemaState:
+        """What ``database``'s ``schema_version`` records (read only)."""
+        table = self._version_table(database)
+        # The usual case in one round trip; a table missing or from before versioning
+        # (no checksum column) fails it, and the catalogue says which.
+        try:
+            rows = self._in_database(
+                database, f"SELECT version, checksum FROM {table}", action=_("读取版本记录")
+            )
+        except TenantDBError:
+            pass
+        else:
+            return SchemaState(True, True, [Applied(str(v), c or None) for v, c in rows])
+        columns = self._version_columns(database)
+        if not columns:
+            return SchemaState()
+        has = "checksum" in columns
+        rows = self._in_database(
+            database,
+            f"SELECT version, {'checksum' if has else 'NULL'} FROM {table}",
+            action=_("读取版本记录"),
+        )
+        return SchemaState(True, has, [Applied(str(v), c or None) for v, c in rows])
 
     # messages shared by both types
     def _msg_timeout(self) -> str:

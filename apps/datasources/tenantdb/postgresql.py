@@ -24,7 +24,7 @@ from .values import (
     connect_timeout,
     query_timeout,
 )
-from .versions import VERSION_TABLE, Applied, Migration, SchemaState
+from .versions import VERSION_TABLE, Migration
 
 logger = logging.getLogger(__name__)
 
@@ -293,29 +293,11 @@ class PostgresConnector(Connector):
         )
         return {str(r[0]).lower() for r in rows}
 
-    def schema_state(self, database: str) -> SchemaState:
-        # The usual case in one round trip; a table missing or from before versioning
-        # (no checksum column) fails it, and the catalogue says which.
-        try:
-            rows = self.query_in(
-                database,
-                f"SELECT version, checksum FROM {VERSION_TABLE}",
-                action=_("读取版本记录"),
-            )
-        except TenantDBError:
-            pass
-        else:
-            return SchemaState(True, True, [Applied(str(v), c or None) for v, c in rows])
-        columns = self._version_columns(database)
-        if not columns:
-            return SchemaState()
-        has = "checksum" in columns
-        rows = self.query_in(
-            database,
-            f"SELECT version, {'checksum' if has else 'NULL'} FROM {VERSION_TABLE}",
-            action=_("读取版本记录"),
-        )
-        return SchemaState(True, has, [Applied(str(v), c or None) for v, c in rows])
+    def _version_table(self, database: str) -> str:
+        return VERSION_TABLE  # a connection serves one database
+
+    def _in_database(self, database: str, sql: str, *, action: str) -> list:
+        return self.query_in(database, sql, action=action)
 
     def ensure_version_table(self, database: str) -> None:
         """Create ``schema_version``, or give one from before versioning its columns."""

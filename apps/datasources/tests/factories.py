@@ -30,3 +30,19 @@ def make_datasource(customer, *, actor=None, **fields: Any):
     datasource.set_password("Tenant#2026pw")
     datasource.save()
     return datasource
+
+
+# Tenant migrations for tests: the platform's 0001 and a first table.
+BASE_MIGRATIONS = {
+    "0001_schema_version.sql": "-- the platform's table\n",
+    "0002_communities.sql": "CREATE TABLE communities (id int);\n",
+}
+
+
+def write_migrations(root, files: dict[str, str], db_types=("mysql", "postgresql")) -> None:
+    """Write migration files ({file name: SQL}) for each server type under ``root``."""
+    for db_type in db_types:
+        folder = root / db_type
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, sql in files.items():
+            (folder / name).write_text(sql)

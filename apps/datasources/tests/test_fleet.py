@@ -18,6 +18,7 @@ from apps.customers.tests.factories import make_customer
 from apps.datasources import rollouts
 from apps.datasources.models import Rollout, RolloutTenant
 from apps.datasources.services import datasource_configure
+from apps.datasources.tests.factories import BASE_MIGRATIONS, write_migrations
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the workers read what we commit
 
@@ -59,11 +60,7 @@ class Sampler(threading.Thread):
 @pytest.fixture
 def fleet(tmp_path, settings, mysql_account, pg_account, mysql_admin, pg_admin, devops, ops):
     root = tmp_path / "migrations"
-    for db_type in ("mysql", "postgresql"):
-        folder = root / db_type
-        folder.mkdir(parents=True)
-        (folder / "0001_schema_version.sql").write_text("-- the platform's table\n")
-        (folder / "0002_communities.sql").write_text("CREATE TABLE communities (id int);\n")
+    write_migrations(root, BASE_MIGRATIONS)
     settings.TENANT_BASELINE_DIR = str(root)
     tenants = {"mysql": [], "postgresql": []}
     for account in (mysql_account, pg_account):

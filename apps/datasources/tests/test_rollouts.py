@@ -13,6 +13,7 @@ from apps.customers.tests.factories import make_customer
 from apps.datasources import rollouts, schemas
 from apps.datasources.models import DataSource, Rollout, RolloutTenant
 from apps.datasources.services import datasource_configure
+from apps.datasources.tests.factories import BASE_MIGRATIONS, write_migrations
 
 pytestmark = pytest.mark.django_db
 
@@ -24,11 +25,7 @@ def fleet(tmp_path, settings, mysql_account, pg_account, mysql_admin, pg_admin, 
     """Six tenants at version 0002 — three on MariaDB, three on PostgreSQL — and a new
     release 0003 (two statements) in the files. Yields (tenants, admins by type)."""
     root = tmp_path / "migrations"
-    for db_type in ("mysql", "postgresql"):
-        folder = root / db_type
-        folder.mkdir(parents=True)
-        (folder / "0001_schema_version.sql").write_text("-- the platform's table\n")
-        (folder / "0002_communities.sql").write_text("CREATE TABLE communities (id int);\n")
+    write_migrations(root, BASE_MIGRATIONS)
     settings.TENANT_BASELINE_DIR = str(root)
     tenants = []
     for account in (mysql_account, pg_account):
@@ -37,10 +34,8 @@ def fleet(tmp_path, settings, mysql_account, pg_account, mysql_admin, pg_admin, 
             tenants.append(
                 datasource_configure(actor=devops, customer=customer, data=account.data())
             )
-    for db_type in ("mysql", "postgresql"):
-        (root / db_type / "0003_buildings.sql").write_text(
-            "CREATE TABLE buildings (id int);\nCREATE TABLE parking (id int);\n"
-        )
+    release = "CREATE TABLE buildings (id int);\nCREATE TABLE parking (id int);\n"
+    write_migrations(root, {"0003_buildings.sql": release})
     yield tenants, {"mysql": mysql_admin, "postgresql": pg_admin}
     mysql_admin.drop_run_databases()
     pg_admin.drop_run_databases()
