@@ -475,8 +475,10 @@ class _Connections:
 
 
 def _claim_next(rollout_id: int, server: str) -> int | None:
-    """The next waiting tenant of ``server`` in the rollout's current wave, claimed
-    (the slot passes from the tenant just finished to it, so the cap holds)."""
+    """The next waiting tenant of ``server`` in the rollout's current wave, claimed — if
+    the server is under its cap. The tenant just finished freed a slot, but a ``dispatch``
+    may have taken it between that tenant's result and this claim; the count under the
+    rollout's lock settles it, as for every claim."""
     with transaction.atomic():
         rollout = Rollout.objects.select_for_update().filter(pk=rollout_id).first()
         if rollout is None or rollout.status != Rollout.Status.RUNNING:
@@ -493,6 +495,9 @@ def _claim_next(rollout_id: int, server: str) -> int | None:
         canary_failed = wave > 0 and not rollout.canary_accepted
         if canary_failed and tenants.filter(wave=0, status=Status.FAILED).exists():
             return None  # dispatch pauses the rollout
+        running = tenants.filter(server=server, status=Status.RUNNING).count()
+        if running >= int(rollout.server_caps.get(server, 1)):
+            return None
         next_id = (
             tenants.filter(wave=wave, server=server, status=Status.PENDING)
             .order_by("id")

@@ -199,6 +199,20 @@ def test_a_server_never_runs_more_than_its_cap(fleet, devops, settings):
     assert len(rollouts.dispatch(rollout.pk)) == 1
 
 
+def test_a_slot_taken_by_dispatch_meanwhile_is_not_taken_twice(fleet, devops, settings):
+    """A tenant's result and the claim of the next one are two transactions: a dispatch
+    in between may take the freed slot, and the worker must then stop, not exceed the cap."""
+    settings.FLEET_MAX_PER_SERVER = 1
+    rollout = rollouts.rollout_start(actor=devops, target="0003", canary_size=0, wave_size=10)
+    first_mysql, _first_pg = rollouts.dispatch(rollout.pk)
+    rollouts.migrate_one(first_mysql)  # its result is in; the worker has not claimed yet
+    taken = rollouts.dispatch(rollout.pk)  # … and a dispatch takes the slot
+    assert len(taken) == 1
+    assert rollouts._claim_next(rollout.pk, "127.0.0.1:3306") is None
+    running = rollout.tenants.filter(server="127.0.0.1:3306", status=Status.RUNNING).count()
+    assert running == 1
+
+
 def test_a_worker_keeps_its_servers_slot_for_the_next_tenant(fleet, devops, settings):
     """migrate_tenant goes on with the next waiting tenant of the same server in the same
     task, so a rollout does not pay a trip through the queue per tenant — and the slot
