@@ -58,13 +58,28 @@ def checksum(text: str) -> str:
     return hashlib.sha256(text.replace("\r\n", "\n").encode("utf-8")).hexdigest()
 
 
+# Parsed files, by the folder's listing (name, mtime, size): pages and every tenant of a
+# rollout ask for them, and re-reading and hashing every file each time is wasted.
+_parsed: dict[tuple, list[Migration]] = {}
+
+
 def migrations(db_type: str) -> list[Migration]:
     """The migration files for ``db_type`` in version order (empty: no baseline).
     A file not named ``NNNN_name.sql`` or two files of one version are a configuration
-    error, raised rather than guessed around."""
+    error, raised rather than guessed around. Read again only when a file changes."""
+    paths = baseline_files(db_type)
+    key = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in paths)
+    if key not in _parsed:
+        if len(_parsed) > 32:
+            _parsed.clear()
+        _parsed[key] = _read(paths)
+    return list(_parsed[key])
+
+
+def _read(paths: list[Path]) -> list[Migration]:
     found: list[Migration] = []
     seen: dict[str, str] = {}
-    for path in baseline_files(db_type):
+    for path in paths:
         match = FILE_NAME.match(path.name)
         if match is None:
             raise ImproperlyConfigured(
