@@ -10,6 +10,11 @@ from __future__ import annotations
 import os
 
 from celery import Celery
+from kombu.transport import TRANSPORT_ALIASES
+
+# filesystem:// is kombu's transport with each message written whole before a worker can
+# see it (kombu's own lets a worker read a half-written file and lose the task).
+TRANSPORT_ALIASES["filesystem"] = "apps.core.fsqueue:Transport"
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 

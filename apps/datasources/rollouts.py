@@ -622,7 +622,9 @@ def _step(version: str, name: str, t0: float, error: str = "") -> dict[str, Any]
 
 def reap_stale_tenants(*, now=None) -> int:
     """Fail the tenants left 进行中 by a worker that died (no result for
-    ``FLEET_STALE_AFTER``), so that the rollout goes on and they can be retried."""
+    ``FLEET_STALE_AFTER``), so that the rollout goes on and they can be retried; and queue
+    a ``dispatch`` for every running rollout with nothing under way (its last dispatch was
+    lost with a broker or a worker), which then finishes it or starts its next tenants."""
     now = now or timezone.now()
     cutoff = now - dt.timedelta(seconds=settings.FLEET_STALE_AFTER)
     with transaction.atomic():
@@ -636,7 +638,10 @@ def reap_stale_tenants(*, now=None) -> int:
             message=_("执行升级的任务进程已停止（超时没有结果），请重试"),
             finished_at=now,
         )
-        for rollout_id in {r for _pk, r in stale}:
+        idle = Rollout.objects.filter(status=Rollout.Status.RUNNING).exclude(
+            tenants__status=Status.RUNNING
+        )
+        for rollout_id in sorted({r for _pk, r in stale} | set(idle.values_list("pk", flat=True))):
             transaction.on_commit(lambda r=rollout_id: _queue_dispatch(r))
     return len(stale)
 

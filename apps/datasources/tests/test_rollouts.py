@@ -227,6 +227,43 @@ def test_a_worker_keeps_its_servers_slot_for_the_next_tenant(fleet, devops, sett
     assert sorted(pg.values_list("status", flat=True)) == [Status.PENDING] * 2 + [Status.RUNNING]
 
 
+def test_the_reaper_fails_abandoned_tenants_and_restarts_idle_rollouts(
+    fleet, devops, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    """A tenant whose worker died is failed after FLEET_STALE_AFTER; a running rollout with
+    nothing under way (its dispatch was lost) is dispatched again and runs to the end."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    queued: list[int] = []
+    monkeypatch.setattr(rollouts, "_queue_dispatch", queued.append)
+    settings.FLEET_STALE_AFTER = 900
+    settings.FLEET_MAX_PER_SERVER = 1
+    rollout = rollouts.rollout_start(actor=devops, target="0003", canary_size=0, wave_size=10)
+    abandoned, _other = rollouts.dispatch(rollout.pk)  # two claimed, whose worker dies
+    rollout.tenants.filter(pk=abandoned).update(
+        started_at=timezone.now() - dt.timedelta(seconds=901)
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert rollouts.reap_stale_tenants() == 1
+    assert queued == [rollout.pk]  # the stale tenant's rollout
+    assert rollout.tenants.get(pk=abandoned).status == Status.FAILED
+    assert "任务进程已停止" in rollout.tenants.get(pk=abandoned).message
+
+    queued.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert rollouts.reap_stale_tenants() == 0
+    assert queued == []  # the other tenant is still under way: nothing is lost
+
+    RolloutTenant.objects.filter(status=Status.RUNNING).update(status=Status.PENDING)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert rollouts.reap_stale_tenants() == 0
+    assert queued == [rollout.pk]  # idle: dispatched again
+    rollout = run_to_the_end(rollout)
+    assert rollout.message == "成功 5，失败 1，跳过 0"
+
+
 # --- manage.py migrate_tenants ---------------------------------------------------------------
 
 
