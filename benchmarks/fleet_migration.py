@@ -277,12 +277,16 @@ def main(argv: list[str] | None = None) -> None:
         current_app.control.purge()
         log = Path(tmpdir) / "worker.log"
         worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "WARNING",
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO",
              "--concurrency", str(args.workers), "--without-gossip", "--without-mingle",
              "--without-heartbeat"],
             cwd=ROOT, env=os.environ.copy(), stdout=log.open("w"), stderr=subprocess.STDOUT,
         )  # fmt: skip
-        time.sleep(4)  # let the pool come up before the clock starts
+        # The clock starts once every pool process is up.
+        deadline = time.monotonic() + 120
+        while "ready." not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1)
         started = time.perf_counter()
         rollout = rollouts.rollout_start(
             actor=None, by_command=True, target="0003", canary_size=2, wave_size=args.tenants

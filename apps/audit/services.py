@@ -177,6 +177,25 @@ def record_many(
 ) -> list[AuditLog]:
     """One audit row per (object, changes) pair, inserted in a single bulk statement —
     for bulk actions (reassigning many customers, imports)."""
+    return record_entries(
+        actor=actor,
+        entries=[Entry(action, obj, message, changes) for obj, changes in entries],
+    )
+
+
+@dataclasses.dataclass
+class Entry:
+    """One row of ``record_entries``: what was done to which object."""
+
+    action: str
+    obj: models.Model
+    message: str = ""
+    changes: dict[str, list[Any]] = dataclasses.field(default_factory=dict)
+
+
+def record_entries(*, actor, entries: list[Entry]) -> list[AuditLog]:
+    """Audit rows of one actor, each with its own action and message, inserted in a single
+    bulk statement — for work that records many results at once (租户库升级)."""
     if not entries:
         return []
     ctx = context.current()
@@ -188,14 +207,14 @@ def record_many(
             actor_name=actor_name,
             ip=ctx.ip,
             request_id=ctx.request_id if ctx.request_id != "-" else "",
-            action=action,
-            content_type=ContentType.objects.get_for_model(obj),
-            object_id=str(obj.pk),
-            object_repr=str(obj)[:200],
-            changes=changes,
-            message=message[:500],
+            action=entry.action,
+            content_type=ContentType.objects.get_for_model(entry.obj),
+            object_id=str(entry.obj.pk),
+            object_repr=str(entry.obj)[:200],
+            changes=entry.changes,
+            message=entry.message[:500],
         )
-        for obj, changes in entries
+        for entry in entries
     ]
     return AuditLog.objects.bulk_create(rows)
 

@@ -2,10 +2,11 @@
 
 ``plan`` says which tenants are behind, grouped by server, with what will run and each
 server's parallelism cap; ``rollout_start`` records the plan and hands it to the workers.
-``dispatch`` (a task, run after every tenant) claims the next tenants while keeping every
-server under its cap — the canary set (wave 0) first, then the waves in order — and
-queues ``migrate_tenant`` for each; a tenant's failure is recorded with its cause and
-stops nothing else, except that a failed canary pauses the rollout for a person to look.
+``dispatch`` (a task) claims the next tenants while keeping every server under its cap —
+the canary set (wave 0) first, then the waves in order — and queues ``migrate_tenant`` for
+each, which goes on with its server's next tenants of the wave; a tenant's failure is
+recorded with its cause and stops nothing else, except that a failed canary pauses the
+rollout for a person to look.
 
 A server's cap comes from its connection budget: what its ``max_connections`` leaves
 after the pools of every data source configured on it, never more than
@@ -37,6 +38,7 @@ from django.utils.translation import gettext_lazy as _lazy
 from apps.audit import services as audit
 from apps.core.errors import Conflict, ErrorCode, NotFound, ValidationFailed
 from apps.core.permissions import require_perm
+from apps.core.records import update_each, update_if
 
 from . import schemas, tenantdb
 from .models import DataSource, Rollout, RolloutTenant, TenantSchema
@@ -346,6 +348,18 @@ def _steer(actor, rollout_id: int, what: str) -> Rollout:
 
 
 # --- What the workers do -------------------------------------------------------------------
+#
+# Only ``dispatch`` adds lanes — a lane is a worker going through one server's tenants one
+# at a time, on one connection — and it counts and claims under the rollout's row lock: a
+# server's cap holds across any number of workers. A lane always has at least one tenant
+# 进行中 (the one it works on, and those done but not yet recorded), so a dispatch at any
+# moment counts it. When its tenant is done the lane claims the same server's next waiting
+# tenant of the same wave; it records results in batches (every ``RECORD_EVERY`` tenants
+# or ``RECORD_AFTER`` seconds, so progress stays live), and before its last results it
+# closes its connection — the slot is given back only once it is really free. Every claim
+# is a conditional UPDATE (``status = pending``): a tenant is claimed once.
+RECORD_EVERY = 20
+RECORD_AFTER = 0.5
 
 
 def dispatch(rollout_id: int) -> list[int]:
@@ -383,18 +397,25 @@ def dispatch(rollout_id: int) -> list[int]:
             .values_list("server", "n")
         )
         now = timezone.now()
-        for tenant in tenants.filter(wave=wave, status=Status.PENDING).order_by("id"):
-            cap = int(rollout.server_caps.get(tenant.server, 1))
-            if running.get(tenant.server, 0) >= cap:
+        waiting = tenants.filter(wave=wave, status=Status.PENDING).order_by("id")
+        for pk, server in waiting.values_list("pk", "server"):
+            if running.get(server, 0) >= int(rollout.server_caps.get(server, 1)):
                 continue
-            running[tenant.server] = running.get(tenant.server, 0) + 1
-            claimed.append(tenant.pk)
-        if claimed:
-            RolloutTenant.objects.filter(pk__in=claimed).update(
-                status=Status.RUNNING, started_at=now
-            )
+            if _claim(pk, now):  # a worker's hand-over may have taken it meanwhile
+                running[server] = running.get(server, 0) + 1
+                claimed.append(pk)
         transaction.on_commit(lambda: [migrate_task.delay(pk) for pk in claimed])
     return claimed
+
+
+def _claim(tenant_id: int, now: dt.datetime) -> bool:
+    """Claim a waiting tenant; False when someone else did first."""
+    return update_if(
+        RolloutTenant,
+        tenant_id,
+        where={"status": Status.PENDING},
+        values={"status": Status.RUNNING, "started_at": now},
+    )
 
 
 def _finish(rollout: Rollout) -> None:
@@ -419,20 +440,103 @@ def _finish(rollout: Rollout) -> None:
 
 
 def migrate_tenant(tenant_id: int) -> str:
-    """Migrate a claimed tenant, then keep its server's slot: while the rollout runs and
-    the same server has a tenant waiting in the current wave, claim it and go on in this
-    task (no round trip through the queue per tenant); finally let ``dispatch`` finish the
-    wave or the rollout. Returns the first tenant's status."""
-    rollout_id, server = RolloutTenant.objects.values_list("rollout_id", "server").get(pk=tenant_id)
-    connections = _Connections()
-    try:
-        status = migrate_one(tenant_id, connections)
-        while (next_id := _claim_next(rollout_id, server)) is not None:
-            migrate_one(next_id, connections)
-    finally:
-        connections.close()
+    """Migrate a claimed tenant, then go on as its server's lane: claim the same server's
+    next waiting tenant of the same wave, and the next, in this task — no trip through the
+    queue per tenant; finally let ``dispatch`` start the next wave or finish the rollout.
+    Returns the first tenant's status."""
+    tenant = _load(tenant_id)
+    rollout_id, status = tenant.rollout_id, tenant.status
+    if status == Status.RUNNING:  # else a second delivery of the task: nothing to do
+        status = _lane(tenant)
     transaction.on_commit(lambda: _queue_dispatch(rollout_id))
     return status
+
+
+def _lane(tenant: RolloutTenant) -> str:
+    connections = _Connections()
+    following = _Following(tenant)
+    done: list[tuple[RolloutTenant, _Outcome]] = []
+    first = ""
+    recorded = time.monotonic()
+    try:
+        current: RolloutTenant | None = tenant
+        while current is not None:
+            outcome = _migrate(current, connections)
+            first = first or outcome.status
+            done.append((current, outcome))
+            current = following.claim()
+            if current is None:
+                connections.close()  # before the last results give the slot back
+            if (
+                current is None
+                or len(done) >= RECORD_EVERY
+                or time.monotonic() - recorded >= RECORD_AFTER
+            ):
+                _record(done)
+                done, recorded = [], time.monotonic()
+    finally:
+        connections.close()
+    return first
+
+
+def migrate_one(tenant_id: int, connections: _Connections | None = None) -> str:
+    """Bring one claimed tenant to the rollout's target and record the result (no lane:
+    nothing more is claimed); its status. A tenant not 进行中 is left alone."""
+    tenant = _load(tenant_id)
+    if tenant.status != Status.RUNNING:
+        return tenant.status
+    own = connections is None
+    connections = connections or _Connections()
+    try:
+        outcome = _migrate(tenant, connections)
+    finally:
+        if own:
+            connections.close()
+    _record([(tenant, outcome)])
+    return outcome.status
+
+
+class _Following:
+    """A lane's next tenants: the same server's waiting tenants of the same wave, read a
+    few at a time and claimed one by one (a dispatch may take some first). Whether the
+    rollout still runs is read before the first claim and then every ``RECORD_AFTER``
+    seconds: a pause stops new tenants within that time."""
+
+    def __init__(self, tenant: RolloutTenant) -> None:
+        self.rollout_id = tenant.rollout_id
+        self.waiting = (
+            RolloutTenant.objects.select_related("rollout", "datasource")
+            .filter(
+                rollout_id=tenant.rollout_id,
+                wave=tenant.wave,
+                server=tenant.server,
+                status=Status.PENDING,
+            )
+            .order_by("id")
+        )
+        self.read: list[RolloutTenant] = []
+        self.checked = float("-inf")
+
+    def claim(self) -> RolloutTenant | None:
+        if time.monotonic() - self.checked >= RECORD_AFTER:
+            running = Rollout.objects.filter(pk=self.rollout_id, status=Rollout.Status.RUNNING)
+            if not running.exists():
+                return None  # paused: tenants under way finish, no new one starts
+            self.checked = time.monotonic()
+        now = timezone.now()
+        for _attempt in range(2):
+            if not self.read:
+                self.read = list(self.waiting[:RECORD_EVERY])
+            while self.read:
+                candidate = self.read.pop(0)
+                if _claim(candidate.pk, now):
+                    candidate.status, candidate.started_at = Status.RUNNING, now
+                    return candidate
+        return None
+
+
+def _load(tenant_id: int) -> RolloutTenant:
+    return RolloutTenant.objects.select_related("rollout", "datasource").get(pk=tenant_id)
 
 
 class _Connections:
@@ -474,56 +578,39 @@ class _Connections:
         self._open.clear()
 
 
-def _claim_next(rollout_id: int, server: str) -> int | None:
-    """The next waiting tenant of ``server`` in the rollout's current wave, claimed — if
-    the server is under its cap. The tenant just finished freed a slot, but a ``dispatch``
-    may have taken it between that tenant's result and this claim; the count under the
-    rollout's lock settles it, as for every claim."""
-    with transaction.atomic():
-        rollout = Rollout.objects.select_for_update().filter(pk=rollout_id).first()
-        if rollout is None or rollout.status != Rollout.Status.RUNNING:
-            return None
-        tenants = rollout.tenants
-        wave = (
-            tenants.exclude(status__in=RolloutTenant.DONE)
-            .order_by("wave")
-            .values_list("wave", flat=True)
-            .first()
-        )
-        if wave is None:
-            return None
-        canary_failed = wave > 0 and not rollout.canary_accepted
-        if canary_failed and tenants.filter(wave=0, status=Status.FAILED).exists():
-            return None  # dispatch pauses the rollout
-        running = tenants.filter(server=server, status=Status.RUNNING).count()
-        if running >= int(rollout.server_caps.get(server, 1)):
-            return None
-        next_id = (
-            tenants.filter(wave=wave, server=server, status=Status.PENDING)
-            .order_by("id")
-            .values_list("pk", flat=True)
-            .first()
-        )
-        if next_id is not None:
-            RolloutTenant.objects.filter(pk=next_id).update(
-                status=Status.RUNNING, started_at=timezone.now()
-            )
-        return next_id
+class _Skip(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
-def migrate_one(tenant_id: int, connections: _Connections | None = None) -> str:
-    """Bring one tenant to the rollout's target: read its state, adopt it if it predates
-    versioning, apply what it lacks (each migration recorded with its time), record and
-    audit the result. Returns the tenant's status."""
-    tenant = RolloutTenant.objects.select_related("rollout", "datasource").get(pk=tenant_id)
-    if tenant.status != Status.RUNNING:
-        return tenant.status  # a second delivery of the task
-    own = connections is None
-    connections = connections or _Connections()
-    rollout = tenant.rollout
-    ds = tenant.datasource
+def _step(version: str, name: str, t0: float, error: str = "") -> dict[str, Any]:
+    return {
+        "version": version,
+        "name": name,
+        "status": "failed" if error else "ok",
+        "ms": int((time.monotonic() - t0) * 1000),
+        "message": error,
+    }
+
+
+@dataclass
+class _Outcome:
+    status: str
+    message: str
+    version: str
+    steps: list[dict[str, Any]]
+    ms: int
+    state: tenantdb.SchemaState | None = None  # what to record as the tenant's schema
+    error: str = ""  # or why it could not be read
+
+
+def _migrate(tenant: RolloutTenant, connections: _Connections) -> _Outcome:
+    """The tenant database's part: read its state, adopt it if it predates versioning,
+    apply what it lacks, each migration timed. Writes nothing to the control database."""
+    rollout, ds = tenant.rollout, tenant.datasource
     steps: list[dict[str, Any]] = []
-    status, message, version = Status.FAILED, "", tenant.from_version
+    version, state, error = tenant.from_version, None, ""
     started = time.monotonic()
     try:
         if ds is None:
@@ -535,7 +622,6 @@ def migrate_one(tenant_id: int, connections: _Connections | None = None) -> str:
             comparison = tenantdb.compare(state, files, rollout.target_version)
             version = comparison.current
             if comparison.drifted:
-                schemas.record(ds, state)
                 raise _Skip(_("版本漂移，未升级：%(d)s") % {"d": "；".join(comparison.drift)})
             if not comparison.adopted:
                 t0 = time.monotonic()
@@ -557,7 +643,6 @@ def migrate_one(tenant_id: int, connections: _Connections | None = None) -> str:
             raise
         connections.done(ds, ok=True)
         state = tenantdb.versions.after_applying(state, files, comparison.pending)
-        schemas.record(ds, state)
         version = state.current
         status = Status.SUCCEEDED
         message = (
@@ -569,55 +654,54 @@ def migrate_one(tenant_id: int, connections: _Connections | None = None) -> str:
     except _Skip as exc:
         status, message = Status.SKIPPED, exc.message
     except TenantDBError as exc:
-        status, message = Status.FAILED, exc.message
-        if ds is not None:
-            schemas.record_error(ds, exc.message)
+        status, message, state, error = Status.FAILED, exc.message, None, exc.message
     except Exception as exc:  # recorded, never lost: the rollout goes on
         logger.exception("租户库升级 %s 出错", tenant.name)
         status, message = Status.FAILED, _("内部错误（%(e)s）") % {"e": type(exc).__name__}
-    finally:
-        if own:
-            connections.close()
-    total = int((time.monotonic() - started) * 1000)
+        state = None
+    ms = int((time.monotonic() - started) * 1000)
+    return _Outcome(status, message, version, steps, ms, state, error)
+
+
+def _record(done: list[tuple[RolloutTenant, _Outcome]]) -> None:
+    """Record tenants' results, their schemas and their audit rows, in one transaction
+    and a fixed number of statements."""
+    if not done:
+        return
+    now = timezone.now()
+    for tenant, outcome in done:
+        tenant.status, tenant.message = outcome.status, outcome.message[:1000]
+        tenant.steps, tenant.to_version = outcome.steps, outcome.version
+        tenant.attempts, tenant.finished_at = tenant.attempts + 1, now
     with transaction.atomic():
-        RolloutTenant.objects.filter(pk=tenant.pk).update(
-            status=status,
-            message=message[:1000],
-            steps=steps,
-            to_version=version,
-            attempts=tenant.attempts + 1,
-            finished_at=timezone.now(),
+        update_each(
+            [tenant for tenant, _o in done],
+            ["status", "message", "steps", "to_version", "attempts", "finished_at"],
         )
-        audit.record(
+        schemas.record_many(
+            [(t.datasource, o.state) for t, o in done if t.datasource and o.state is not None]
+        )
+        for tenant, outcome in done:
+            if tenant.datasource is not None and outcome.error:
+                schemas.record_error(tenant.datasource, outcome.error)
+        audit.record_entries(
             actor=None,
-            action="tenant_migrate" if status == Status.SUCCEEDED else "tenant_migrate_failed",
-            obj=ds if ds is not None else rollout,
-            message=_("租户库升级至 %(v)s（%(n)s）：%(s)s，%(m)s，%(ms)d 毫秒")
-            % {
-                "v": rollout.target_version,
-                "n": tenant.name,
-                "s": Status(status).label,
-                "m": message,
-                "ms": total,
-            },
+            entries=[
+                audit.Entry(
+                    "tenant_migrate" if o.status == Status.SUCCEEDED else "tenant_migrate_failed",
+                    t.datasource if t.datasource is not None else t.rollout,
+                    _("租户库升级至 %(v)s（%(n)s）：%(s)s，%(m)s，%(ms)d 毫秒")
+                    % {
+                        "v": t.rollout.target_version,
+                        "n": t.name,
+                        "s": Status(o.status).label,
+                        "m": o.message,
+                        "ms": o.ms,
+                    },
+                )
+                for t, o in done
+            ],
         )
-    return status
-
-
-class _Skip(Exception):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-def _step(version: str, name: str, t0: float, error: str = "") -> dict[str, Any]:
-    return {
-        "version": version,
-        "name": name,
-        "status": "failed" if error else "ok",
-        "ms": int((time.monotonic() - t0) * 1000),
-        "message": error,
-    }
 
 
 def reap_stale_tenants(*, now=None) -> int:

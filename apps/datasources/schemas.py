@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from apps.core.permissions import require_perm
+from apps.core.records import update_each
 
 from . import tenantdb
 from .models import DataSource, TenantSchema
@@ -80,36 +81,47 @@ def schema_view(ds: DataSource, schema: TenantSchema | None = None) -> SchemaVie
     )
 
 
-def record(ds: DataSource, state: tenantdb.SchemaState) -> TenantSchema:
+def record(ds: DataSource, state: tenantdb.SchemaState) -> None:
     """Store what was read of ``ds``'s database (after a probe or a migration)."""
-    comparison = tenantdb.compare(state, tenantdb.migrations(ds.db_type))
+    record_many([(ds, state)])
+
+
+def record_many(items: list[tuple[DataSource, tenantdb.SchemaState]]) -> None:
+    """Store what was read of several tenant databases in a fixed number of statements
+    (a rollout records its tenants in batches). ``changed_at`` moves only when the version
+    or the drift did; a reading clears the last error."""
+    if not items:
+        return
     now = timezone.now()
-    drift = "\n".join(comparison.drift)
-    schema, created = TenantSchema.objects.get_or_create(
-        datasource=ds,
-        defaults={
-            "version": comparison.current,
-            "drift": drift,
-            "adopted": comparison.adopted,
-            "checked_at": now,
-            "changed_at": now,
-        },
-    )
-    if not created:
-        changed = (schema.version, schema.drift) != (comparison.current, drift)
-        schema.version, schema.drift = comparison.current, drift
-        schema.adopted, schema.error, schema.checked_at = comparison.adopted, "", now
-        if changed:
+    read: dict[int, tuple[str, str, bool]] = {}
+    for ds, state in items:
+        comparison = tenantdb.compare(state, tenantdb.migrations(ds.db_type))
+        read[ds.pk] = (comparison.current, "\n".join(comparison.drift), comparison.adopted)
+    stored = {s.datasource_id: s for s in TenantSchema.objects.filter(datasource_id__in=read)}
+    changed, new = [], []
+    for ds_id, (version, drift, adopted) in read.items():
+        schema = stored.get(ds_id)
+        if schema is None:
+            new.append(
+                TenantSchema(
+                    datasource_id=ds_id, version=version, drift=drift, adopted=adopted,
+                    checked_at=now, changed_at=now,
+                )
+            )  # fmt: skip
+            continue
+        if (schema.version, schema.drift) != (version, drift):
             schema.changed_at = now
-        schema.save()
-    return schema
+        schema.version, schema.drift, schema.adopted = version, drift, adopted
+        schema.error, schema.checked_at = "", now
+        changed.append(schema)
+    update_each(changed, ["version", "drift", "adopted", "error", "checked_at", "changed_at"])
+    TenantSchema.objects.bulk_create(new, ignore_conflicts=True)  # a probe may race us
 
 
-def record_error(ds: DataSource, message: str) -> TenantSchema:
-    schema, _created = TenantSchema.objects.get_or_create(datasource=ds)
-    schema.error = message[:500]
-    schema.save(update_fields=["error"])
-    return schema
+def record_error(ds: DataSource, message: str) -> None:
+    """Note why ``ds``'s database could not be read; its last version stays."""
+    if not TenantSchema.objects.filter(datasource=ds).update(error=message[:500]):
+        TenantSchema.objects.get_or_create(datasource=ds, defaults={"error": message[:500]})
 
 
 def refresh(ds: DataSource) -> TenantSchema:
@@ -120,8 +132,10 @@ def refresh(ds: DataSource) -> TenantSchema:
             state = connector.schema_state(ds.database)
     except TenantDBError as exc:
         logger.warning("读取租户库 %s 的表结构版本失败：%s", ds.name, exc.message)
-        return record_error(ds, exc.message)
-    return record(ds, state)
+        record_error(ds, exc.message)
+    else:
+        record(ds, state)
+    return TenantSchema.objects.get(datasource=ds)
 
 
 def refresh_all() -> dict[str, int]:

@@ -199,18 +199,67 @@ def test_a_server_never_runs_more_than_its_cap(fleet, devops, settings):
     assert len(rollouts.dispatch(rollout.pk)) == 1
 
 
-def test_a_slot_taken_by_dispatch_meanwhile_is_not_taken_twice(fleet, devops, settings):
-    """A tenant's result and the claim of the next one are two transactions: a dispatch
-    in between may take the freed slot, and the worker must then stop, not exceed the cap."""
+def test_a_dispatch_while_a_worker_goes_through_its_server_finds_the_slot_taken(
+    fleet, devops, settings, monkeypatch
+):
+    """A worker keeps its server's slot from one tenant to the next (a tenant is 进行中
+    until its result is recorded, and the next is claimed before that): a dispatch at any
+    moment counts the slot as taken, so the server never has more than its cap."""
+    settings.FLEET_MAX_PER_SERVER = 1
+    monkeypatch.setattr(rollouts, "RECORD_EVERY", 2)  # results recorded mid-way too
+    rollout = rollouts.rollout_start(actor=devops, target="0003", canary_size=0, wave_size=10)
+    first_mysql, _first_pg = rollouts.dispatch(rollout.pk)
+    mysql = rollout.tenants.filter(server="127.0.0.1:3306")
+    migrate = rollouts._migrate
+    seen: list[tuple[int, list[int]]] = []
+
+    def dispatch_first(tenant, connections):
+        taken = rollouts.dispatch(rollout.pk)  # between two tenants of the worker
+        seen.append((mysql.filter(status=Status.RUNNING).count(), taken))
+        return migrate(tenant, connections)
+
+    monkeypatch.setattr(rollouts, "_migrate", dispatch_first)
+    rollouts.migrate_tenant(first_mysql)
+    assert len(seen) == 3 and all(running >= 1 for running, _taken in seen)
+    assert not {pk for _r, taken in seen for pk in taken} & set(mysql.values_list("pk", flat=True))
+    assert set(mysql.values_list("status", flat=True)) == {Status.SUCCEEDED}
+    assert mysql.filter(attempts=1).count() == 3
+
+
+def test_a_pause_stops_a_worker_after_its_current_tenant(fleet, devops, settings, monkeypatch):
     settings.FLEET_MAX_PER_SERVER = 1
     rollout = rollouts.rollout_start(actor=devops, target="0003", canary_size=0, wave_size=10)
     first_mysql, _first_pg = rollouts.dispatch(rollout.pk)
-    rollouts.migrate_one(first_mysql)  # its result is in; the worker has not claimed yet
-    taken = rollouts.dispatch(rollout.pk)  # … and a dispatch takes the slot
-    assert len(taken) == 1
-    assert rollouts._claim_next(rollout.pk, "127.0.0.1:3306") is None
-    running = rollout.tenants.filter(server="127.0.0.1:3306", status=Status.RUNNING).count()
-    assert running == 1
+    migrate = rollouts._migrate
+
+    def pause_meanwhile(tenant, connections):
+        rollouts.rollout_pause(actor=devops, rollout_id=rollout.pk)
+        return migrate(tenant, connections)
+
+    monkeypatch.setattr(rollouts, "_migrate", pause_meanwhile)
+    assert rollouts.migrate_tenant(first_mysql) == Status.SUCCEEDED
+    mysql = rollout.tenants.filter(server="127.0.0.1:3306")
+    assert sorted(mysql.values_list("status", flat=True)) == [Status.PENDING] * 2 + [
+        Status.SUCCEEDED
+    ]
+
+
+def test_a_tenant_is_claimed_once_whoever_gets_there_first(fleet, devops, monkeypatch):
+    """dispatch claims with a conditional UPDATE: a tenant a worker claimed after dispatch
+    read the waiting list is not claimed (nor queued) a second time."""
+    rollout = rollouts.rollout_start(actor=devops, target="0003", canary_size=0, wave_size=10)
+    claim = rollouts._claim
+    first = rollout.tenants.order_by("id").first()
+
+    def a_worker_wins(tenant_id, now):
+        if tenant_id == first.pk:
+            assert claim(tenant_id, now)  # the worker's claim, just before
+        return claim(tenant_id, now)
+
+    monkeypatch.setattr(rollouts, "_claim", a_worker_wins)
+    claimed = rollouts.dispatch(rollout.pk)
+    assert first.pk not in claimed and len(claimed) == 5
+    assert rollout.tenants.filter(status=Status.RUNNING).count() == 6
 
 
 def test_a_worker_keeps_its_servers_slot_for_the_next_tenant(fleet, devops, settings):
