@@ -29,8 +29,9 @@ STATUS_ORDER = {
     Status.FAILED: 0,
     Status.RUNNING: 1,
     Status.SKIPPED: 2,
-    Status.PENDING: 3,
-    Status.SUCCEEDED: 4,
+    Status.QUEUED: 3,
+    Status.PENDING: 4,
+    Status.SUCCEEDED: 5,
 }
 
 

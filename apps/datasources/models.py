@@ -456,6 +456,7 @@ class RolloutTenant(models.Model):
 
     class Status(models.TextChoices):
         PENDING = "pending", _("等待")
+        QUEUED = "queued", _("已领取")  # taken by a worker, next in its line
         RUNNING = "running", _("进行中")
         SUCCEEDED = "succeeded", _("成功")
         FAILED = "failed", _("失败")

@@ -351,13 +351,15 @@ def _steer(actor, rollout_id: int, what: str) -> Rollout:
 #
 # Only ``dispatch`` adds lanes — a lane is a worker going through one server's tenants one
 # at a time, on one connection — and it counts and claims under the rollout's row lock: a
-# server's cap holds across any number of workers. A lane always has at least one tenant
-# 进行中 (the one it works on, and those done but not yet recorded), so a dispatch at any
-# moment counts it. When its tenant is done the lane claims the same server's next waiting
-# tenant of the same wave; it records results in batches (every ``RECORD_EVERY`` tenants
-# or ``RECORD_AFTER`` seconds, so progress stays live), and before its last results it
-# closes its connection — the slot is given back only once it is really free. Every claim
-# is a conditional UPDATE (``status = pending``): a tenant is claimed once.
+# server's cap holds across any number of workers. A lane has exactly one tenant 进行中 in
+# the control database from its start to its end, so the count of 进行中 per server is the
+# number of lanes on it. A lane takes (已领取) the same server's next waiting tenants of
+# the same wave a few at a time — as many as it does in about ``RECORD_AFTER`` seconds, at
+# most ``RECORD_EVERY`` — and records what it did in one transaction every
+# ``RECORD_AFTER`` seconds or when it takes more, marking the tenant it is on 进行中: a
+# commit per batch, not per tenant, and progress never more than that behind. Before its
+# last results it closes its connection, so the slot is given back only once it is free.
+# Every claim is a conditional UPDATE (``status = pending``): a tenant is claimed once.
 RECORD_EVERY = 20
 RECORD_AFTER = 0.5
 
@@ -454,29 +456,120 @@ def migrate_tenant(tenant_id: int) -> str:
 
 def _lane(tenant: RolloutTenant) -> str:
     connections = _Connections()
-    following = _Following(tenant)
+    line = _Line(tenant)
     done: list[tuple[RolloutTenant, _Outcome]] = []
     first = ""
     recorded = time.monotonic()
+    current: RolloutTenant | None = tenant
     try:
-        current: RolloutTenant | None = tenant
         while current is not None:
             outcome = _migrate(current, connections)
             first = first or outcome.status
             done.append((current, outcome))
-            current = following.claim()
+            due = time.monotonic() - recorded >= RECORD_AFTER
+            current = line.next(refill=due)
             if current is None:
                 connections.close()  # before the last results give the slot back
-            if (
-                current is None
-                or len(done) >= RECORD_EVERY
-                or time.monotonic() - recorded >= RECORD_AFTER
-            ):
-                _record(done)
+            if current is None or due or line.refilled:
+                _record(done, running=current)
                 done, recorded = [], time.monotonic()
     finally:
         connections.close()
+        line.give_back()
     return first
+
+
+class _Line:
+    """A lane's next tenants: the same server's waiting tenants of the same wave, taken
+    (已领取) a few at a time in one transaction and worked through in order. How many: what
+    the lane does in about ``RECORD_AFTER`` seconds. Whether the rollout still runs is read
+    with each take: a pause stops new tenants within that time, and what was taken goes
+    back to 等待."""
+
+    def __init__(self, tenant: RolloutTenant) -> None:
+        self.rollout_id = tenant.rollout_id
+        self.waiting = RolloutTenant.objects.filter(
+            rollout_id=tenant.rollout_id,
+            wave=tenant.wave,
+            server=tenant.server,
+            status=Status.PENDING,
+        ).order_by("id")
+        self.taken: list[RolloutTenant] = []
+        self.taken_at = 0.0
+        self.started = time.monotonic()
+        self.count = 0
+        self.refilled = False
+        self.stopped = False
+
+    def next(self, *, refill: bool) -> RolloutTenant | None:
+        """The tenant to do next (taking more when none is left, or when ``refill`` and
+        the rollout may have been paused meanwhile), or None: the lane ends."""
+        self.count += 1
+        self.refilled = False
+        if self.stopped:
+            return None
+        if refill or not self.taken:
+            self._take()
+        if not self.taken:
+            return None
+        following = self.taken.pop(0)
+        # Taken long ago (slow tenants before it): make sure it is still ours — the reaper
+        # gives back what was taken FLEET_STALE_AFTER ago — and say so again.
+        if time.monotonic() - self.taken_at > settings.FLEET_STALE_AFTER / 2 and not update_if(
+            RolloutTenant, following.pk, where={"status": Status.QUEUED},
+            values={"started_at": timezone.now()},
+        ):  # fmt: skip
+            self.count -= 1
+            return self.next(refill=True)
+        return following
+
+    def _take(self) -> None:
+        per_tenant = (time.monotonic() - self.started) / max(self.count, 1)
+        want = max(1, min(RECORD_EVERY, int(RECORD_AFTER / max(per_tenant, 1e-3))))
+        now = timezone.now()
+        with transaction.atomic():
+            if not Rollout.objects.filter(
+                pk=self.rollout_id, status=Rollout.Status.RUNNING
+            ).exists():
+                self.stopped = True
+                self._give_back()
+                return
+            more = want - len(self.taken)
+            if more <= 0:
+                return
+            got: list[int] = []
+            for pk in self.waiting.values_list("pk", flat=True)[: more * 2]:
+                if len(got) == more:
+                    break
+                if update_if(
+                    RolloutTenant, pk, where={"status": Status.PENDING},
+                    values={"status": Status.QUEUED, "started_at": now},
+                ):  # fmt: skip
+                    got.append(pk)
+        self.refilled = True
+        self.taken_at = time.monotonic()
+        if got:
+            rows = RolloutTenant.objects.select_related("rollout", "datasource").in_bulk(got)
+            self.taken += [rows[pk] for pk in got if pk in rows]
+
+    def _give_back(self) -> None:
+        for tenant in self.taken:
+            update_if(
+                RolloutTenant, tenant.pk, where={"status": Status.QUEUED},
+                values={"status": Status.PENDING, "started_at": None},
+            )  # fmt: skip
+        self.taken = []
+
+    def give_back(self) -> None:
+        """Return what was taken and not done (the lane ends early: paused, or an error;
+        if the control database is what failed, the reaper returns them later)."""
+        if not self.taken:
+            return
+        try:
+            with transaction.atomic():
+                self._give_back()
+        except Exception:
+            logger.warning("租户库升级：未能退回 %d 个已领取的租户", len(self.taken))
 
 
 def migrate_one(tenant_id: int, connections: _Connections | None = None) -> str:
@@ -494,45 +587,6 @@ def migrate_one(tenant_id: int, connections: _Connections | None = None) -> str:
             connections.close()
     _record([(tenant, outcome)])
     return outcome.status
-
-
-class _Following:
-    """A lane's next tenants: the same server's waiting tenants of the same wave, read a
-    few at a time and claimed one by one (a dispatch may take some first). Whether the
-    rollout still runs is read before the first claim and then every ``RECORD_AFTER``
-    seconds: a pause stops new tenants within that time."""
-
-    def __init__(self, tenant: RolloutTenant) -> None:
-        self.rollout_id = tenant.rollout_id
-        self.waiting = (
-            RolloutTenant.objects.select_related("rollout", "datasource")
-            .filter(
-                rollout_id=tenant.rollout_id,
-                wave=tenant.wave,
-                server=tenant.server,
-                status=Status.PENDING,
-            )
-            .order_by("id")
-        )
-        self.read: list[RolloutTenant] = []
-        self.checked = float("-inf")
-
-    def claim(self) -> RolloutTenant | None:
-        if time.monotonic() - self.checked >= RECORD_AFTER:
-            running = Rollout.objects.filter(pk=self.rollout_id, status=Rollout.Status.RUNNING)
-            if not running.exists():
-                return None  # paused: tenants under way finish, no new one starts
-            self.checked = time.monotonic()
-        now = timezone.now()
-        for _attempt in range(2):
-            if not self.read:
-                self.read = list(self.waiting[:RECORD_EVERY])
-            while self.read:
-                candidate = self.read.pop(0)
-                if _claim(candidate.pk, now):
-                    candidate.status, candidate.started_at = Status.RUNNING, now
-                    return candidate
-        return None
 
 
 def _load(tenant_id: int) -> RolloutTenant:
@@ -663,9 +717,11 @@ def _migrate(tenant: RolloutTenant, connections: _Connections) -> _Outcome:
     return _Outcome(status, message, version, steps, ms, state, error)
 
 
-def _record(done: list[tuple[RolloutTenant, _Outcome]]) -> None:
-    """Record tenants' results, their schemas and their audit rows, in one transaction
-    and a fixed number of statements."""
+def _record(
+    done: list[tuple[RolloutTenant, _Outcome]], running: RolloutTenant | None = None
+) -> None:
+    """Record tenants' results, their schemas and their audit rows — and mark ``running``
+    (the lane's next tenant) 进行中 — in one transaction and a fixed number of statements."""
     if not done:
         return
     now = timezone.now()
@@ -678,6 +734,9 @@ def _record(done: list[tuple[RolloutTenant, _Outcome]]) -> None:
             [tenant for tenant, _o in done],
             ["status", "message", "steps", "to_version", "attempts", "finished_at"],
         )
+        if running is not None:
+            running.status, running.started_at = Status.RUNNING, now
+            update_each([running], ["status", "started_at"])
         schemas.record_many(
             [(t.datasource, o.state) for t, o in done if t.datasource and o.state is not None]
         )
@@ -706,7 +765,8 @@ def _record(done: list[tuple[RolloutTenant, _Outcome]]) -> None:
 
 def reap_stale_tenants(*, now=None) -> int:
     """Fail the tenants left 进行中 by a worker that died (no result for
-    ``FLEET_STALE_AFTER``), so that the rollout goes on and they can be retried; and queue
+    ``FLEET_STALE_AFTER``), so that the rollout goes on and they can be retried; return to
+    等待 what such a worker had taken (已领取) and not started; and queue
     a ``dispatch`` for every running rollout with nothing under way (its last dispatch was
     lost with a broker or a worker), which then finishes it or starts its next tenants."""
     now = now or timezone.now()
@@ -721,6 +781,9 @@ def reap_stale_tenants(*, now=None) -> int:
             status=Status.FAILED,
             message=_("执行升级的任务进程已停止（超时没有结果），请重试"),
             finished_at=now,
+        )
+        RolloutTenant.objects.filter(status=Status.QUEUED, started_at__lt=cutoff).update(
+            status=Status.PENDING, started_at=None
         )
         idle = Rollout.objects.filter(status=Rollout.Status.RUNNING).exclude(
             tenants__status=Status.RUNNING
@@ -740,6 +803,8 @@ def rollout_progress(rollout: Rollout) -> dict[str, Any]:
     servers: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     waves: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for status, wave, server, n in rows:
+        if status == Status.QUEUED:  # taken by a worker, not started: still waiting
+            status = Status.PENDING
         by_status[status] += n
         servers[server][status] += n
         waves[wave][status] += n

@@ -220,7 +220,8 @@ def test_a_dispatch_while_a_worker_goes_through_its_server_finds_the_slot_taken(
 
     monkeypatch.setattr(rollouts, "_migrate", dispatch_first)
     rollouts.migrate_tenant(first_mysql)
-    assert len(seen) == 3 and all(running >= 1 for running, _taken in seen)
+    # One tenant 进行中 for the worker at every moment: the count is the number of workers.
+    assert [running for running, _taken in seen] == [1, 1, 1]
     assert not {pk for _r, taken in seen for pk in taken} & set(mysql.values_list("pk", flat=True))
     assert set(mysql.values_list("status", flat=True)) == {Status.SUCCEEDED}
     assert mysql.filter(attempts=1).count() == 3
@@ -242,6 +243,47 @@ def test_a_pause_stops_a_worker_after_its_current_tenant(fleet, devops, settings
     assert sorted(mysql.values_list("status", flat=True)) == [Status.PENDING] * 2 + [
         Status.SUCCEEDED
     ]
+
+
+def test_a_pause_gives_back_what_a_worker_had_taken(fleet, devops, settings, monkeypatch):
+    settings.FLEET_MAX_PER_SERVER = 1
+    monkeypatch.setattr(rollouts, "RECORD_AFTER", 60)  # the worker takes the rest at once
+    rollout = rollouts.rollout_start(actor=devops, target="0003", canary_size=0, wave_size=10)
+    first_mysql, _first_pg = rollouts.dispatch(rollout.pk)
+    mysql = rollout.tenants.filter(server="127.0.0.1:3306")
+    migrate = rollouts._migrate
+    calls = []
+
+    def pause_on_the_second(tenant, connections):
+        calls.append(mysql.filter(status=Status.QUEUED).count())
+        if len(calls) == 2:
+            rollouts.rollout_pause(actor=devops, rollout_id=rollout.pk)
+            monkeypatch.setattr(rollouts, "RECORD_AFTER", 0)  # … and looks again now
+        return migrate(tenant, connections)
+
+    monkeypatch.setattr(rollouts, "_migrate", pause_on_the_second)
+    rollouts.migrate_tenant(first_mysql)
+    assert calls == [0, 1]  # on the second, the third was taken (已领取)
+    assert (
+        sorted(mysql.values_list("status", flat=True)) == [Status.PENDING] + [Status.SUCCEEDED] * 2
+    )
+    assert not mysql.filter(started_at__isnull=False, status=Status.PENDING).exists()
+
+
+def test_the_reaper_gives_back_what_a_dead_worker_had_taken(fleet, devops, settings):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    rollout = rollouts.rollout_start(actor=devops, target="0003", canary_size=0, wave_size=10)
+    taken = rollout.tenants.order_by("id")[:2]
+    long_ago = timezone.now() - dt.timedelta(seconds=settings.FLEET_STALE_AFTER + 1)
+    rollout.tenants.filter(pk=taken[0].pk).update(status=Status.QUEUED, started_at=long_ago)
+    rollout.tenants.filter(pk=taken[1].pk).update(status=Status.QUEUED, started_at=timezone.now())
+    rollouts.reap_stale_tenants()
+    statuses = dict(rollout.tenants.values_list("pk", "status"))
+    assert statuses[taken[0].pk] == Status.PENDING  # its worker is gone: for someone else
+    assert statuses[taken[1].pk] == Status.QUEUED  # its worker is at it
 
 
 def test_a_tenant_is_claimed_once_whoever_gets_there_first(fleet, devops, monkeypatch):
