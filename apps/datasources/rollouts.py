@@ -547,7 +547,8 @@ class _Line:
                 ):  # fmt: skip
                     got.append(pk)
         self.refilled = True
-        self.taken_at = time.monotonic()
+        if not self.taken:
+            self.taken_at = time.monotonic()  # when the oldest of those held was taken
         if got:
             rows = RolloutTenant.objects.select_related("rollout", "datasource").in_bulk(got)
             self.taken += [rows[pk] for pk in got if pk in rows]

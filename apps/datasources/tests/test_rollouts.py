@@ -286,6 +286,35 @@ def test_the_reaper_gives_back_what_a_dead_worker_had_taken(fleet, devops, setti
     assert statuses[taken[1].pk] == Status.QUEUED  # its worker is at it
 
 
+def test_a_worker_checks_what_it_took_long_ago_is_still_its_own(
+    fleet, devops, settings, monkeypatch
+):
+    """Slow tenants: what a worker took may have been given back by the reaper meanwhile,
+    and claimed by another; the worker then leaves it to that one."""
+    settings.FLEET_MAX_PER_SERVER = 1
+    monkeypatch.setattr(rollouts, "RECORD_AFTER", 60)  # the worker takes the rest at once
+    rollout = rollouts.rollout_start(actor=devops, target="0003", canary_size=0, wave_size=10)
+    first_mysql, _first_pg = rollouts.dispatch(rollout.pk)
+    mysql = rollout.tenants.filter(server="127.0.0.1:3306")
+    migrate = rollouts._migrate
+    calls, claimed = [], []
+
+    def reaper_meanwhile(tenant, connections):
+        calls.append(tenant.pk)
+        if len(calls) == 2:  # on the second; the third is taken (已领取)
+            assert mysql.filter(status=Status.QUEUED).count() == 1
+            settings.FLEET_STALE_AFTER = 0  # everything is now "long ago"
+            rollouts.reap_stale_tenants()  # the third goes back to 等待 …
+            claimed.extend(rollouts.dispatch(rollout.pk))  # … and to another worker
+        return migrate(tenant, connections)
+
+    monkeypatch.setattr(rollouts, "_migrate", reaper_meanwhile)
+    rollouts.migrate_tenant(first_mysql)
+    third = mysql.order_by("id").last()
+    assert third.pk in claimed and len(calls) == 2  # this worker did not touch it
+    assert third.status == Status.RUNNING and third.attempts == 0
+
+
 def test_a_tenant_is_claimed_once_whoever_gets_there_first(fleet, devops, monkeypatch):
     """dispatch claims with a conditional UPDATE: a tenant a worker claimed after dispatch
     read the waiting list is not claimed (nor queued) a second time."""
