@@ -87,6 +87,23 @@ def validated_save(obj: models.Model, *, exclude: Iterable[str] = ()) -> None:
     obj.save()
 
 
+def _update_by_pk(model: type[models.Model], set_fields: list, where_fields: list) -> tuple:
+    """The connection and the SQL of ``UPDATE <table> SET <set> WHERE pk = %s [AND <where>
+    = %s …]`` — table and column names come from the model's meta, values are bound."""
+    from django.db import connections, router
+
+    meta = model._meta
+    connection = connections[router.db_for_write(model)]
+    quote = connection.ops.quote_name
+    sql = (
+        f"UPDATE {quote(meta.db_table)} SET "  # noqa: S608 - names from the model's meta
+        + ", ".join(f"{quote(f.column)} = %s" for f in set_fields)
+        + f" WHERE {quote(meta.pk.column)} = %s"
+        + "".join(f" AND {quote(f.column)} = %s" for f in where_fields)
+    )
+    return connection, sql
+
+
 def update_each(objs: list[models.Model], fields: list[str]) -> None:
     """Write ``fields`` of each object, by primary key, in one ``executemany`` — what
     ``QuerySet.bulk_update`` does, without the CASE expression per row and field it builds
@@ -94,18 +111,9 @@ def update_each(objs: list[models.Model], fields: list[str]) -> None:
     go through each field's own preparation, as ``save()`` would; no signals are sent."""
     if not objs:
         return
-    from django.db import connections, router
-
     model = type(objs[0])
-    meta = model._meta
-    connection = connections[router.db_for_write(model)]
-    quote = connection.ops.quote_name
-    columns = [meta.get_field(name) for name in fields]
-    sql = (
-        f"UPDATE {quote(meta.db_table)} SET "  # noqa: S608 - names from the model's meta
-        + ", ".join(f"{quote(f.column)} = %s" for f in columns)
-        + f" WHERE {quote(meta.pk.column)} = %s"
-    )
+    columns = [model._meta.get_field(name) for name in fields]
+    connection, sql = _update_by_pk(model, columns, [])
     rows = [
         [f.get_db_prep_save(getattr(obj, f.attname), connection) for f in columns] + [obj.pk]
         for obj in objs
@@ -121,19 +129,9 @@ def update_if(
     hold — a claim, in one statement; True when the row was updated. What
     ``filter(pk=…, **where).update(**values)`` does, without the query compiler, which
     costs more than the round trip on a hot path (a rollout claims every tenant)."""
-    from django.db import connections, router
-
-    meta = model._meta
-    connection = connections[router.db_for_write(model)]
-    quote = connection.ops.quote_name
-    sets = [(meta.get_field(name), value) for name, value in values.items()]
-    conditions = [(meta.get_field(name), value) for name, value in where.items()]
-    sql = (
-        f"UPDATE {quote(meta.db_table)} SET "  # noqa: S608 - names from the model's meta
-        + ", ".join(f"{quote(f.column)} = %s" for f, _v in sets)
-        + f" WHERE {quote(meta.pk.column)} = %s"
-        + "".join(f" AND {quote(f.column)} = %s" for f, _v in conditions)
-    )
+    sets = [(model._meta.get_field(name), value) for name, value in values.items()]
+    conditions = [(model._meta.get_field(name), value) for name, value in where.items()]
+    connection, sql = _update_by_pk(model, [f for f, _v in sets], [f for f, _v in conditions])
     params = (
         [f.get_db_prep_save(v, connection) for f, v in sets]
         + [pk]

@@ -3,6 +3,7 @@ publish while this one consumes, and every message arrives whole, exactly once."
 
 from __future__ import annotations
 
+import importlib
 import multiprocessing
 import time
 
@@ -22,8 +23,7 @@ def _options(root) -> dict[str, str | bool]:
 
 
 def _publish(root, publisher: int) -> None:
-    import config.celery  # noqa: F401  (the alias)
-
+    # A forked child: it has the alias the parent registered.
     with Connection("filesystem://", transport_options=_options(root)) as conn:
         queue = conn.SimpleQueue("q")
         body = "数" * 20_000  # large enough that a write is not one syscall's worth
@@ -33,7 +33,7 @@ def _publish(root, publisher: int) -> None:
 
 
 def test_concurrent_publishers_never_lose_a_message(tmp_path):
-    import config.celery  # noqa: F401
+    importlib.import_module("config.celery")  # registers filesystem:// (as every process does)
 
     with Connection("filesystem://", transport_options=_options(tmp_path)) as conn:
         assert type(conn.transport).__module__ == "apps.core.fsqueue"

@@ -53,6 +53,15 @@ def run_to_the_end(rollout: Rollout, limit: int = 200) -> Rollout:
     pytest.fail("the rollout never settled")
 
 
+def one_worker_per_server(devops, settings):
+    """A rollout to 0003 with a cap of one per server, its first MariaDB tenant claimed
+    by dispatch: (rollout, that tenant's id, the MariaDB tenants)."""
+    settings.FLEET_MAX_PER_SERVER = 1
+    rollout = rollouts.rollout_start(actor=devops, target="0003", canary_size=0, wave_size=10)
+    first_mysql, _first_pg = rollouts.dispatch(rollout.pk)
+    return rollout, first_mysql, rollout.tenants.filter(server="127.0.0.1:3306")
+
+
 def versions(rollout: Rollout) -> dict[str, tuple[str, str]]:
     return {t.name: (t.status, t.to_version) for t in rollout.tenants.all()}
 
@@ -205,11 +214,8 @@ def test_a_dispatch_while_a_worker_goes_through_its_server_finds_the_slot_taken(
     """A worker keeps its server's slot from one tenant to the next (a tenant is 进行中
     until its result is recorded, and the next is claimed before that): a dispatch at any
     moment counts the slot as taken, so the server never has more than its cap."""
-    settings.FLEET_MAX_PER_SERVER = 1
     monkeypatch.setattr(rollouts, "RECORD_EVERY", 2)  # results recorded mid-way too
-    rollout = rollouts.rollout_start(actor=devops, target="0003", canary_size=0, wave_size=10)
-    first_mysql, _first_pg = rollouts.dispatch(rollout.pk)
-    mysql = rollout.tenants.filter(server="127.0.0.1:3306")
+    rollout, first_mysql, mysql = one_worker_per_server(devops, settings)
     migrate = rollouts._migrate
     seen: list[tuple[int, list[int]]] = []
 
@@ -228,9 +234,7 @@ def test_a_dispatch_while_a_worker_goes_through_its_server_finds_the_slot_taken(
 
 
 def test_a_pause_stops_a_worker_after_its_current_tenant(fleet, devops, settings, monkeypatch):
-    settings.FLEET_MAX_PER_SERVER = 1
-    rollout = rollouts.rollout_start(actor=devops, target="0003", canary_size=0, wave_size=10)
-    first_mysql, _first_pg = rollouts.dispatch(rollout.pk)
+    rollout, first_mysql, mysql = one_worker_per_server(devops, settings)
     migrate = rollouts._migrate
 
     def pause_meanwhile(tenant, connections):
@@ -246,11 +250,8 @@ def test_a_pause_stops_a_worker_after_its_current_tenant(fleet, devops, settings
 
 
 def test_a_pause_gives_back_what_a_worker_had_taken(fleet, devops, settings, monkeypatch):
-    settings.FLEET_MAX_PER_SERVER = 1
     monkeypatch.setattr(rollouts, "RECORD_AFTER", 60)  # the worker takes the rest at once
-    rollout = rollouts.rollout_start(actor=devops, target="0003", canary_size=0, wave_size=10)
-    first_mysql, _first_pg = rollouts.dispatch(rollout.pk)
-    mysql = rollout.tenants.filter(server="127.0.0.1:3306")
+    rollout, first_mysql, mysql = one_worker_per_server(devops, settings)
     migrate = rollouts._migrate
     calls = []
 
@@ -291,11 +292,8 @@ def test_a_worker_checks_what_it_took_long_ago_is_still_its_own(
 ):
     """Slow tenants: what a worker took may have been given back by the reaper meanwhile,
     and claimed by another; the worker then leaves it to that one."""
-    settings.FLEET_MAX_PER_SERVER = 1
     monkeypatch.setattr(rollouts, "RECORD_AFTER", 60)  # the worker takes the rest at once
-    rollout = rollouts.rollout_start(actor=devops, target="0003", canary_size=0, wave_size=10)
-    first_mysql, _first_pg = rollouts.dispatch(rollout.pk)
-    mysql = rollout.tenants.filter(server="127.0.0.1:3306")
+    rollout, first_mysql, mysql = one_worker_per_server(devops, settings)
     migrate = rollouts._migrate
     calls, claimed = [], []
 
@@ -337,11 +335,8 @@ def test_a_worker_keeps_its_servers_slot_for_the_next_tenant(fleet, devops, sett
     """migrate_tenant goes on with the next waiting tenant of the same server in the same
     task, so a rollout does not pay a trip through the queue per tenant — and the slot
     passes on, so the server's cap holds."""
-    settings.FLEET_MAX_PER_SERVER = 1
-    rollout = rollouts.rollout_start(actor=devops, target="0003", canary_size=0, wave_size=10)
-    first_mysql, _first_pg = rollouts.dispatch(rollout.pk)
+    rollout, first_mysql, mysql = one_worker_per_server(devops, settings)
     rollouts.migrate_tenant(first_mysql)
-    mysql = rollout.tenants.filter(server="127.0.0.1:3306")
     assert set(mysql.values_list("status", flat=True)) == {Status.SUCCEEDED}
     pg = rollout.tenants.filter(server="127.0.0.1:5432")
     assert sorted(pg.values_list("status", flat=True)) == [Status.PENDING] * 2 + [Status.RUNNING]
