@@ -29,20 +29,38 @@ def next_value(name: str, start: int = 1) -> int:
     "UPDATE, then INSERT if nothing was updated" is not safe on MySQL/MariaDB: the UPDATE
     that matches no row takes a gap lock, and concurrent first users deadlock on INSERT.
     """
+    return next_values(name, 1, start=start)[0]
+
+
+def next_values(name: str, count: int, *, start: int = 1) -> range:
+    """Allocate ``count`` consecutive values of sequence ``name`` at once (see
+    ``next_value``). As the row stays locked until the caller's transaction ends, values
+    are handed out in commit order: whoever reads the sequence's value ``v`` (committed)
+    knows every value up to ``v`` was committed with it."""
+    if count < 1:
+        return range(0)
     # Only quoted identifiers from the model are formatted in; values are parameters.
     qn = connection.ops.quote_name
     table = qn(Sequence._meta.db_table)
     key, value = qn("name"), qn("value")
     insert = f"INSERT INTO {table} ({key}, {value}) VALUES (%s, %s) "  # noqa: S608
     if connection.vendor == "mysql":
-        upsert = f"{insert} ON DUPLICATE KEY UPDATE {value} = {value} + 1"
+        upsert = f"{insert} ON DUPLICATE KEY UPDATE {value} = {value} + %s"
     else:  # PostgreSQL, SQLite
-        upsert = f"{insert} ON CONFLICT ({key}) DO UPDATE SET {value} = {table}.{value} + 1"
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(upsert, [name, start])
+        upsert = f"{insert} ON CONFLICT ({key}) DO UPDATE SET {value} = {table}.{value} + %s"
+    # No savepoint inside the caller's transaction: a failure here fails it anyway.
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        cursor.execute(upsert, [name, start + count - 1, count])
         # Our own write is visible to us (REPEATABLE READ included), so this reads our value.
         cursor.execute(f"SELECT {value} FROM {table} WHERE {key} = %s", [name])  # noqa: S608
-        return cursor.fetchone()[0]
+        last = cursor.fetchone()[0]
+    return range(last - count + 1, last + 1)
+
+
+def current_value(name: str) -> int:
+    """The last value handed out by sequence ``name`` and committed (0 before first use)."""
+    found = Sequence.objects.filter(name=name).values_list("value", flat=True).first()
+    return found or 0
 
 
 class Heartbeat(models.Model):

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -86,6 +88,20 @@ class Customer(models.Model):
     )
     created_at = fields.DateTimeField(_("创建时间"), default=timezone.now, db_index=True)
     updated_at = fields.DateTimeField(_("更新时间"), auto_now=True)
+    # The customer's place in the tenant registry feed: NULL until it is listed there (its
+    # first data source), then moved to the head — a new value of the "registry" sequence —
+    # by every change the business system sees (``services.registry_changed``).
+    registry_seq = models.BigIntegerField(
+        _("注册表变更序号"), null=True, blank=True, db_index=True, editable=False
+    )
+    registry_changed_at = fields.DateTimeField(
+        _("注册表变更时间"), null=True, blank=True, editable=False
+    )
+
+    # What the tenant registry publishes of the customer; a change moves it in the feed.
+    REGISTRY_FIELDS = ("name", "status", "modules")
+    REGISTRY_POSITION = ("registry_seq", "registry_changed_at")
+    AUDIT_EXCLUDE = REGISTRY_POSITION
 
     class Meta:
         verbose_name = _("客户")
@@ -105,6 +121,19 @@ class Customer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name or _('未命名客户')}（{self.enterprise_no}）"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # The feed position is written only by ``services.registry_changed``: saving an
+        # instance read before it moved must not move it back.
+        if not (self._state.adding or kwargs.get("force_insert")) and (
+            kwargs.get("update_fields") is None
+        ):
+            kwargs["update_fields"] = [
+                f.name
+                for f in self._meta.concrete_fields
+                if not f.primary_key and f.name not in self.REGISTRY_POSITION
+            ]
+        super().save(*args, **kwargs)
 
     def clean(self) -> None:
         """Normalise what staff type, and check the province → city pair."""

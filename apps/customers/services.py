@@ -18,9 +18,9 @@ from apps.accounts.scope import check_owner, reassign
 from apps.audit import services as audit
 from apps.core import records, registry
 from apps.core.errors import Conflict, ErrorCode, ProfileIncomplete, ValidationFailed
-from apps.core.models import next_value
+from apps.core.models import next_value, next_values
 from apps.core.permissions import require_perm
-from apps.core.records import UNSET, apply_fields, attach_scan, validated_save
+from apps.core.records import UNSET, apply_fields, attach_scan, update_each, validated_save
 
 from .models import Customer
 
@@ -83,6 +83,44 @@ def enterprise_number() -> str:
 OWNER_PERM = "customers.add_customer"
 
 
+# --- The tenant registry feed's order ----------------------------------------------------
+
+REGISTRY_SEQUENCE = "registry"
+
+
+def registry_changed(customer_ids: Iterable[int], *, listing: bool = False) -> int:
+    """Move customers to the head of the tenant registry feed: each gets a new value of the
+    "registry" sequence and the time. Only customers already listed move — those that had
+    a data source — unless ``listing`` (a data source was just created for them). Returns
+    how many moved.
+
+    The sequence's row stays locked until the transaction commits, so values are given in
+    commit order and a reader's cursor never passes a change still uncommitted. Call this
+    last in the transaction that made the change (nothing but inserts after it): whoever
+    holds the sequence must wait for no other lock. The customers' rows are locked first,
+    in id order, the order every caller takes them in."""
+    ids = sorted({int(pk) for pk in customer_ids})
+    if not ids:
+        return 0
+    with transaction.atomic(savepoint=False):
+        rows = Customer.objects.select_for_update().filter(pk__in=ids).order_by("pk")
+        if not listing:
+            rows = rows.filter(registry_seq__isnull=False)
+        moved = [Customer(pk=pk) for pk in rows.values_list("pk", flat=True)]
+        if not moved:
+            return 0
+        seqs = next_values(REGISTRY_SEQUENCE, len(moved))
+        now = timezone.now()
+        for customer, seq in zip(moved, seqs, strict=True):
+            customer.registry_seq, customer.registry_changed_at = seq, now
+        update_each(moved, ["registry_seq", "registry_changed_at"])
+    return len(moved)
+
+
+def _registry_view(customer: Customer) -> tuple:
+    return tuple(getattr(customer, name) for name in Customer.REGISTRY_FIELDS)
+
+
 def _check_owner(owner) -> None:
     """Only an active member of staff who works on customers can own one (None: the pool)."""
     check_owner(owner, perm=OWNER_PERM, what=_("客户"))
@@ -124,13 +162,17 @@ def customer_update(
     license_scan: UploadedFile | None = None,
 ) -> Customer:
     require_perm(actor, "customers.change_customer")
-    return audit.update_record(
+    before = _registry_view(Customer.objects.select_for_update().get(pk=customer.pk))
+    customer = audit.update_record(
         customer,
         actor=actor,
         data=data,
         editable=EDITABLE_FIELDS,
         files={"license_scan": license_scan},
     )
+    if _registry_view(customer) != before:
+        registry_changed([customer.pk])
+    return customer
 
 
 @transaction.atomic
@@ -228,6 +270,7 @@ def customer_activate(
         customer.closed_at = None
         customer.close_reason = ""
         customer.save()
+    registry_changed([customer.pk])
     return customer
 
 
@@ -252,6 +295,7 @@ def customer_close(*, actor, customer: Customer, reason: str) -> Customer:
         customer.closed_at = timezone.now()
         customer.close_reason = reason
         customer.save()
+    registry_changed([customer.pk])
     return customer
 
 

@@ -13,7 +13,7 @@ from apps.audit import services as audit
 from apps.core.errors import Conflict, ErrorCode, NotFound, ValidationFailed
 from apps.core.permissions import require_perm
 from apps.customers.models import Customer
-from apps.customers.services import Blocker
+from apps.customers.services import Blocker, registry_changed
 
 from . import tenantdb
 from .models import DataSource, DataSourceTombstone
@@ -70,6 +70,7 @@ def datasource_advance(*, actor, datasource: DataSource, to_status: int | str) -
             changes={"impl_status": [int(current), int(wanted)]},
             message=_("实施状态：%(a)s → %(b)s") % {"a": current.label, "b": wanted.label},
         )
+        registry_changed([ds.customer_id])
     return ds
 
 
@@ -162,6 +163,7 @@ def datasource_delete(*, actor, datasource: DataSource, confirm_name: str) -> Da
             message=_("删除数据源 %(n)s；%(note)s") % {"n": ds.name, "note": note},
         )
         ds.delete()
+        registry_changed([tombstone.customer_id])  # listed as removed
     logger.info("数据源 %s 已删除；%s", tombstone.name, note)
     return tombstone
 

@@ -22,6 +22,7 @@ from apps.core.errors import Conflict, DomainError, ErrorCode, NotFound
 from apps.core.models import next_value
 from apps.core.permissions import require_perm
 from apps.customers.models import Customer
+from apps.customers.services import registry_changed
 
 from . import crypto, schemas, tenantdb
 from .models import DataSource, ProvisioningRun
@@ -577,6 +578,7 @@ def _save(
             message=_("配置数据源 %(n)s：%(t)s %(a)s，数据库 %(d)s")
             % {"n": name, "t": ds.get_db_type_display(), "a": ds.address, "d": database},
         )
+        registry_changed([customer.pk], listing=True)
     return ds
 
 

@@ -738,12 +738,12 @@ def _record(
         if running is not None:
             running.status, running.started_at = Status.RUNNING, now
             update_each([running], ["status", "started_at"])
-        schemas.record_many(
-            [(t.datasource, o.state) for t, o in done if t.datasource and o.state is not None]
-        )
         for tenant, outcome in done:
             if tenant.datasource is not None and outcome.error:
                 schemas.record_error(tenant.datasource, outcome.error)
+        schemas.record_many(  # last but the audit rows: it may move tenants in the registry feed
+            [(t.datasource, o.state) for t, o in done if t.datasource and o.state is not None]
+        )
         audit.record_entries(
             actor=None,
             entries=[

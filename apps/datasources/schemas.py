@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy
 
 from apps.core.permissions import require_perm
 from apps.core.records import update_each
+from apps.customers.services import registry_changed
 
 from . import tenantdb
 from .models import DataSource, TenantSchema
@@ -89,7 +90,8 @@ def record(ds: DataSource, state: tenantdb.SchemaState) -> None:
 def record_many(items: list[tuple[DataSource, tenantdb.SchemaState]]) -> None:
     """Store what was read of several tenant databases in a fixed number of statements
     (a rollout records its tenants in batches). ``changed_at`` moves only when the version
-    or the drift did; a reading clears the last error."""
+    or the drift did; a reading clears the last error. A tenant whose version changed moves
+    in the registry feed (last: see ``registry_changed``)."""
     if not items:
         return
     now = timezone.now()
@@ -97,7 +99,9 @@ def record_many(items: list[tuple[DataSource, tenantdb.SchemaState]]) -> None:
     for ds, state in items:
         comparison = tenantdb.compare(state, tenantdb.migrations(ds.db_type))
         read[ds.pk] = (comparison.current, "\n".join(comparison.drift), comparison.adopted)
+    customers = {ds.pk: ds.customer_id for ds, _state in items}
     stored = {s.datasource_id: s for s in TenantSchema.objects.filter(datasource_id__in=read)}
+    moved: list[int] = []
     changed, new = [], []
     for ds_id, (version, drift, adopted) in read.items():
         schema = stored.get(ds_id)
@@ -108,7 +112,10 @@ def record_many(items: list[tuple[DataSource, tenantdb.SchemaState]]) -> None:
                     checked_at=now, changed_at=now,
                 )
             )  # fmt: skip
+            moved.append(customers[ds_id])
             continue
+        if schema.version != version:
+            moved.append(customers[ds_id])
         if (schema.version, schema.drift) != (version, drift):
             schema.changed_at = now
         schema.version, schema.drift, schema.adopted = version, drift, adopted
@@ -116,6 +123,7 @@ def record_many(items: list[tuple[DataSource, tenantdb.SchemaState]]) -> None:
         changed.append(schema)
     update_each(changed, ["version", "drift", "adopted", "error", "checked_at", "changed_at"])
     TenantSchema.objects.bulk_create(new, ignore_conflicts=True)  # a probe may race us
+    registry_changed(moved)
 
 
 def record_error(ds: DataSource, message: str) -> None:

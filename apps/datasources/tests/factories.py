@@ -29,6 +29,9 @@ def make_datasource(customer, *, actor=None, **fields: Any):
     datasource = DataSource(customer=customer, **values)
     datasource.set_password("Tenant#2026pw")
     datasource.save()
+    from apps.customers.services import registry_changed
+
+    registry_changed([customer.pk], listing=True)  # as provisioning lists it
     return datasource
 
 

@@ -9,6 +9,7 @@ from django.db import connection
 
 from apps.audit.models import AuditLog
 from apps.core.errors import Conflict, Forbidden, ValidationFailed
+from apps.customers.models import Customer
 from apps.customers.tests.factories import make_customer
 from apps.datasources import tenantdb
 from apps.datasources.models import DataSource, DataSourceTombstone, ProvisioningRun
@@ -210,9 +211,12 @@ def test_delete_when_empty_drops_our_database_and_keeps_the_names(configured, te
     ds, admin = configured
     account, _admin = tenant
     customer = ds.customer
+    listed = Customer.objects.get(pk=customer.pk).registry_seq
+    assert listed is not None  # configuring lists the tenant in the registry feed
     admin.run_in(ds.database, "INSERT INTO {db}.communities (name) VALUES ('阳光花园')")
     admin.run_in(ds.database, "DELETE FROM {db}.communities")
     tombstone = datasource_delete(actor=devops, datasource=ds, confirm_name=f"  {ds.name} ")
+    assert Customer.objects.get(pk=customer.pk).registry_seq > listed  # listed as removed
 
     assert not DataSource.objects.filter(customer=customer).exists()
     assert not admin.database_exists(ds.database)

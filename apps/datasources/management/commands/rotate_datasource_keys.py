@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from apps.audit import services as audit
+from apps.customers.services import registry_changed
 from apps.datasources import crypto
 from apps.datasources.models import DataSource, ProvisioningRun
 
@@ -55,6 +56,8 @@ class Command(BaseCommand):
                 DataSource.objects.reencrypt(pk, token)
             for pk, token in rotated_runs:
                 ProvisioningRun.objects.filter(pk=pk).update(secret_encrypted=token)
+            # The registry's tags cover the ciphertext: the business system sees new ones.
+            registry_changed(DataSource.objects.values_list("customer_id", flat=True))
             audit.record(
                 actor=None,
                 action="datasource_rotate_keys",
