@@ -46,6 +46,17 @@ def _second_factor_optional(settings):
 
 
 @pytest.fixture(autouse=True)
+def _no_pending_read_counts():
+    """Counted reads live in the process until written: none crosses from one test to the
+    next (tests that check them call ``apps.audit.tally.flush()``)."""
+    from apps.audit import tally
+
+    tally.discard()
+    yield
+    tally.discard()
+
+
+@pytest.fixture(autouse=True)
 def _fast_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

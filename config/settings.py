@@ -320,6 +320,9 @@ LEAD_FIRST_CALL_HOURS = int(os.environ.get("LEAD_FIRST_CALL_HOURS", "24"))
 # The tenant registry keeps a found registry token in each process this many seconds
 # (a revoked registry token stops working within that time); 0 looks it up every time.
 REGISTRY_TOKEN_CACHE_SECONDS = float(os.environ.get("REGISTRY_TOKEN_CACHE_SECONDS", "5"))
+# Registry reads are counted in each process and written to the 读取汇总 of 操作日志 at
+# most this many seconds later (a process that dies loses at most that much of its count).
+AUDIT_TALLY_FLUSH_SECONDS = float(os.environ.get("AUDIT_TALLY_FLUSH_SECONDS", "5"))
 LIST_PAGE_SIZE = 20
 LIST_PAGE_SIZE_CHOICES = [20, 50, 100]
 

@@ -11,6 +11,7 @@ from django.utils import timezone
 from ninja.security import APIKeyCookie, HttpBearer
 
 from apps.accounts.models import ApiToken
+from apps.core.errors import Forbidden
 
 # Refresh last_used_at at most once a minute per token, not on every call.
 _LAST_USED_RESOLUTION_S = 60
@@ -95,8 +96,12 @@ class TokenAuth(HttpBearer):
 
     def authenticate(self, request: HttpRequest, token: str):
         found = self._lookup(token)
-        if found is None or self.scope not in (found.scopes or []):
+        if found is None:
             return None
+        if self.scope not in (found.scopes or []):
+            # A valid token of another scope: known, but not allowed here (403, not 401).
+            label = dict(ApiToken.SCOPE_CHOICES).get(self.scope, self.scope)
+            raise Forbidden(f"该令牌没有此接口所需的权限范围：{label}")
         request.user = found.user
         request.api_token = found
         return found.user

@@ -44,3 +44,45 @@ class AuditLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_name} {self.action} {self.object_repr}"
+
+
+class ReadTally(models.Model):
+    """Frequent machine reads counted rather than logged one by one (a registry read is on
+    the business system's hot path): per action, reader and object, how many reads, how
+    many were answered 未变化 or 未找到, and the first and the last. Written in batches by
+    ``apps.audit.tally``."""
+
+    input_guard = False  # written by the platform from cleaned values
+
+    action = models.CharField(_("操作"), max_length=40)
+    source = models.CharField(_("来源"), max_length=60)  # "token:12"
+    source_label = models.CharField(_("来源名称"), max_length=100, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("账号"),
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,  # a tally outlives nothing; accounts are never deleted
+        related_name="+",
+    )
+    object_key = models.CharField(_("对象"), max_length=60)  # 企业号, or "*" for a list
+    object_repr = models.CharField(_("对象名称"), max_length=200, blank=True)
+    count = models.BigIntegerField(_("读取次数"), default=0)
+    unchanged = models.BigIntegerField(_("未变化次数"), default=0)
+    missing = models.BigIntegerField(_("未找到次数"), default=0)
+    first_at = fields.DateTimeField(_("首次读取"))
+    last_at = fields.DateTimeField(_("最近读取"), db_index=True)
+
+    class Meta:
+        verbose_name = _("读取汇总")
+        verbose_name_plural = _("读取汇总")
+        default_permissions = ()
+        constraints = [
+            models.UniqueConstraint(
+                fields=["action", "source", "object_key"], name="audit_read_tally_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source_label or self.source} → {self.object_key}: {self.count}"

@@ -28,7 +28,8 @@ from apps.core.fields import readable_datetime
 from apps.core.inputs import parse_id
 from apps.core.permissions import has_perm
 
-from .models import AuditLog
+from . import tally
+from .models import AuditLog, ReadTally
 
 VIEW_PERM = "audit.view_auditlog"  # the whole log, login log included
 # The rows about the objects the reader may see (their types' view permission), without
@@ -362,3 +363,34 @@ def export_rows(qs: QuerySet[AuditLog], *, batch: int = 1000) -> Iterator[AuditR
         if len(chunk) < batch:
             return
         offset += batch
+
+
+# --- 读取汇总 (counted reads) --------------------------------------------------------------
+
+
+def tally_actions(user) -> list[str]:
+    """The counted actions ``user`` may see: all for a full reader; for a scoped reader
+    those whose permission it holds (registry reads: 开发运维)."""
+    counted = [a for a in registry.actions() if a.counted]
+    if has_perm(user, VIEW_PERM):
+        return [a.code for a in counted]
+    if not has_perm(user, VIEW_SCOPED_PERM):
+        return []
+    return [a.code for a in counted if not a.perm or has_perm(user, a.perm)]
+
+
+def read_tallies(*, user, q: str = "") -> QuerySet[ReadTally]:
+    """读取汇总: who read what how often, most recent first; ``q`` matches the object
+    (企业号 or name) or the source (token name). Writes this process's pending counts
+    first, so a read just made is there."""
+    actions = tally_actions(user)
+    if not actions:
+        raise Forbidden()
+    tally.flush()
+    qs = ReadTally.objects.filter(action__in=actions).select_related("actor")
+    q = (q or "").strip()[:100]
+    if q:
+        qs = qs.filter(
+            Q(object_key__icontains=q) | Q(object_repr__icontains=q) | Q(source_label__icontains=q)
+        )
+    return qs.order_by("-last_at", "-id")

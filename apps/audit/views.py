@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
@@ -44,9 +45,23 @@ def audit_list(request: HttpRequest) -> HttpResponse:
         if form.filters().customer
         else "",
         reads_all=has_perm(request.user, selectors.VIEW_PERM),
+        reads_tallies=bool(selectors.tally_actions(request.user)),
         nav="audit",
     )
     return render(request, "audit/list.html", context)
+
+
+@require_GET
+def read_tallies(request: HttpRequest) -> HttpResponse:
+    """读取汇总: counted machine reads (the tenant registry), per token and tenant."""
+    q = request.GET.get("q", "")
+    context = paginate(request, selectors.read_tallies(user=request.user, q=q))
+    context.update(
+        q=q.strip()[:100],
+        flush_seconds=settings.AUDIT_TALLY_FLUSH_SECONDS,
+        nav="audit",
+    )
+    return render(request, "audit/reads.html", context)
 
 
 @require_GET

@@ -49,6 +49,8 @@ class AuditAction:
     own_history: bool = True
     # Extra permission a scoped reader needs to see rows of this action ("" = none).
     perm: str = ""
+    # Counted per reader and object (读取汇总) rather than logged row by row.
+    counted: bool = False
 
 
 @dataclass(frozen=True)
@@ -113,10 +115,12 @@ def audit_type_for_model(label_lower: str) -> AuditType | None:
 
 
 def register_actions(
-    labels: Mapping[str, Label], *, own_history: bool = True, perm: str = ""
+    labels: Mapping[str, Label], *, own_history: bool = True, perm: str = "", counted: bool = False
 ) -> None:
     for code, label in labels.items():
-        _actions[code] = AuditAction(code, label, own_history=own_history, perm=perm)
+        _actions[code] = AuditAction(
+            code, label, own_history=own_history, perm=perm, counted=counted
+        )
 
 
 def actions() -> list[AuditAction]:

@@ -12,22 +12,30 @@ from typing import Any, Literal
 
 from django.http import HttpRequest, HttpResponse
 from django.utils.http import parse_etags
-from ninja import Field, Router, Schema, Status
+from ninja import Field, Query, Router, Schema, Status
 
 from apps.api.auth import registry_auth
-from apps.api.common import LocalDateTime, StaffRef, StrictInput, errors
+from apps.api.common import Input, LocalDateTime, StaffRef, StrictInput, errors
 from apps.api.errors import register_labels
-from apps.core.errors import ErrorCode, NotFound
+from apps.core.errors import ErrorCode, NotFound, ValidationFailed
 from apps.core.permissions import has_perm, require_perm
 from apps.customers.selectors import access_customer
 
-from . import provisioning, schemas, selectors, services
+from . import feed, provisioning, registry_reads, schemas, selectors, services
 from .models import DataSource, ProvisioningRun
 
 router = Router(tags=["数据源"])
 registry_router = Router(tags=["租户注册表"], auth=registry_auth)
 
-register_labels({**services.field_labels(), "to": "实施状态"})
+register_labels(
+    {
+        **services.field_labels(),
+        "to": "实施状态",
+        "cursor": "游标",
+        "changed_since": "变更起始时间",
+        "limit": "每页条数",
+    }
+)
 
 Status_ = DataSource.ImplStatus
 STATUS_CODES = selectors.IMPL_STATUS_CODES
@@ -204,12 +212,44 @@ class RegistryDataSource(Schema):
 class RegistryOut(Schema):
     enterprise_no: str = Field(..., examples=["HGJ100001"])
     name: str = Field(..., description="企业名称")
-    status: Literal["open", "closed"] = Field(..., description="客户状态：open 开通，closed 关闭")
+    status: Literal["open", "closed", "not_opened"] = Field(
+        ..., description="客户状态：open 开通，closed 关闭，not_opened 未开通"
+    )
     modules: list[str] = Field(..., description="已开通模块")
     schema_version: str | None = Field(
         None, description="租户库的表结构版本（平台最近一次读到的；未读到过为 null）"
     )
     datasource: RegistryDataSource
+
+
+class RegistryFeedItem(Schema):
+    enterprise_no: str = Field(..., examples=["HGJ100001"])
+    name: str = Field(..., description="企业名称")
+    removed: bool = Field(
+        ..., description="true：该租户的数据源已删除，已不在注册表中（仅含企业号、名称、时间）"
+    )
+    changed_at: str = Field(..., description="最近一次变更时间（ISO 8601）")
+    etag: str | None = Field(None, description="与单个租户接口的 ETag 相同")
+    status: Literal["open", "closed", "not_opened"] | None = None
+    modules: list[str] | None = None
+    schema_version: str | None = None
+    datasource: RegistryDataSource | None = None
+
+
+class RegistryFeedOut(Schema):
+    items: list[RegistryFeedItem]
+    next_cursor: str = Field(..., description="下一页（或下一次增量同步）的游标")
+    has_more: bool = Field(
+        ..., description="false：已读到当前最新；保存 next_cursor 供下次增量同步"
+    )
+
+
+class RegistryFeedQuery(Input):
+    cursor: str | None = Field(None, max_length=64, description="上一页返回的 next_cursor")
+    changed_since: str | None = Field(
+        None, max_length=40, description="只列出此时间（ISO 8601）及以后变更的租户"
+    )
+    limit: int = Field(feed.DEFAULT_LIMIT, ge=1, le=feed.MAX_LIMIT, description="每页条数")
 
 
 # --- Helpers -----------------------------------------------------------------------------
@@ -468,14 +508,56 @@ def _not_modified(header: str | None, etag: str) -> bool:
 
 
 @registry_router.get(
+    "registry/tenants",
+    response={200: RegistryFeedOut, 304: None, **errors(401, 403, 422)},
+    summary="租户注册表：分页列出全部租户，或增量同步变更",
+    description=(
+        "仅接受 `registry` 范围的 API 令牌。按最近一次变更的先后排序：不带参数从头列出全部"
+        "租户；带 `cursor`（上一页的 `next_cursor`）继续；带 `changed_since` 只列出该时间及"
+        "以后变更的租户。`has_more` 为 false 时已到最新，保存 `next_cursor`，下次用它只取"
+        "此后的变更（含 `removed: true` 的已删除租户）。遍历期间变更的租户会在后面再次出现"
+        "（最新的内容），不会漏掉。每项与单个租户接口相同（含明文密码），另有 `etag`、"
+        "`changed_at`、`removed`。支持 `ETag` / `If-None-Match`（未变化返回 304）。"
+    ),
+)
+def registry_feed(request: HttpRequest, query: Query[RegistryFeedQuery]):
+    if query.cursor and query.changed_since:
+        message = "cursor 与 changed_since 只能指定一个"
+        raise ValidationFailed(message, fields={"changed_since": [message]})
+    page = feed.page(
+        cursor=feed.Cursor.decode(query.cursor) if query.cursor else None,
+        changed_since=feed.parse_changed_since(query.changed_since)
+        if query.changed_since
+        else None,
+        limit=query.limit,
+    )
+    if _not_modified(request.headers.get("If-None-Match"), page.etag):
+        outcome, response = "not_modified", HttpResponse(status=304)
+    else:
+        body = page.body()
+        outcome = "ok"
+        response = HttpResponse(body, content_type="application/json; charset=utf-8")
+    services.registry_read_recorded(
+        token=request.api_token,
+        enterprise_no=registry_reads.LIST_KEY,
+        name="注册表列表",
+        outcome=outcome,
+    )
+    response["ETag"] = page.etag
+    response["Cache-Control"] = "no-store, private"
+    return response
+
+
+@registry_router.get(
     "registry/tenants/{enterprise_no}",
-    response={200: RegistryOut, 304: None, **errors(401, 404)},
+    response={200: RegistryOut, 304: None, **errors(401, 403, 404)},
     summary="租户注册表：租户的数据库连接（业务系统使用）",
     description=(
-        "仅接受 `registry` 范围的 API 令牌（会话或其他范围的令牌返回 401）。返回连接信息"
-        "（含明文密码）、连接池上限、实施状态、客户状态和已开通模块。支持 `ETag` / "
-        "`If-None-Match`（未变化返回 304）；`Cache-Control: no-store, private`。未知租户或"
-        "尚未配置数据源返回 404。每次读取都记录操作日志（不含密码）。"
+        "仅接受 `registry` 范围的 API 令牌（未认证或会话返回 401，其他范围的令牌返回 "
+        "403）。返回连接信息（含明文密码）、连接池上限、实施状态、客户状态和已开通模块。"
+        "支持 `ETag` / `If-None-Match`（未变化返回 304）；"
+        "`Cache-Control: no-store, private`。未知租户或尚未配置数据源返回 404。"
+        "读取按令牌和租户汇总记入操作日志（次数、首次和最近读取时间；不含密码）。"
     ),
 )
 def registry_tenant(request: HttpRequest, enterprise_no: str):
@@ -483,11 +565,7 @@ def registry_tenant(request: HttpRequest, enterprise_no: str):
     entry = selectors.registry_entry(enterprise_no)
     if entry is None:
         services.registry_read_recorded(
-            actor=request.user,
-            datasource=None,
-            enterprise_no=enterprise_no,
-            token_name=token.name,
-            outcome="not_found",
+            token=token, enterprise_no=enterprise_no.strip().upper(), outcome="not_found"
         )
         raise NotFound("未找到该租户，或该租户尚未配置数据源", code=ErrorCode.TENANT_NOT_FOUND)
     if _not_modified(request.headers.get("If-None-Match"), entry.etag):
@@ -497,10 +575,9 @@ def registry_tenant(request: HttpRequest, enterprise_no: str):
         outcome = "ok"
         response = HttpResponse(body, content_type="application/json; charset=utf-8")
     services.registry_read_recorded(
-        actor=request.user,
-        datasource=entry.datasource,
+        token=token,
         enterprise_no=entry.public["enterprise_no"],
-        token_name=token.name,
+        name=entry.public["name"],
         outcome=outcome,
     )
     response["ETag"] = entry.etag

@@ -48,7 +48,7 @@ def _register() -> None:
         own_history=False,
         perm=manage,
     )
-    registry.register_actions({"registry_read": _("读取租户注册表")}, perm=manage)
+    registry.register_actions({"registry_read": _("读取租户注册表")}, perm=manage, counted=True)
     registry.register_actions(
         {
             "tenant_rollout_start": _("发起租户库升级"),

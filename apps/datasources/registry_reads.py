@@ -1,42 +1,34 @@
-"""The audit of tenant-registry reads (one row per read, never a secret)."""
+"""The audit of tenant-registry reads: counted per token and tenant (how many, how many
+304 and 404, first and last read) in 操作日志 → 读取汇总, never one row per read and
+never a secret."""
 
 from __future__ import annotations
 
-import logging
-
-from django.utils.translation import gettext as _
-
-from apps.audit import services as audit
-
-from .models import DataSource
-
-logger = logging.getLogger(__name__)
+from apps.audit import tally
 
 # --- 租户注册表 -----------------------------------------------------------------------------
+
+ACTION = "registry_read"
+LIST_KEY = "*"  # a page of the feed: the whole registry, not one tenant
+_OUTCOMES = {"ok": "ok", "not_modified": "unchanged", "not_found": "missing"}
 
 
 def registry_read_recorded(
     *,
-    actor,
-    datasource: DataSource | None,
+    token,
     enterprise_no: str,
-    token_name: str,
+    name: str = "",
     outcome: str,
 ) -> None:
-    """Audit one read of the tenant registry: who (the token's account), which data
-    source, which token and what was answered (``ok``, ``not_modified``, ``not_found``).
-    One INSERT in autocommit — the registry is on the business system's hot path. The
-    row never holds the password (nor anything derived from it)."""
-    outcomes = {
-        "ok": _("已返回连接信息"),
-        "not_modified": _("未变化（304）"),
-        "not_found": _("未找到租户或未配置数据源（404）"),
-    }
-    audit.record(
-        actor=actor,
-        action="registry_read",
-        obj=datasource,
-        object_repr=None if datasource is not None else enterprise_no[:200],
-        message=_("令牌「%(t)s」读取租户 %(e)s：%(o)s")
-        % {"t": token_name, "e": enterprise_no, "o": outcomes.get(outcome, outcome)},
+    """Count one read of the tenant registry by ``token``: of tenant ``enterprise_no``, or
+    of a feed page (``LIST_KEY``). ``outcome``: ``ok``, ``not_modified``, ``not_found``.
+    No statement here — the counts are written in batches (``apps.audit.tally``)."""
+    tally.count_read(
+        action=ACTION,
+        source=f"token:{token.pk}",
+        source_label=token.name,
+        actor_id=token.user_id,
+        object_key=enterprise_no,
+        object_repr=name,
+        outcome=_OUTCOMES.get(outcome, "ok"),
     )

@@ -133,7 +133,7 @@ CUSTOMER_STATUS_CODES = {
     Customer.Status.NOT_OPENED: "not_opened",
 }
 
-_REGISTRY_FIELDS = (
+REGISTRY_FIELDS = (
     "pk",
     "name",
     "db_type",
@@ -186,7 +186,7 @@ def _entry_sql() -> str:
         qs = (
             DataSource.objects.filter(customer__enterprise_no=_MARK)
             .order_by()
-            .values_list(*_REGISTRY_FIELDS)[:1]
+            .values_list(*REGISTRY_FIELDS)[:1]
         )
         sql, params = qs.query.get_compiler(connection=connection).as_sql()
         if list(params) != [_MARK]:
@@ -214,8 +214,11 @@ def registry_entry(enterprise_no: str) -> RegistryEntry | None:
     if not no or len(no) > 20:
         return None
     row = _entry_row(no)
-    if row is None:
-        return None
+    return None if row is None else entry_of(row)
+
+
+def entry_of(row: tuple) -> RegistryEntry:
+    """A registry entry from a row of ``_REGISTRY_FIELDS`` (modules already decoded)."""
     (
         pk, name, db_type, host, port, database, username, ciphertext, min_conn, max_conn,
         impl_status, schema_version, customer_no, customer_name, customer_status, modules,

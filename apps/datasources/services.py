@@ -9,7 +9,7 @@ API and commands call these functions.
 - ``datasource_delete`` — only 未实施, only with the name typed, only when the tenant
   database holds no rows; the names stay reserved in a tombstone.
 - ``datasource_probe`` — 检测数据: which tenant tables hold rows, communities online.
-- ``registry_read_recorded`` — the audit row of one tenant-registry read (no secret).
+- ``registry_read_recorded`` — counts one tenant-registry read (读取汇总; no secret).
 
 This module holds the input rules, the generated names and 检测连接; the pipeline lives in
 ``provisioning``, the one-way lifecycle, delete and probe in ``lifecycle``, the registry's
