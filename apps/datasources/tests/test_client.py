@@ -5,6 +5,7 @@ import threading
 import time
 
 import pytest
+from django.utils import timezone
 
 from apps.accounts.models import ApiToken
 from apps.accounts.tests.factories import make_staff, make_token
@@ -168,6 +169,76 @@ def test_threads_share_one_request(live_server, world):
         t.join(10)
     assert errors == [] and results == [ds.name] * 8
     assert client.requests_sent == 1
+
+
+def test_sync_keeps_a_map_of_every_tenant_current(live_server, world):
+    ds, raw = world
+    ops = make_staff("s_ops", "ops")
+    devops = ds.configured_by
+    others = [make_datasource(make_customer(actor=ops), actor=devops) for _ in range(4)]
+    make_customer(actor=ops)  # no data source: not in the registry
+    client = RegistryClient(live_server.url, raw, page_size=2)
+
+    first = client.sync()
+    assert (first.full, first.changed, first.removed, first.total) == (True, 5, 0, 5)
+    assert client.requests_sent == 3  # five tenants, two per page
+    tenants = client.tenants()
+    assert set(tenants) == {d.customer.enterprise_no for d in [ds, *others]}
+    mine = tenants[ds.customer.enterprise_no]
+    assert mine["datasource"]["password"] == PASSWORD and "etag" not in mine
+    # The synced tenants fill the per-tenant cache: no request for them.
+    assert client.tenant(others[0].customer.enterprise_no)["name"] == others[0].customer.name
+    assert client.requests_sent == 3
+
+    # Nothing changed: one request, then one 304.
+    assert client.sync().changed == 0 and client.requests_sent == 4
+    assert client.sync().changed == 0 and client.requests_sent == 5
+    assert reads_of_the_feed() == (5, 1)
+
+    # A change, a newcomer and a removal: three items, two pages.
+    DataSource.objects.filter(pk=others[1].pk).update(impl_status=1)
+    from apps.customers.services import registry_changed
+
+    registry_changed([others[1].customer_id])
+    newcomer = make_datasource(make_customer(actor=ops), actor=devops)
+    DataSource.objects.filter(pk=others[2].pk).delete()
+    registry_changed([others[2].customer_id])
+    result = client.sync()
+    assert (result.full, result.changed, result.removed, result.total) == (False, 2, 1, 5)
+    assert client.requests_sent == 7
+    tenants = client.tenants()
+    assert tenants[others[1].customer.enterprise_no]["datasource"]["impl_status"] == "in_progress"
+    assert newcomer.customer.enterprise_no in tenants
+    assert others[2].customer.enterprise_no not in tenants
+    with pytest.raises(TenantNotFound):
+        client.tenant(others[2].customer.enterprise_no)  # asked again, and gone
+
+    # A full sync rebuilds the map from scratch.
+    again = client.sync(full=True)
+    assert again.full and again.total == 5 and again.removed == 0
+
+
+def test_a_failed_sync_leaves_the_map_as_it_was(live_server, world):
+    ds, raw = world
+    client = RegistryClient(live_server.url, raw)
+    client.sync()
+    with pytest.raises(RegistryAuthError):
+        RegistryClient(live_server.url, "hgj_wrong").sync()
+    ApiToken.objects.update(revoked_at=timezone.now())
+    registry_auth.clear_cache()
+    with pytest.raises(RegistryAuthError):
+        client.sync()
+    assert list(client.tenants()) == [ds.customer.enterprise_no]
+    closed = RegistryClient("http://127.0.0.1:1", raw, timeout=1)
+    with pytest.raises(RegistryUnavailable):
+        closed.sync()
+    assert closed.tenants() == {}
+
+
+def reads_of_the_feed() -> tuple[int, int]:
+    tally.flush()
+    row = ReadTally.objects.get(action="registry_read", object_key="*")
+    return row.count, row.unchanged
 
 
 def test_module_has_no_django_import():
