@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """Tenant registry benchmark: how many reads per second does
-GET /api/v1/registry/tenants/{enterprise_no} serve, next to a bare view on the same server?
+GET /api/v1/registry/tenants/{enterprise_no} serve, next to a bare view on the same server,
+and what do a full and an incremental ``RegistryClient.sync()`` of the feed cost?
 
 Creates a temporary SQLite control database with N tenants (customers with a data source),
 a registry token, then starts the app under gunicorn (gthread workers, keep-alive) with
@@ -9,10 +10,14 @@ benchmarks/registry_settings.py — the product's settings plus a bare view at
 each with its own keep-alive connection (http.client). Scenarios:
 
 - bare view (baseline): a view that returns a fixed 11-byte JSON body;
-- registry 200: a random tenant, with the token (decrypts the password, one audit row);
-- registry 304: the same with If-None-Match (no decryption, still one audit row);
+- registry 200: a random tenant, with the token (decrypts the password; the read is counted
+  in the process, written to 读取汇总 in batches);
+- registry 304: the same with If-None-Match (no decryption);
 - the same two with the per-process token cache off (REGISTRY_TOKEN_CACHE_SECONDS=0), on a
-  second server start, to show what looking the token up on every request costs.
+  second server start, to show what looking the token up on every request costs;
+- the feed: a full ``sync()`` of every tenant (pages of ``--page-size``) next to the raw
+  query of the same rows through the driver, an idle poll (304) and an incremental sync of
+  10 changed tenants, next to one request of the bare view.
 
 Usage (from the project root; see benchmarks/README.md):
 
@@ -49,7 +54,9 @@ REGISTRY = "/api/v1/registry/tenants/"
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tenants", type=int, default=1000, help="tenants to load")
+    parser.add_argument("--tenants", type=int, default=10000, help="tenants to load")
+    parser.add_argument("--page-size", type=int, default=500, help="feed page size for sync()")
+    parser.add_argument("--syncs", type=int, default=5, help="full syncs timed (median kept)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
     parser.add_argument("--clients", type=int, default=8, help="concurrent client threads")
@@ -134,7 +141,9 @@ def load(tenants: int) -> tuple[str, list[str]]:
     from django.utils import timezone
 
     from apps.accounts.models import ApiToken, User
+    from apps.core.models import Sequence
     from apps.customers.models import Customer
+    from apps.customers.services import REGISTRY_SEQUENCE
     from apps.datasources import crypto
     from apps.datasources.models import DataSource
 
@@ -152,6 +161,8 @@ def load(tenants: int) -> tuple[str, list[str]]:
                     modules=modules,
                     contact_name="王经理",
                     contact_phone="13800138000",
+                    registry_seq=i + 1,  # listed in the feed, as provisioning does
+                    registry_changed_at=now,
                 )
                 for i, no in enumerate(numbers)
             ],
@@ -178,6 +189,7 @@ def load(tenants: int) -> tuple[str, list[str]]:
             ],
             batch_size=2000,
         )
+        Sequence.objects.update_or_create(name=REGISTRY_SEQUENCE, defaults={"value": tenants})
         machine = User.objects.create_user(username="bizsys", name="业务系统")
         raw = "hgj_" + secrets.token_urlsafe(32)
         ApiToken.objects.create(
@@ -352,25 +364,105 @@ def scenarios(port: int, token: str, numbers: list[str], args: argparse.Namespac
     return [best[label] for label, _make in plan]
 
 
-def insert_floor(runs: int = 200) -> float:
-    """Median ms of one audit-row INSERT (autocommit) on the control database, from this
-    process through the ORM: the durable write every registry read pays for."""
-    from apps.audit.models import AuditLog
+@dataclass
+class Feed:
+    tenants: int
+    full_ms: float
+    full_requests: int
+    raw_ms: float
+    idle_ms: float
+    incremental_ms: float
+    incremental_requests: int
+    bare_ms: float
 
-    times = []
-    for _ in range(runs):
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2]
+
+
+def feed_figures(port: int, token: str, args: argparse.Namespace) -> Feed:
+    """Full syncs, idle polls and incremental syncs of 10 changes through RegistryClient,
+    with their baselines: the raw query of the same rows (and decrypting them) through the
+    driver, and one request of the bare view."""
+    from django.db import connection
+
+    from apps.customers.models import Customer
+    from apps.customers.services import registry_changed
+    from apps.datasources import crypto
+    from apps.datasources.client import RegistryClient
+
+    base = f"http://127.0.0.1:{port}"
+    client = RegistryClient(base, token, timeout=120, page_size=args.page_size)
+    full, requests = [], 0
+    for _ in range(args.syncs):
+        before = client.requests_sent
         t0 = time.perf_counter()
-        AuditLog.objects.create(action="bench_floor", message="x")
-        times.append((time.perf_counter() - t0) * 1000)
-    AuditLog.objects.filter(action="bench_floor").delete()
-    times.sort()
-    return times[len(times) // 2]
+        result = client.sync(full=True)
+        full.append((time.perf_counter() - t0) * 1000)
+        requests = client.requests_sent - before
+    assert result.total == args.tenants, result
+
+    columns = (
+        "c.enterprise_no, c.name, c.status, c.modules, d.name, d.db_type, d.host, d.port, "
+        "d.database, d.username, d.password_encrypted, d.min_connections, "
+        "d.max_connections, d.impl_status, c.registry_seq"
+    )
+    sql = (
+        f"SELECT {columns} FROM customers_customer c "
+        "JOIN datasources_datasource d ON d.customer_id = c.id ORDER BY c.registry_seq"
+    )
+    raw = []
+    for _ in range(args.syncs):
+        t0 = time.perf_counter()
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+            rows = cursor.fetchall()
+        for row in rows:
+            crypto.decrypt(row[10])
+        raw.append((time.perf_counter() - t0) * 1000)
+
+    idle = []
+    for _ in range(20):
+        t0 = time.perf_counter()
+        assert client.sync().changed == 0
+        idle.append((time.perf_counter() - t0) * 1000)
+
+    ids = list(Customer.objects.values_list("pk", flat=True))
+    rng = random.Random(2026)
+    incremental, inc_requests = [], 0
+    for _ in range(10):
+        registry_changed(rng.sample(ids, 10))
+        before = client.requests_sent
+        t0 = time.perf_counter()
+        result = client.sync()
+        incremental.append((time.perf_counter() - t0) * 1000)
+        inc_requests = client.requests_sent - before
+        assert result.changed == 10, result
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    bare = []
+    for _ in range(50):
+        t0 = time.perf_counter()
+        conn.request("GET", BARE)
+        conn.getresponse().read()
+        bare.append((time.perf_counter() - t0) * 1000)
+    conn.close()
+    return Feed(
+        args.tenants, median(full), requests, median(raw), median(idle), median(incremental),
+        inc_requests, median(bare),
+    )  # fmt: skip
 
 
-def audit_rows() -> int:
-    from apps.audit.models import AuditLog
+def tallies() -> tuple[int, int]:
+    """(rows, reads) of 读取汇总 for the registry: what the servers wrote in batches."""
+    from django.db.models import Sum
 
-    return AuditLog.objects.filter(action="registry_read").count()
+    from apps.audit.models import AuditLog, ReadTally
+
+    rows = ReadTally.objects.filter(action="registry_read")
+    assert not AuditLog.objects.filter(action="registry_read").exists()
+    return rows.count(), rows.aggregate(n=Sum("count"))["n"] or 0
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -385,10 +477,11 @@ def main(argv: list[str] | None = None) -> None:
         results: list[Result] = []
         with Server(env, args, "5") as server:
             results += scenarios(server.port, token, numbers, args, "")
+            feed = feed_figures(server.port, token, args)
         if not args.no_uncached:
             with Server(env, args, "0") as server:
                 results += scenarios(server.port, token, numbers, args, ", token cache off")[1:]
-        report(args, results, audit_rows(), insert_floor())
+        report(args, results, tallies(), feed)
     finally:
         if args.database_url and not args.keep:
             from django.db import connections
@@ -401,7 +494,9 @@ def main(argv: list[str] | None = None) -> None:
             shutil.rmtree(tmpdir, ignore_errors=True)
 
 
-def report(args: argparse.Namespace, results: list[Result], audited: int, floor_ms: float) -> None:
+def report(
+    args: argparse.Namespace, results: list[Result], counted: tuple[int, int], feed: Feed
+) -> None:
     import sqlite3
 
     import django
@@ -435,12 +530,9 @@ def report(args: argparse.Namespace, results: list[Result], audited: int, floor_
         )
     registry_requests = sum(r.requests for r in results[1:])
     print(
-        f"\nregistry_read audit rows: {audited} (every registry request, warm-up and ETag "
-        f"priming included; timed registry requests: {registry_requests})"
-    )
-    print(
-        f"one audit INSERT (autocommit) on the control database, single client: "
-        f"{floor_ms:.2f} ms median"
+        f"\n读取汇总: {counted[0]} rows counting {counted[1]} registry reads (every registry "
+        f"request, warm-up, ETag priming and feed pages included; timed registry requests: "
+        f"{registry_requests}); no audit row per read"
     )
     if len(results) >= 5 and results[3].rps:
         print(
@@ -451,6 +543,17 @@ def report(args: argparse.Namespace, results: list[Result], audited: int, floor_
     print(
         f"registry 200 vs bare view: {results[1].rps / bare:.2f}× the requests per second, "
         f"{results[1].pct(0.5) / max(results[0].pct(0.5), 1e-9):.2f}× the median latency"
+    )
+    print(
+        f"\nfeed, RegistryClient.sync() (median; pages of {args.page_size}):\n"
+        f"  full sync of {feed.tenants} tenants: {feed.full_ms:.0f} ms in "
+        f"{feed.full_requests} requests; the raw query of the same rows through the driver "
+        f"and decrypting them: {feed.raw_ms:.0f} ms ({feed.full_ms / feed.raw_ms:.1f}×)\n"
+        f"  idle poll (nothing changed, 304): {feed.idle_ms:.2f} ms\n"
+        f"  incremental sync of 10 changed tenants: {feed.incremental_ms:.2f} ms in "
+        f"{feed.incremental_requests} request(s)\n"
+        f"  one bare-view request on the same server: {feed.bare_ms:.2f} ms "
+        f"(incremental = {feed.incremental_ms / feed.bare_ms:.1f}×)"
     )
 
 

@@ -15,14 +15,16 @@ from apps.datasources.api import router as datasources_router
 from apps.leads.api import router as leads_router
 from apps.leads.public_api import router as public_router
 
+# The registry first: URL patterns are tried in order, and the business system's reads
+# are the API's hot path.
 for router in (
+    registry_router,
     accounts_router,
     customers_router,
     contracts_router,
     public_router,
     leads_router,
     datasources_router,
-    registry_router,
 ):
     api.add_router("", router)
 

@@ -320,6 +320,10 @@ LEAD_FIRST_CALL_HOURS = int(os.environ.get("LEAD_FIRST_CALL_HOURS", "24"))
 # The tenant registry keeps a found registry token in each process this many seconds
 # (a revoked registry token stops working within that time); 0 looks it up every time.
 REGISTRY_TOKEN_CACHE_SECONDS = float(os.environ.get("REGISTRY_TOKEN_CACHE_SECONDS", "5"))
+# PostgreSQL: the registry's per-tenant query runs as a server-side prepared statement,
+# planned once per connection. Set 0 behind a connection pooler that cannot keep prepared
+# statements (PgBouncer before 1.21 in transaction mode).
+DB_PREPARED_REGISTRY = os.environ.get("DB_PREPARED_REGISTRY", "1") == "1"
 # Registry reads are counted in each process and written to the 读取汇总 of 操作日志 at
 # most this many seconds later (a process that dies loses at most that much of its count).
 AUDIT_TALLY_FLUSH_SECONDS = float(os.environ.get("AUDIT_TALLY_FLUSH_SECONDS", "5"))

@@ -3,6 +3,7 @@ from django.urls import include, path
 from config.api import api
 
 urlpatterns = [
+    path("api/v1/", api.urls),  # first: the registry is the hot path (patterns tried in order)
     path("", include("apps.console.urls")),
     path("", include("apps.core.urls")),
     path("accounts/", include("apps.accounts.urls")),
@@ -13,7 +14,6 @@ urlpatterns = [
     path("leads/", include("apps.leads.urls")),
     path("audit/", include("apps.audit.urls")),
     path("apply/", include("apps.leads.public_urls")),
-    path("api/v1/", api.urls),
 ]
 
 handler400 = "apps.core.views.error_400"

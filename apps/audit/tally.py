@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
-from django.utils import timezone
 
 from apps.core.inputs import cleaned_text
 
@@ -41,13 +40,13 @@ class _Count:
     count: int
     unchanged: int
     missing: int
-    first_at: dt.datetime
-    last_at: dt.datetime
+    first_at: float  # time.time()
+    last_at: float
 
 
 _lock = threading.Lock()
 _pending: dict[tuple[str, str, str], _Count] = {}
-_last_flush = time.monotonic()
+_last_flush = time.time()
 
 
 def _text(value: str, limit: int) -> str:
@@ -66,25 +65,25 @@ def count_read(
     outcome: str = "ok",
 ) -> None:
     """Count one read of ``object_key`` by ``source`` (``outcome``: ok, unchanged,
-    missing). Cheap: the counts are written later, in a batch."""
-    now = timezone.now()
-    key = (action, _text(source, 60), _text(object_key, 60) or "?")
+    missing). Cheap: a dictionary update; the values are cleaned and written later, in a
+    batch."""
+    now = time.time()
+    key = (action, source, object_key)
     with _lock:
         entry = _pending.get(key)
         if entry is None:
-            entry = _pending[key] = _Count(
-                _text(source_label, 100), actor_id, "", 0, 0, 0, now, now
-            )
+            entry = _pending[key] = _Count(source_label, actor_id, "", 0, 0, 0, now, now)
         entry.count += 1
-        entry.unchanged += outcome == "unchanged"
-        entry.missing += outcome == "missing"
+        if outcome == "unchanged":
+            entry.unchanged += 1
+        elif outcome == "missing":
+            entry.missing += 1
         entry.last_at = now
         entry.actor_id = actor_id
         if object_repr:
-            entry.object_repr = _text(object_repr, 200)
+            entry.object_repr = object_repr
         due = (
-            time.monotonic() - _last_flush >= settings.AUDIT_TALLY_FLUSH_SECONDS
-            or len(_pending) >= MAX_PENDING
+            now - _last_flush >= settings.AUDIT_TALLY_FLUSH_SECONDS or len(_pending) >= MAX_PENDING
         )
     if due:
         flush()
@@ -96,7 +95,7 @@ def flush() -> int:
     with _lock:
         taken = dict(_pending)
         _pending.clear()
-        _last_flush = time.monotonic()
+        _last_flush = time.time()
     if not taken:
         return 0
     try:
@@ -128,7 +127,27 @@ def _merge_back(taken: dict[tuple[str, str, str], _Count]) -> None:
             new.object_repr = new.object_repr or old.object_repr
 
 
+def _cleaned(taken: dict[tuple[str, str, str], _Count]) -> dict[tuple[str, str, str], _Count]:
+    """The counts under cleaned keys (what a caller sent may hold anything), merged."""
+    out: dict[tuple[str, str, str], _Count] = {}
+    for (action, source, key), e in taken.items():
+        clean = (action, _text(source, 60), _text(key, 60) or "?")
+        label, name = _text(e.source_label, 100), _text(e.object_repr, 200)
+        have = out.get(clean)
+        if have is None:
+            out[clean] = _Count(label, e.actor_id, name, e.count, e.unchanged, e.missing,
+                                e.first_at, e.last_at)  # fmt: skip
+            continue
+        have.count += e.count
+        have.unchanged += e.unchanged
+        have.missing += e.missing
+        have.first_at, have.last_at = min(have.first_at, e.first_at), max(have.last_at, e.last_at)
+        have.object_repr = have.object_repr or name
+    return out
+
+
 def _write(taken: dict[tuple[str, str, str], _Count]) -> None:
+    taken = _cleaned(taken)
     qn = connection.ops.quote_name
     table = qn(ReadTally._meta.db_table)
     columns = [
@@ -177,7 +196,7 @@ def _write(taken: dict[tuple[str, str, str], _Count]) -> None:
 
 
 def _row(key: tuple[str, str, str], e: _Count, adapt) -> tuple:
-    first, last = adapt(e.first_at), adapt(e.last_at)
+    first, last = (adapt(dt.datetime.fromtimestamp(t, dt.UTC)) for t in (e.first_at, e.last_at))
     return (
         *key,
         e.source_label,

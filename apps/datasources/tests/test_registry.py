@@ -227,6 +227,11 @@ def test_query_count(client, raw, ds, settings):
     with CaptureQueriesContext(connection) as uncached:
         client.get(url(no), **bearer(raw))
     assert kinds(uncached) == ["SELECT", "SELECT"]
+    if connection.vendor == "postgresql":  # planned once per connection, not per read
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT statement FROM pg_prepared_statements")
+            prepared = [row[0] for row in cursor.fetchall()]
+        assert any("datasources_datasource" in sql for sql in prepared), prepared
 
 
 def test_status_of_an_open_customer(client, raw, ds, ops):
