@@ -8,6 +8,7 @@ to tokens holding the ``registry`` scope."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any, Literal
 
 from django.http import HttpRequest, HttpResponse
@@ -507,6 +508,22 @@ def _not_modified(header: str | None, etag: str) -> bool:
     return any(tag.removeprefix("W/") == etag for tag in parse_etags(header))
 
 
+def _conditional(
+    request: HttpRequest, etag: str, body: Callable[[], str]
+) -> tuple[str, HttpResponse]:
+    """A registry answer: 304 when ``If-None-Match`` names ``etag`` (``body`` is not even
+    built: no password decrypted), else the JSON ``body()``; never cached on the way.
+    Returns the outcome the read is counted under, and the response."""
+    if _not_modified(request.headers.get("If-None-Match"), etag):
+        outcome, response = "not_modified", HttpResponse(status=304)
+    else:
+        outcome = "ok"
+        response = HttpResponse(body(), content_type="application/json; charset=utf-8")
+    response["ETag"] = etag
+    response["Cache-Control"] = "no-store, private"
+    return outcome, response
+
+
 @registry_router.get(
     "registry/tenants",
     response={200: RegistryFeedOut, 304: None, **errors(401, 403, 422)},
@@ -531,20 +548,13 @@ def registry_feed(request: HttpRequest, query: Query[RegistryFeedQuery]):
         else None,
         limit=query.limit,
     )
-    if _not_modified(request.headers.get("If-None-Match"), page.etag):
-        outcome, response = "not_modified", HttpResponse(status=304)
-    else:
-        body = page.body()
-        outcome = "ok"
-        response = HttpResponse(body, content_type="application/json; charset=utf-8")
+    outcome, response = _conditional(request, page.etag, page.body)
     services.registry_read_recorded(
         token=request.api_token,
         enterprise_no=registry_reads.LIST_KEY,
         name="注册表列表",
         outcome=outcome,
     )
-    response["ETag"] = page.etag
-    response["Cache-Control"] = "no-store, private"
     return response
 
 
@@ -568,18 +578,15 @@ def registry_tenant(request: HttpRequest, enterprise_no: str):
             token=token, enterprise_no=enterprise_no.strip().upper(), outcome="not_found"
         )
         raise NotFound("未找到该租户，或该租户尚未配置数据源", code=ErrorCode.TENANT_NOT_FOUND)
-    if _not_modified(request.headers.get("If-None-Match"), entry.etag):
-        outcome, response = "not_modified", HttpResponse(status=304)
-    else:
-        body = json.dumps(entry.payload(), ensure_ascii=False, separators=(",", ":"))
-        outcome = "ok"
-        response = HttpResponse(body, content_type="application/json; charset=utf-8")
+    outcome, response = _conditional(
+        request,
+        entry.etag,
+        lambda: json.dumps(entry.payload(), ensure_ascii=False, separators=(",", ":")),
+    )
     services.registry_read_recorded(
         token=token,
         enterprise_no=entry.public["enterprise_no"],
         name=entry.public["name"],
         outcome=outcome,
     )
-    response["ETag"] = entry.etag
-    response["Cache-Control"] = "no-store, private"
     return response
