@@ -15,7 +15,7 @@ from django.urls import reverse
 from openpyxl import load_workbook
 
 from apps.audit import services as audit
-from apps.audit.models import AuditLog
+from apps.audit.models import AuditLog, ReadTally
 from apps.contracts.models import Contract
 from apps.core.excel import FORMULA_START
 from apps.customers.models import Customer
@@ -95,6 +95,11 @@ def _poison(manager) -> dict:
     channel = QrChannel.objects.create(name="海报", code="POISON01", created_by=manager)
     QrChannel.objects.filter(pk=channel.pk).update(name=CONTROL_TEXT, campaign=FORMULA_TEXT)
     type(manager).objects.filter(pk=manager.pk).update(name=CONTROL_TEXT)
+    ReadTally.objects.create(
+        action="registry_read", source="token:1\x07", source_label=FORMULA_TEXT,
+        actor=manager, object_key=CONTROL_TEXT + nul, object_repr=FORMULA_TEXT,
+        count=2**62, first_at=FAR_PAST, last_at=FAR_FUTURE,
+    )  # fmt: skip
     return {"customer": customer, "contract": contract, "lead": lead, "channel": channel}
 
 
@@ -145,6 +150,8 @@ def test_every_page_and_api_read_tolerates_poisoned_rows(client_for, manager, ad
             urls += [
                 reverse("accounts:staff_list"),
                 reverse("accounts:staff_edit", args=[manager.pk]),
+                reverse("audit:reads"),
+                reverse("audit:reads") + "?q=甲",
             ]
         for url in urls:
             response = client.get(url)
