@@ -17,6 +17,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from apps.accounts.tests.factories import make_staff
 from apps.contracts.services import contract_create
+from apps.customers.packages import package_create
 from apps.customers.services import customer_update
 from apps.customers.tests.factories import make_customer
 from apps.datasources import crypto
@@ -109,6 +110,11 @@ ROUTES = [
     Route("audit:list", MANAGERS),
     Route("audit:export", MANAGERS),
     Route("audit:reads", ADMIN),  # 运营主管 lack the data-source permission registry reads need
+    Route("customers:package_list", WORK),
+    Route("customers:package_create", MANAGERS),
+    Route(
+        "customers:package_edit", MANAGERS, args="package"
+    ),  # 运营主管 lack the data-source permission registry reads need
     Route("accounts:staff_list", ADMIN),
     Route("accounts:staff_create", ADMIN),
     Route("accounts:staff_edit", ADMIN, args="staff"),
@@ -202,7 +208,9 @@ def world(db):
         secret_encrypted=crypto.encrypt("Secret#2026pw"), started_by=users["devops"],
     )  # fmt: skip
     rollout = Rollout.objects.create(target_version="0002", status=Rollout.Status.FINISHED)
+    package = package_create(actor=users["admin"], data={"name": "矩阵版", "modules": ["property"]})
     objects = {
+        "package": package.pk,
         "rollout": rollout.pk,
         "run": (customer.pk, run.pk),
         "customer": customer.pk,

@@ -27,6 +27,7 @@ OPS_PERMS = (
     "customers.activate_customer",
     "customers.close_customer",
     "customers.view_customer_file",
+    "customers.view_package",
     "contracts.view_contract",
     "contracts.add_contract",
     "contracts.change_contract",
@@ -55,12 +56,13 @@ ROLES: dict[str, Role] = {
         Role(
             "ops_manager",
             _("运营主管"),
-            _("运营专员的全部权限，范围为全部记录；可分配负责人、查看业务操作日志"),
+            _("运营专员的全部权限，范围为全部记录；可分配负责人、管理套餐、查看业务操作日志"),
             (
                 *OPS_PERMS,
                 "customers.assign_customer",
                 "leads.assign_lead",
                 "leads.manage_qrchannel",
+                "customers.manage_package",
                 "accounts.data_scope_all",
                 "audit.view_scoped_auditlog",
             ),

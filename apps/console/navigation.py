@@ -24,6 +24,7 @@ MENU: list[MenuItem] = [
     MenuItem(_("待回访"), "leads:to_call", "leads.view_lead", "to_call"),
     MenuItem(_("客户"), "customers:list", "customers.view_customer", "customers"),
     MenuItem(_("合同"), "contracts:list", "contracts.view_contract", "contracts"),
+    MenuItem(_("套餐"), "customers:package_list", "customers.manage_package", "packages"),
     MenuItem(_("二维码渠道"), "leads:qr_list", "leads.manage_qrchannel", "qr"),
     MenuItem(_("租户库升级"), "fleet:list", "datasources.manage_datasource", "fleet"),
     MenuItem(

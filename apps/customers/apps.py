@@ -27,6 +27,17 @@ class CustomersConfig(AppConfig):
                 region_fields=("province", "city"),
             )
         )
+        registry.register_audit_type(
+            registry.AuditType(
+                code="package",
+                label=_("套餐"),
+                model="customers.package",
+                view_perm="customers.manage_package",
+                detail_url="customers:package_edit",
+                name_fields=("id", "name"),
+                list_labels={"modules": lambda: dict(settings.CUSTOMER_MODULES)},
+            )
+        )
         registry.register_activation_check(
             registry.ActivationCheck("profile", check_profile, order=10)
         )

@@ -10,7 +10,7 @@ from apps.accounts.models import User
 from apps.core import forms as core_forms
 from apps.core import regions
 
-from .models import Customer
+from .models import Customer, Package
 from .services import EDITABLE_FIELDS, PROFILE_REQUIRED_FIELDS, UNSET
 
 PLACEHOLDERS = {
@@ -162,3 +162,25 @@ class CloseForm(core_forms.Form):
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": _("例如：合同到期未续约")}),
         error_messages={"required": _("请填写关闭原因")},
     )
+
+
+class PackageForm(core_forms.ModelForm):
+    modules = forms.MultipleChoiceField(
+        label=_("包含模块"),
+        choices=module_choices,
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": _("请至少选择一个模块")},
+    )
+
+    class Meta:
+        model = Package
+        fields = ["name", "modules", "max_accounts", "max_communities", "is_active", "remarks"]
+        widgets = {"name": forms.TextInput(attrs={"placeholder": _("如 标准版")})}
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is None:
+            del self.fields["is_active"]
+
+    def service_data(self) -> dict:
+        return {name: self.cleaned_data.get(name) for name in self.fields}

@@ -184,3 +184,54 @@ class Customer(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status == self.Status.OPEN
+
+
+class Package(models.Model):
+    """套餐: the modules and limits a customer is entitled to. Activation and the free trial
+    pick one; the registry publishes it so the business system enforces it. ``None`` limits
+    mean 不限. A contract's 授权小区数 raises the community limit where it is larger."""
+
+    name = models.CharField(
+        _("套餐名称"),
+        max_length=40,
+        unique=True,
+        error_messages={"unique": _("已有同名套餐")},
+    )
+    modules = models.JSONField(_("包含模块"), default=list)
+    max_accounts = models.PositiveIntegerField(
+        _("账号数上限"), null=True, blank=True, help_text=_("留空表示不限")
+    )
+    max_communities = models.PositiveIntegerField(
+        _("小区数上限"),
+        null=True,
+        blank=True,
+        help_text=_("留空表示不限；合同的授权小区数更大时以合同为准"),
+    )
+    is_active = models.BooleanField(
+        _("可选用"), default=True, help_text=_("停用后不能再选用，已用此套餐的客户不受影响")
+    )
+    remarks = models.CharField(_("备注"), max_length=200, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("创建人"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    created_at = fields.DateTimeField(_("创建时间"), default=timezone.now)
+    updated_at = fields.DateTimeField(_("更新时间"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("套餐")
+        verbose_name_plural = _("套餐")
+        ordering = ["-is_active", "name"]
+        default_permissions = ("view",)
+        permissions = [("manage_package", _("管理套餐"))]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        self.name = (self.name or "").strip()
+        self.remarks = (self.remarks or "").strip()

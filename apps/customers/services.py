@@ -220,18 +220,31 @@ def activation_blockers(customer: Customer) -> list[Blocker]:
     return [b for c in checks if (b := c.check(customer)) is not None]
 
 
-def valid_modules(modules: Iterable[str]) -> list[str]:
+def valid_modules(modules: Iterable[str], *, label: str | None = None) -> list[str]:
+    """The chosen module codes in the platform's order, or a 422 naming ``modules`` (an
+    unknown code, none chosen, or not a list of codes at all)."""
+    label = label or _("开通模块")
     known = [code for code, _label in settings.CUSTOMER_MODULES]
+    if isinstance(modules, str | bytes | dict) or not isinstance(modules, Iterable):
+        modules = [None]
+    modules = list(modules)
+    if not all(isinstance(m, str) for m in modules):
+        raise ValidationFailed(
+            _("%(l)s：请从列表中选择模块") % {"l": label},
+            fields={"modules": [_("请从列表中选择模块")]},
+        )
     chosen = list(dict.fromkeys(modules))
     unknown = [m for m in chosen if m not in known]
     if unknown:
+        names = "、".join(m[:20] for m in unknown[:5])
         raise ValidationFailed(
-            _("开通模块：未知模块 %(m)s") % {"m": "、".join(unknown)},
-            fields={"modules": [_("未知模块：%(m)s") % {"m": "、".join(unknown)}]},
+            _("%(l)s：未知模块 %(m)s") % {"l": label, "m": names},
+            fields={"modules": [_("未知模块：%(m)s") % {"m": names}]},
         )
     if not chosen:
         raise ValidationFailed(
-            _("开通模块：请至少选择一个模块"), fields={"modules": [_("请至少选择一个模块")]}
+            _("%(l)s：请至少选择一个模块") % {"l": label},
+            fields={"modules": [_("请至少选择一个模块")]},
         )
     return [m for m in known if m in chosen]
 

@@ -23,11 +23,13 @@ from apps.core.listing import paginate
 from apps.core.navigation import hx_redirect
 from apps.core.permissions import has_perm, require_perm
 
+from . import packages as packages_
 from . import services
 from .forms import (
     CloseForm,
     CustomerForm,
     ModulesForm,
+    PackageForm,
     ProfileForm,
     new_customer_form,
 )
@@ -327,3 +329,63 @@ def license_scan_view(request: HttpRequest, pk: int) -> HttpResponse:
         return render(request, "errors/404.html", status=404)
     ext = customer.license_scan.name.rsplit(".", 1)[-1]
     return serve_private(customer.license_scan, f"营业执照-{customer.enterprise_no}.{ext}")
+
+
+# --- 套餐 --------------------------------------------------------------------------------
+
+
+def package_list_view(request: HttpRequest) -> HttpResponse:
+    packages = list(packages_.package_list(user=request.user))
+    labels = dict(settings.CUSTOMER_MODULES)
+    for package in packages:
+        package.module_labels = [str(labels.get(m, m)) for m in package.modules or []]
+    return render(
+        request,
+        "customers/package_list.html",
+        {
+            "packages": packages,
+            "can_manage": has_perm(request.user, packages_.MANAGE),
+            "nav": "packages",
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def package_create_view(request: HttpRequest) -> HttpResponse:
+    require_perm(request.user, packages_.MANAGE)
+    form = PackageForm(request.POST or None)
+    done = submit(
+        request,
+        form,
+        lambda: packages_.package_create(actor=request.user, data=form.service_data()),
+    )
+    if done:
+        messages.success(request, _("已创建套餐 %(n)s") % {"n": done.value.name})
+        return redirect("customers:package_list")
+    return render(
+        request,
+        "customers/package_form.html",
+        {"form": form, "nav": "packages", "title": _("新建套餐")},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def package_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
+    package = packages_.access_package(request.user, pk)
+    require_perm(request.user, packages_.MANAGE)
+    form = PackageForm(request.POST or None, instance=package)
+    done = submit(
+        request,
+        form,
+        lambda: packages_.package_update(
+            actor=request.user, package=package, data=form.service_data()
+        ),
+    )
+    if done:
+        messages.success(request, _("已保存套餐 %(n)s") % {"n": done.value.name})
+        return redirect("customers:package_list")
+    return render(
+        request,
+        "customers/package_form.html",
+        {"form": form, "package": package, "nav": "packages", "title": _("编辑套餐")},
+    )
