@@ -110,11 +110,17 @@ class CustomerListItem(Schema):
         return not services.missing_profile_fields(obj)
 
 
+class PackageRef(Schema):
+    id: int
+    name: str
+
+
 class CustomerOut(CustomerListItem):
     full_address: str = Field(..., description="完整地址（省、市与详细地址）")
     intro: str = Field(..., description="企业简介")
     remarks: str = Field(..., description="备注")
     modules: list[str] = Field(..., description=f"已开通模块：{_MODULES_DOC}")
+    package: PackageRef | None = Field(None, description="套餐（按模块开通的为 null）")
     activated_by: StaffRef | None = Field(None, description="开通人")
     closed_at: LocalDateTime | None = Field(None, description="关闭时间")
     close_reason: str = Field(..., description="关闭原因")
@@ -174,7 +180,12 @@ class ProfileFields(StrictInput):
 
 
 class ActivateIn(StrictInput):
-    modules: list[str] = Field(..., description=f"开通的模块（至少一个）：{_MODULES_DOC}")
+    package: int | None = Field(
+        None, description="套餐 id（可选用的套餐）：客户获得套餐及其模块；给出时忽略 `modules`"
+    )
+    modules: list[str] | None = Field(
+        None, description=f"不选套餐时开通的模块（至少一个）：{_MODULES_DOC}"
+    )
     profile: ProfileFields | None = Field(
         None, description="同时补全的缺失资料（资料不全时必须补全所有缺失项）"
     )
@@ -282,7 +293,11 @@ def activate_customer(request: HttpRequest, id: int, payload: ActivateIn):
     customer = selectors.access_customer(request.user, id)
     profile = payload.profile.model_dump(exclude_unset=True) if payload.profile else None
     return services.customer_activate(
-        actor=request.user, customer=customer, modules=payload.modules, profile=profile
+        actor=request.user,
+        customer=customer,
+        modules=payload.modules,
+        package=payload.package,
+        profile=profile,
     )
 
 

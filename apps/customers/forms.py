@@ -147,12 +147,30 @@ def module_choices() -> list[tuple[str, str]]:
 
 
 class ModulesForm(core_forms.Form):
+    """开通's choice: a package (its modules), or — without one — the modules."""
+
+    package = forms.ModelChoiceField(
+        label=_("套餐"),
+        queryset=Package.objects.none(),
+        required=False,
+        empty_label=_("不选套餐（按下方模块开通）"),
+    )
     modules = forms.MultipleChoiceField(
         label=_("开通模块"),
         choices=module_choices,
         widget=forms.CheckboxSelectMultiple,
-        error_messages={"required": _("请至少选择一个模块")},
+        required=False,
     )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["package"].queryset = Package.objects.filter(is_active=True).order_by("name")
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if not data.get("package") and not data.get("modules") and "modules" not in self.errors:
+            self.add_error("modules", _("请选择套餐，或至少选择一个模块"))
+        return data
 
 
 class CloseForm(core_forms.Form):

@@ -67,6 +67,16 @@ class Customer(models.Model):
         related_name="customers",
     )
     modules = models.JSONField(_("开通模块"), default=list, blank=True)
+    # Set by 开通 with a package (its modules become the customer's); None: opened by
+    # modules alone, before packages existed.
+    package = models.ForeignKey(
+        "customers.Package",
+        verbose_name=_("套餐"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="customers",
+    )
     activated_at = fields.DateTimeField(_("开通时间"), null=True, blank=True)
     activated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -119,7 +119,11 @@ def access_customer(user, pk: int | str, *, perm: str = "customers.view_customer
     out-of-scope records, so ids cannot be probed."""
     require_perm(user, perm)
     try:
-        return visible_customers(user).select_related("owner", "activated_by").get(pk=parse_id(pk))
+        return (
+            visible_customers(user)
+            .select_related("owner", "activated_by", "package")
+            .get(pk=parse_id(pk))
+        )
     except (Customer.DoesNotExist, ValueError, TypeError):
         raise NotFound() from None
 

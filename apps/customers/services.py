@@ -18,11 +18,12 @@ from apps.accounts.scope import check_owner, reassign
 from apps.audit import services as audit
 from apps.core import records, registry
 from apps.core.errors import Conflict, ErrorCode, ProfileIncomplete, ValidationFailed
+from apps.core.inputs import parse_id
 from apps.core.models import next_value, next_values
 from apps.core.permissions import require_perm
 from apps.core.records import UNSET, apply_fields, attach_scan, update_each, validated_save
 
-from .models import Customer
+from .models import Customer, Package
 
 EDITABLE_FIELDS = (
     "license_no",
@@ -249,18 +250,36 @@ def valid_modules(modules: Iterable[str], *, label: str | None = None) -> list[s
     return [m for m in known if m in chosen]
 
 
+def _activation_package(package: Any) -> Package:
+    """The package 开通 picked: an active one, or a 422 naming ``package``."""
+    pk = package.pk if isinstance(package, Package) else parse_id(package)
+    found = Package.objects.filter(pk=pk).first() if pk else None
+    if found is None:
+        raise ValidationFailed(_("套餐：套餐不存在"), fields={"package": [_("套餐不存在")]})
+    if not found.is_active:
+        message = _("套餐「%(n)s」已停用，请选择其他套餐") % {"n": found.name}
+        raise ValidationFailed(_("套餐：%(m)s") % {"m": message}, fields={"package": [message]})
+    return found
+
+
 @transaction.atomic
 def customer_activate(
     *,
     actor,
     customer: Customer,
-    modules: Iterable[str],
+    modules: Iterable[str] | None = None,
+    package: Any = None,
     profile: dict[str, Any] | None = None,
 ) -> Customer:
     """开通: complete the profile if ``profile`` is given, check every prerequisite, and
-    switch the customer on with the chosen modules — all in one transaction."""
+    switch the customer on — all in one transaction. With ``package`` (a 可选用 package or
+    its id) the customer gets the package and its modules; without, the chosen
+    ``modules``."""
     require_perm(actor, "customers.activate_customer")
-    chosen = valid_modules(modules)
+    chosen_package = _activation_package(package) if package not in (None, "") else None
+    chosen = (
+        list(chosen_package.modules) if chosen_package is not None else valid_modules(modules or [])
+    )
     if profile:
         customer = customer_complete_profile(actor=actor, customer=customer, data=profile)
     customer = Customer.objects.select_for_update().get(pk=customer.pk)
@@ -278,6 +297,7 @@ def customer_activate(
     with audit.tracked(customer, actor=actor, action="activate", always=True):
         customer.status = Customer.Status.OPEN
         customer.modules = chosen
+        customer.package = chosen_package
         customer.activated_at = timezone.now()
         customer.activated_by = actor
         customer.closed_at = None

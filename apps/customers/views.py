@@ -198,7 +198,10 @@ def activate_view(request: HttpRequest, pk: int) -> HttpResponse:
     missing = services.missing_profile_fields(customer)
     data = request.POST if request.method == "POST" else None
     profile_form = ProfileForm(data, instance=customer, missing=missing) if missing else None
-    initial = {"modules": customer.modules or settings.DEFAULT_CUSTOMER_MODULES}
+    initial = {
+        "modules": customer.modules or settings.DEFAULT_CUSTOMER_MODULES,
+        "package": customer.package_id,
+    }
     modules_form = ModulesForm(data, initial=initial)
     other_blockers = [
         b for b in services.activation_blockers(customer) if b.code != ErrorCode.PROFILE_INCOMPLETE
@@ -226,12 +229,13 @@ def activate_view(request: HttpRequest, pk: int) -> HttpResponse:
                     actor=request.user,
                     customer=customer,
                     modules=modules_form.cleaned_data["modules"],
+                    package=modules_form.cleaned_data["package"],
                     profile=profile_form.service_data() if profile_form else None,
                 )
             except ValidationFailed as exc:
                 if profile_form and set(exc.fields) & set(profile_form.fields):
                     apply_errors(profile_form, exc)
-                elif "modules" in exc.fields:
+                elif {"modules", "package"} & set(exc.fields):
                     apply_errors(modules_form, exc)
                 else:
                     error = exc.message

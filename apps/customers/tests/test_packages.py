@@ -93,3 +93,61 @@ def test_pages(client_for, manager, ops, django_assert_max_num_queries):
         ops_html
     )
     assert client_for(ops).get(reverse("customers:package_create")).status_code == 403
+
+
+# --- 开通 picks a package ------------------------------------------------------------------
+
+
+@pytest.fixture
+def ready(ops, devops):
+    """A complete customer with a data source: ready to be opened."""
+    from apps.customers.tests.factories import make_customer
+    from apps.datasources.tests.factories import make_datasource
+
+    customer = make_customer(actor=ops, complete=True)
+    make_datasource(customer, actor=devops)
+    return customer
+
+
+def test_activation_with_a_package_gives_its_modules(ready, ops, manager):
+    from apps.customers.services import customer_activate
+
+    package = package_create(
+        actor=manager, data={"name": "标准版", "modules": ["repair", "property"]}
+    )
+    customer = customer_activate(actor=ops, customer=ready, package=package.pk, modules=["x"])
+    customer.refresh_from_db()
+    assert customer.package == package and customer.modules == ["property", "repair"]
+    row = AuditLog.objects.get(action="activate", object_id=str(customer.pk))
+    assert row.changes["package"] == [None, package.pk]
+
+
+def test_activation_refuses_a_package_switched_off_or_unknown(ready, ops, manager):
+    from apps.customers.services import customer_activate
+
+    old = package_create(actor=manager, data={"name": "旧版", "modules": ["property"]})
+    package_update(actor=manager, package=old, data={"is_active": False})
+    for value, words in ((old.pk, "已停用"), (10**20, "套餐不存在"), ("abc", "套餐不存在")):
+        with pytest.raises(ValidationFailed) as exc:
+            customer_activate(actor=ops, customer=ready, package=value)
+        assert words in exc.value.fields["package"][0]
+    ready.refresh_from_db()
+    assert ready.status == ready.Status.NOT_OPENED
+
+
+def test_activation_through_the_api_and_the_console(ready, ops, manager, client_for):
+    from apps.api.tests.helpers import API, assert_error, call
+
+    package = package_create(actor=manager, data={"name": "物业版", "modules": ["property"]})
+    client = client_for(ops)
+    modal = client.get(reverse("customers:activate", args=[ready.pk]), HTTP_HX_REQUEST="true")
+    assert "物业版" in modal.content.decode()  # the package choice
+    empty = client.post(reverse("customers:activate", args=[ready.pk]), {}, HTTP_HX_REQUEST="true")
+    assert "请选择套餐，或至少选择一个模块" in empty.content.decode()
+    refused = call(client, "post", f"{API}/customers/{ready.pk}/activate", {"package": 999999})
+    assert assert_error(refused, 422, "validation_error")["fields"]["package"] == ["套餐不存在"]
+    response = call(client, "post", f"{API}/customers/{ready.pk}/activate", {"package": package.pk})
+    body = response.json()
+    assert response.status_code == 200, body
+    assert body["package"] == {"id": package.pk, "name": "物业版"}
+    assert body["modules"] == ["property"]

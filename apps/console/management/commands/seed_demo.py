@@ -14,7 +14,8 @@ from apps.accounts.services import staff_create
 from apps.console import demo
 from apps.contracts.services import contract_create, contract_update
 from apps.core.errors import DomainError
-from apps.customers.models import Customer
+from apps.customers.models import Customer, Package
+from apps.customers.packages import package_create
 from apps.customers.services import (
     customer_activate,
     customer_assign,
@@ -38,6 +39,31 @@ STATE_LABELS = {
     "open": "已开通",
     "closed": "开通后关闭",
 }
+
+
+DEMO_PACKAGES = [
+    ("基础版", ["property", "repair"], 10, 3),
+    ("标准版", ["property", "repair", "community", "owner_app"], 50, 20),
+    ("旗舰版", [code for code, _label in settings.CUSTOMER_MODULES], None, None),
+]
+
+
+def seed_packages(manager: User) -> int:
+    """The demo's 套餐 catalogue, created once (by name); returns how many were created."""
+    created = 0
+    for name, modules, accounts, communities in DEMO_PACKAGES:
+        if not Package.objects.filter(name=name).exists():
+            package_create(
+                actor=manager,
+                data={
+                    "name": name,
+                    "modules": modules,
+                    "max_accounts": accounts,
+                    "max_communities": communities,
+                },
+            )
+            created += 1
+    return created
 
 
 def demo_data_present(plans: list[demo.CustomerPlan]) -> bool:
@@ -122,6 +148,7 @@ class Command(BaseCommand):
                     u.username: u
                     for u in User.objects.filter(username__in=["opsmgr", "ops", "ops2", "devops"])
                 }
+                packages = seed_packages(staff["opsmgr"])
                 present = demo_data_present(plans)
                 counts = None if present else create_demo_customers(plans, staff)
                 if counts is not None:
@@ -144,6 +171,8 @@ class Command(BaseCommand):
                 f"已创建客户申请 {counts['leads']} 条（回访 {counts['follow_ups']} 次，"
                 f"转化 {counts['converted']} 条）与二维码渠道 {len(demo.DEMO_QR_CHANNELS)} 个"
             )
+        if packages:
+            self.stdout.write(f"已创建演示套餐 {packages} 个：基础版、标准版、旗舰版")
         self.stdout.write(self.style.SUCCESS("演示账号（密码均为 DEMO_PASSWORD）："))
         for username, _role, name in DEMO_STAFF:
             self.stdout.write(f"  {username:<8} {name}")
