@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
@@ -292,6 +293,14 @@ CUSTOMER_MODULES = [
 DEFAULT_CUSTOMER_MODULES = ["property", "repair", "community"]
 ENTERPRISE_NO_PREFIX = os.environ.get("ENTERPRISE_NO_PREFIX", "HGJ")
 CONTRACT_EXPIRY_WARNING_DAYS = 30
+# The service lifecycle (apps/customers/lifecycle.py): a free trial's length, how much a
+# manager may extend it and how often, and the grace after a trial or a paid period ends
+# before the customer is 已停用.
+TRIAL_DAYS = int(os.environ.get("TRIAL_DAYS", "30"))
+TRIAL_EXTENSION_DAYS = int(os.environ.get("TRIAL_EXTENSION_DAYS", "15"))
+TRIAL_MAX_EXTENSIONS = int(os.environ.get("TRIAL_MAX_EXTENSIONS", "2"))
+TRIAL_MAX_DAYS = 180
+SERVICE_GRACE_DAYS = int(os.environ.get("SERVICE_GRACE_DAYS", "15"))
 
 # --- Tenant data sources (数据源) ------------------------------------------------------------
 # Fernet keys (comma-separated, the first encrypts, all decrypt); rotate with
@@ -407,6 +416,8 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(os.environ.get("HEARTBEAT_EVERY", "30")),
     },
     "reap-provisioning-runs": {"task": "datasources.reap_runs", "schedule": 60.0},
+    # The service lifecycle's sweep, daily shortly after midnight (CELERY_TIMEZONE).
+    "daily-sweep": {"task": "customers.daily_sweep", "schedule": crontab(minute=10, hour=0)},
     "refresh-tenant-schemas": {
         "task": "datasources.refresh_schemas",
         "schedule": float(os.environ.get("SCHEMA_PROBE_EVERY", "3600")),

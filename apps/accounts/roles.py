@@ -63,6 +63,7 @@ ROLES: dict[str, Role] = {
                 "leads.assign_lead",
                 "leads.manage_qrchannel",
                 "customers.manage_package",
+                "customers.extend_trial",
                 "accounts.data_scope_all",
                 "audit.view_scoped_auditlog",
             ),

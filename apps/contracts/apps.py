@@ -11,7 +11,7 @@ class ContractsConfig(AppConfig):
 
         from apps.core import registry
 
-        from .selectors import customer_panel
+        from .selectors import customer_panel, service_periods
 
         registry.register_audit_type(
             registry.AuditType(
@@ -25,6 +25,7 @@ class ContractsConfig(AppConfig):
                 customer_field="customer",
             )
         )
+        registry.register_service_periods("contracts", service_periods)
         registry.register_customer_panel(
             registry.CustomerPanel(
                 "contracts", "contracts/_customer_panel.html", customer_panel, order=20

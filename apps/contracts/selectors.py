@@ -97,3 +97,15 @@ def customer_contracts(*, user, customer) -> QuerySet[Contract]:
     if not has_perm(user, "contracts.view_contract"):
         return Contract.objects.none()
     return visible_contracts(user).filter(customer=customer).order_by("-end_date", "-id")
+
+
+def service_periods(customer_ids: list[int]) -> dict[int, list[tuple[dt.date, dt.date, int]]]:
+    """The paid service periods of these customers: their open (开通) contracts' terms and
+    授权小区数."""
+    periods: dict[int, list[tuple[dt.date, dt.date, int]]] = {}
+    rows = Contract.objects.filter(
+        customer_id__in=customer_ids, status=Contract.Status.OPEN
+    ).values_list("customer_id", "start_date", "end_date", "communities")
+    for customer_id, start, end, communities in rows:
+        periods.setdefault(customer_id, []).append((start, end, communities))
+    return periods

@@ -13,6 +13,7 @@ from apps.core import records
 from apps.core.errors import Conflict, ValidationFailed
 from apps.core.permissions import require_perm
 from apps.core.records import apply_fields, attach_scan, validated_save
+from apps.customers.lifecycle import refresh as service_refresh
 from apps.customers.models import Customer
 from apps.customers.services import ensure_profile_complete
 
@@ -56,6 +57,7 @@ def contract_create(
     attach_scan(contract, "scan", scan)
     validated_save(contract, exclude=["customer"])
     audit.record(actor=actor, action="create", obj=contract, after=audit.snapshot(contract))
+    service_refresh([customer.pk], actor=actor)  # last: it may move the tenant in the feed
     return contract
 
 
@@ -68,7 +70,7 @@ def contract_update(
     scan: UploadedFile | None = None,
 ) -> Contract:
     require_perm(actor, "contracts.change_contract")
-    return audit.update_record(
+    contract = audit.update_record(
         contract,
         actor=actor,
         data=data,
@@ -76,6 +78,8 @@ def contract_update(
         files={"scan": scan},
         exclude=["customer"],
     )
+    service_refresh([contract.customer_id], actor=actor)
+    return contract
 
 
 @transaction.atomic
@@ -96,4 +100,5 @@ def contract_set_status(*, actor, contract: Contract, status: str, reason: str =
     with audit.tracked(contract, actor=actor, action=action, message=reason, always=True):
         contract.status = status
         contract.save(update_fields=["status", "updated_at"])
+    service_refresh([contract.customer_id], actor=actor)
     return contract

@@ -88,6 +88,12 @@ class ActivationCheck:
     order: int = 100
 
 
+# Paid service periods: ``provider(customer_ids)`` → {customer id: [(start, end,
+# communities), …]} of the periods that grant service (the contracts app: its open
+# contracts, with their 授权小区数).
+ServicePeriods = Callable[[list[int]], dict[int, list[tuple[Any, Any, Any]]]]
+_service_periods: dict[str, ServicePeriods] = {}
+
 _audit_types: dict[str, AuditType] = {}
 _actions: dict[str, AuditAction] = {}
 _panels: dict[str, CustomerPanel] = {}
@@ -176,3 +182,16 @@ def register_metric(metric: Metric) -> None:
 
 def metrics() -> list[Metric]:
     return sorted(_metrics.values(), key=lambda m: m.name)
+
+
+def register_service_periods(code: str, provider: ServicePeriods) -> None:
+    _service_periods[code] = provider
+
+
+def service_periods(customer_ids: list[int]) -> dict[int, list[tuple[Any, Any, Any]]]:
+    """Every registered provider's periods for these customers, merged."""
+    merged: dict[int, list[tuple[Any, Any, Any]]] = {}
+    for provider in _service_periods.values():
+        for pk, periods in provider(customer_ids).items():
+            merged.setdefault(pk, []).extend(periods)
+    return merged

@@ -13,6 +13,14 @@ from apps.core import validators as v
 from apps.core.files import PrivateUploadTo
 
 
+class ServiceState(models.TextChoices):
+    TRIAL = "trial", _("试用中")
+    ACTIVE = "active", _("服务中")
+    GRACE = "grace", _("宽限期")
+    SUSPENDED = "suspended", _("已停用")
+    CLOSED = "closed", _("已关闭")
+
+
 class Customer(models.Model):
     """客户详细信息 (spec table 2). May be saved incomplete; the completeness gate in
     ``services.missing_profile_fields`` guards activation and contracts."""
@@ -67,6 +75,17 @@ class Customer(models.Model):
         related_name="customers",
     )
     modules = models.JSONField(_("开通模块"), default=list, blank=True)
+    # The service lifecycle (``lifecycle.py``): where the customer stands today, kept by
+    # every change of its contracts or trial and by the daily sweep.
+    service_state = models.CharField(
+        _("服务状态"), max_length=16, choices=ServiceState.choices, blank=True, db_index=True
+    )
+    service_ends_on = models.DateField(_("服务截止日"), null=True, blank=True)
+    trial_ends_on = models.DateField(_("试用截止日"), null=True, blank=True)
+    trial_extensions = models.PositiveSmallIntegerField(_("试用延期次数"), default=0)
+    # The largest 授权小区数 of the contracts serving today (None: none): it raises the
+    # package's community limit where larger.
+    licensed_communities = models.PositiveIntegerField(_("合同授权小区数"), null=True, blank=True)
     # Set by 开通 with a package (its modules become the customer's); None: opened by
     # modules alone, before packages existed.
     package = models.ForeignKey(
@@ -121,6 +140,7 @@ class Customer(models.Model):
             ("activate_customer", _("开通客户")),
             ("close_customer", _("关闭客户")),
             ("assign_customer", _("分配客户负责人")),
+            ("extend_trial", _("延长试用期")),
             ("view_customer_file", _("下载营业执照扫描件")),
         ]
         indexes = [

@@ -18,7 +18,7 @@ from apps.core.permissions import require_perm
 from apps.core.records import apply_fields, validated_save
 
 from .models import Package
-from .services import valid_modules
+from .services import registry_changed, valid_modules
 
 VIEW = "customers.view_package"
 MANAGE = "customers.manage_package"
@@ -61,6 +61,10 @@ def package_update(*, actor, package: Package, data: dict[str, Any]) -> Package:
     """Rename, change modules or limits, or switch a package off (customers on it keep it)."""
     require_perm(actor, MANAGE)
     package = Package.objects.select_for_update().get(pk=package.pk)
+    before = (package.name, package.modules, package.max_accounts, package.max_communities)
     with audit.tracked(package, actor=actor):
         _apply(package, data)
+    if (package.name, package.modules, package.max_accounts, package.max_communities) != before:
+        # The registry publishes the package: its customers move in the feed (last).
+        registry_changed(package.customers.values_list("pk", flat=True))
     return package

@@ -4,6 +4,7 @@ transaction and leaves its audit row in that transaction."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -270,12 +271,20 @@ def customer_activate(
     modules: Iterable[str] | None = None,
     package: Any = None,
     profile: dict[str, Any] | None = None,
+    trial_days: Any = None,
 ) -> Customer:
     """开通: complete the profile if ``profile`` is given, check every prerequisite, and
     switch the customer on — all in one transaction. With ``package`` (a 可选用 package or
     its id) the customer gets the package and its modules; without, the chosen
-    ``modules``."""
+    ``modules``. With ``trial_days`` it is 开通试用: a package is required, no contract,
+    and the trial ends that many days from today."""
+    from .lifecycle import refresh, trial_length
+
     require_perm(actor, "customers.activate_customer")
+    trial = trial_length(trial_days) if trial_days is not None else None
+    if trial is not None and package in (None, ""):
+        message = _("试用须选择套餐")
+        raise ValidationFailed(_("套餐：%(m)s") % {"m": message}, fields={"package": [message]})
     chosen_package = _activation_package(package) if package not in (None, "") else None
     chosen = (
         list(chosen_package.modules) if chosen_package is not None else valid_modules(modules or [])
@@ -294,16 +303,22 @@ def customer_activate(
         if blockers[0].code == ErrorCode.PROFILE_INCOMPLETE:
             raise ProfileIncomplete(message, fields=fields)
         raise Conflict(message, code=blockers[0].code, fields=fields)
-    with audit.tracked(customer, actor=actor, action="activate", always=True):
+    action = "trial_start" if trial is not None else "activate"
+    with audit.tracked(customer, actor=actor, action=action, always=True):
         customer.status = Customer.Status.OPEN
         customer.modules = chosen
         customer.package = chosen_package
+        if trial is not None:
+            customer.trial_ends_on = timezone.localdate() + dt.timedelta(days=trial)
+            customer.trial_extensions = 0
         customer.activated_at = timezone.now()
         customer.activated_by = actor
         customer.closed_at = None
         customer.close_reason = ""
         customer.save()
+    refresh([customer.pk], actor=actor, stamp=False)
     registry_changed([customer.pk])
+    customer.refresh_from_db()
     return customer
 
 
@@ -328,7 +343,11 @@ def customer_close(*, actor, customer: Customer, reason: str) -> Customer:
         customer.closed_at = timezone.now()
         customer.close_reason = reason
         customer.save()
+    from .lifecycle import refresh
+
+    refresh([customer.pk], actor=actor, stamp=False)
     registry_changed([customer.pk])
+    customer.refresh_from_db()
     return customer
 
 

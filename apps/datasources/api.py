@@ -210,6 +210,25 @@ class RegistryDataSource(Schema):
     impl_status: ImplStatusCode = Field(..., description=f"实施状态：{_STATUS_DOC}")
 
 
+class RegistryLimits(Schema):
+    accounts: int | None = Field(None, description="账号数上限（null 为不限）")
+    communities: int | None = Field(
+        None, description="小区数上限：套餐的上限，合同授权小区数更大时以合同为准（null 为不限）"
+    )
+
+
+class RegistryService(Schema):
+    state: Literal["trial", "active", "grace", "suspended", "closed"] | None = Field(
+        None,
+        description="服务状态：trial 试用中、active 服务中、grace 宽限期、suspended 已停用、"
+        "closed 已关闭；未开通为 null",
+    )
+    ends_on: str | None = Field(None, description="当前状态的截止日（YYYY-MM-DD；未定为 null）")
+    package: str | None = Field(None, description="套餐名称（按模块开通的为 null）")
+    modules: list[str] = Field(..., description="可用模块（有套餐时为套餐的模块）")
+    limits: RegistryLimits
+
+
 class RegistryOut(Schema):
     enterprise_no: str = Field(..., examples=["HGJ100001"])
     name: str = Field(..., description="企业名称")
@@ -220,6 +239,7 @@ class RegistryOut(Schema):
     schema_version: str | None = Field(
         None, description="租户库的表结构版本（平台最近一次读到的；未读到过为 null）"
     )
+    service: RegistryService
     datasource: RegistryDataSource
 
 
@@ -234,6 +254,7 @@ class RegistryFeedItem(Schema):
     status: Literal["open", "closed", "not_opened"] | None = None
     modules: list[str] | None = None
     schema_version: str | None = None
+    service: RegistryService | None = None
     datasource: RegistryDataSource | None = None
 
 

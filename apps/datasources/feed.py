@@ -176,8 +176,11 @@ def page(
     return Page(items, next_cursor, has_more, f'"{digest[:40]}"')
 
 
+_NO, _NAME = _FIELDS.index("enterprise_no"), _FIELDS.index("name")
+
+
 def _item(row: tuple) -> Item:
     seq, changed_at, ds_pk, *_rest = row
-    no, name = row[-4], row[-3]
+    no, name = row[_NO], row[_NAME]
     entry = None if ds_pk is None else entry_of(row[2:])
     return Item(seq, changed_at, no, name or "", entry)

@@ -152,8 +152,17 @@ REGISTRY_FIELDS = (
     "customer__enterprise_no",
     "customer__name",
     "customer__status",
+    "customer__service_state",
+    "customer__service_ends_on",
+    "customer__licensed_communities",
+    "customer__package__name",
+    "customer__package__max_accounts",
+    "customer__package__max_communities",
+    "customer__package__modules",
     "customer__modules",
 )
+# The JSON columns, decoded by hand when the query runs without the ORM.
+_JSON_AT = (len(REGISTRY_FIELDS) - 2, len(REGISTRY_FIELDS) - 1)
 _MARK = "__enterprise_no__"
 # The registry's one query, compiled by the ORM once per database connection settings and
 # then only executed: compiling it costs ~15× running it, on the business system's hot path.
@@ -237,8 +246,11 @@ def _entry_row(no: str) -> tuple | None:
             row = cursor.fetchone()
     if row is None:
         return None
-    modules_field = Customer._meta.get_field("modules")
-    return (*row[:-1], modules_field.from_db_value(row[-1], None, connection))
+    json_field = Customer._meta.get_field("modules")
+    return tuple(
+        json_field.from_db_value(value, None, connection) if i in _JSON_AT else value
+        for i, value in enumerate(row)
+    )
 
 
 def registry_entry(enterprise_no: str) -> RegistryEntry | None:
@@ -252,18 +264,47 @@ def registry_entry(enterprise_no: str) -> RegistryEntry | None:
     return None if row is None else entry_of(row)
 
 
+def _iso_date(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else value.isoformat()
+
+
+def _communities(package: str | None, package_limit: int | None, licensed: int | None):
+    """The community limit: the package's, raised by the contracts' 授权小区数 where larger;
+    None is 不限 (a package without a limit, or no package and no contract)."""
+    if package is not None and package_limit is None:
+        return None
+    limits = [n for n in (package_limit, licensed) if n is not None]
+    return max(limits) if limits else None
+
+
 def entry_of(row: tuple) -> RegistryEntry:
     """A registry entry from a row of ``_REGISTRY_FIELDS`` (modules already decoded)."""
     (
         _pk, name, db_type, host, port, database, username, ciphertext, min_conn, max_conn,
-        impl_status, schema_version, customer_no, customer_name, customer_status, modules,
+        impl_status, schema_version, customer_no, customer_name, customer_status,
+        state, ends_on, licensed, package, max_accounts, max_communities, package_modules,
+        modules,
     ) = row  # fmt: skip
+    # A package's modules are the customer's: changing the package changes what is published.
+    granted = list((package_modules if package is not None else modules) or [])
     public = {
         "enterprise_no": customer_no,
         "name": customer_name,
         "status": CUSTOMER_STATUS_CODES.get(customer_status, str(customer_status)),
-        "modules": list(modules or []),
+        "modules": granted,
         "schema_version": schema_version or None,
+        "service": {
+            "state": state or None,
+            "ends_on": _iso_date(ends_on),
+            "package": package,
+            "modules": granted,
+            "limits": {
+                "accounts": max_accounts if package is not None else None,
+                "communities": _communities(package, max_communities, licensed),
+            },
+        },
         "datasource": {
             "name": name,
             "type": db_type,

@@ -65,6 +65,13 @@ def test_answer(client, raw, ds):
         "status": "not_opened",
         "modules": ["property", "repair"],
         "schema_version": None,  # never read yet
+        "service": {  # not opened: no service, no package; modules as given
+            "state": None,
+            "ends_on": None,
+            "package": None,
+            "modules": ["property", "repair"],
+            "limits": {"accounts": None, "communities": None},
+        },
         "datasource": {
             "name": ds.name,
             "type": "mysql",

@@ -1,0 +1,38 @@
+"""manage.py daily_sweep [--today YYYY-MM-DD]: bring every customer's service state up to
+date (试用中 → 宽限期 → 已停用 …). Safe to run twice; beat runs it daily."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.core.management.base import BaseCommand, CommandError
+
+from apps.customers.lifecycle import daily_sweep, state_label
+from apps.customers.models import ServiceState
+
+
+class Command(BaseCommand):
+    help = "按合同与试用期更新所有客户的服务状态（可重复运行）"
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--today", help="按这一天计算（YYYY-MM-DD，默认今天）")
+
+    def handle(self, *args, **options) -> None:
+        today = None
+        if options.get("today"):
+            try:
+                today = dt.date.fromisoformat(options["today"])
+            except ValueError:
+                raise CommandError("--today 须为 YYYY-MM-DD 格式的日期") from None
+            if not dt.date(2000, 1, 1) <= today <= dt.date(2100, 12, 31):
+                raise CommandError("--today 须在 2000-01-01 与 2100-12-31 之间")
+        counts = daily_sweep(today=today)
+        if not counts:
+            self.stdout.write("服务状态均已是最新，未做任何修改")
+            return
+        moved = "，".join(
+            f"{state_label(state)} {counts[state]} 个"
+            for state in ServiceState.values
+            if counts[state]
+        )
+        self.stdout.write(self.style.SUCCESS(f"已更新服务状态：{moved}"))

@@ -1,0 +1,22 @@
+"""Customer tasks: the daily sweep of service states (beat, once a day). Idempotent: a
+retry or a second delivery moves nothing more."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+
+RETRY = {
+    "autoretry_for": (OperationalError, InterfaceError),
+    "retry_backoff": 2,
+    "retry_backoff_max": 300,
+    "retry_jitter": True,
+    "max_retries": 8,
+}
+
+
+@shared_task(name="customers.daily_sweep", **RETRY)
+def daily_sweep() -> dict[str, int]:
+    from .lifecycle import daily_sweep as sweep
+
+    return dict(sweep())
