@@ -63,6 +63,8 @@ ROUTES = [
     Route("customers:edit", WORK, args="customer", scoped=True),
     Route("customers:activate", WORK, args="customer", scoped=True),
     Route("customers:close", WORK, args="customer", scoped=True),
+    Route("customers:trial", WORK, args="customer", scoped=True),
+    Route("customers:extend_trial", MANAGERS, args="customer"),
     Route("customers:contract_gate", WORK, args="customer", scoped=True, ok=(302,)),
     Route("customers:license_scan", WORK, args="customer", scoped=True),
     Route("contracts:list", WORK),

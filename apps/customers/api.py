@@ -3,6 +3,7 @@ services that the console uses, shape the answer. Every rule lives in the servic
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Literal
 
 from django.conf import settings
@@ -26,7 +27,7 @@ from apps.api.common import (
 )
 from apps.api.errors import register_labels
 
-from . import selectors, services
+from . import lifecycle, selectors, services
 from .models import Customer
 
 router = Router(tags=["客户"])
@@ -61,6 +62,11 @@ class CustomerQuery(PageQuery):
     q: str = Field("", description="企业名称、联系人（包含）或企业号、营业执照号、联系电话（精确）")
     status: Literal["0", "1", "2"] | None = Field(
         None, description="状态：0 关闭（开通后关闭），1 开通，2 未开通（从未开通）"
+    )
+    service: Literal["trial", "active", "grace", "suspended", "closed"] | None = Field(
+        None,
+        description="服务状态：trial 试用中、active 服务中、grace 宽限期、suspended 已停用、"
+        "closed 已关闭",
     )
     province: str | None = Field(None, pattern=r"^\d{6}$", description="所属省份代码")
     owner: str | None = Field(
@@ -121,6 +127,12 @@ class CustomerOut(CustomerListItem):
     remarks: str = Field(..., description="备注")
     modules: list[str] = Field(..., description=f"已开通模块：{_MODULES_DOC}")
     package: PackageRef | None = Field(None, description="套餐（按模块开通的为 null）")
+    service_state: str = Field(
+        ..., description="服务状态：trial、active、grace、suspended、closed；未开通为空"
+    )
+    service_ends_on: dt.date | None = Field(None, description="当前服务状态的截止日")
+    trial_ends_on: dt.date | None = Field(None, description="试用截止日")
+    trial_extensions: int = Field(..., description="试用已延长次数")
     activated_by: StaffRef | None = Field(None, description="开通人")
     closed_at: LocalDateTime | None = Field(None, description="关闭时间")
     close_reason: str = Field(..., description="关闭原因")
@@ -191,6 +203,16 @@ class ActivateIn(StrictInput):
     )
 
 
+class TrialIn(StrictInput):
+    package: int = Field(..., description="套餐 id（可选用的套餐）")
+    days: int | None = Field(None, description="试用天数（默认按配置，通常 30）")
+    profile: ProfileFields | None = Field(None, description="同时补全的缺失资料")
+
+
+class ExtendTrialIn(StrictInput):
+    days: int | None = Field(None, description="延长天数（默认按配置，通常 15）")
+
+
 class CloseIn(StrictInput):
     multiline = frozenset({"reason"})
 
@@ -222,6 +244,7 @@ def list_customers(request: HttpRequest, query: Query[CustomerQuery]):
     filters = selectors.CustomerFilters(
         q=query.q,
         status=query.status or "",
+        service=query.service or "",
         province=query.province or "",
         owner=query.owner or "",
         sort=query.sort,
@@ -299,6 +322,34 @@ def activate_customer(request: HttpRequest, id: int, payload: ActivateIn):
         package=payload.package,
         profile=profile,
     )
+
+
+@router.post(
+    "customers/{id}/trial",
+    response={200: CustomerOut, **errors(401, 403, 404, 409, 422)},
+    summary="开通试用",
+    description="按套餐免费试用，无需合同；与开通相同的前提（资料完整、已配置数据源）。",
+)
+def start_trial(request: HttpRequest, id: int, payload: TrialIn):
+    customer = selectors.access_customer(request.user, id)
+    profile = payload.profile.model_dump(exclude_unset=True) if payload.profile else None
+    return lifecycle.customer_start_trial(
+        actor=request.user,
+        customer=customer,
+        package=payload.package,
+        days=payload.days if payload.days is not None else "",
+        profile=profile,
+    )
+
+
+@router.post(
+    "customers/{id}/trial/extend",
+    response={200: CustomerOut, **errors(401, 403, 404, 409, 422)},
+    summary="延长试用（运营主管；次数有限）",
+)
+def extend_trial(request: HttpRequest, id: int, payload: ExtendTrialIn):
+    customer = selectors.access_customer(request.user, id)
+    return lifecycle.customer_extend_trial(actor=request.user, customer=customer, days=payload.days)
 
 
 @router.post(

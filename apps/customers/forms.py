@@ -202,3 +202,28 @@ class PackageForm(core_forms.ModelForm):
 
     def service_data(self) -> dict:
         return {name: self.cleaned_data.get(name) for name in self.fields}
+
+
+class TrialForm(core_forms.Form):
+    """开通试用: a package and how many days."""
+
+    package = forms.ModelChoiceField(
+        label=_("套餐"),
+        queryset=Package.objects.none(),
+        empty_label=_("请选择套餐"),
+        error_messages={"required": _("请选择套餐")},
+    )
+    days = forms.IntegerField(label=_("试用天数"), min_value=1, max_value=settings.TRIAL_MAX_DAYS)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["package"].queryset = Package.objects.filter(is_active=True).order_by("name")
+        self.fields["days"].initial = settings.TRIAL_DAYS
+
+
+class ExtendTrialForm(core_forms.Form):
+    days = forms.IntegerField(label=_("延长天数"), min_value=1, max_value=settings.TRIAL_MAX_DAYS)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["days"].initial = settings.TRIAL_EXTENSION_DAYS

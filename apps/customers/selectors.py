@@ -16,7 +16,7 @@ from apps.core.errors import NotFound
 from apps.core.inputs import ascii_digits, parse_id
 from apps.core.permissions import has_perm, require_perm
 
-from .models import Customer
+from .models import Customer, ServiceState
 
 SORTS = {
     "created": "created_at",
@@ -31,6 +31,7 @@ SORTS = {
 class CustomerFilters:
     q: str = ""
     status: str = ""
+    service: str = ""  # a ServiceState value
     province: str = ""
     owner: str = ""  # user id, "none" for the pool, "me" for the caller
     sort: str = "-created"
@@ -43,6 +44,7 @@ class CustomerFilters:
         return cls(
             q=query.get("q", ""),
             status=query.get("status", ""),
+            service=query.get("service", ""),
             province=query.get("province", ""),
             owner=query.get("owner", ""),
             sort=query.get("sort", "-created"),
@@ -94,6 +96,8 @@ def customer_list(*, user, filters: CustomerFilters) -> QuerySet[Customer]:
         qs = qs.filter(search_condition(q))
     if filters.status in {str(v) for v in Customer.Status.values}:
         qs = qs.filter(status=int(filters.status))
+    if filters.service in ServiceState.values:
+        qs = qs.filter(service_state=filters.service)
     if filters.province:
         qs = qs.filter(province=filters.province)
     if filters.owner == "none":

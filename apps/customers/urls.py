@@ -15,6 +15,8 @@ urlpatterns = [
     path("<int:pk>/edit/", views.edit_view, name="edit"),
     path("<int:pk>/activate/", views.activate_view, name="activate"),
     path("<int:pk>/close/", views.close_view, name="close"),
+    path("<int:pk>/trial/", views.trial_view, name="trial"),
+    path("<int:pk>/trial/extend/", views.extend_trial_view, name="extend_trial"),
     path("<int:pk>/contract-gate/", views.contract_gate_view, name="contract_gate"),
     path("<int:pk>/license-scan/", views.license_scan_view, name="license_scan"),
 ]

@@ -23,17 +23,19 @@ from apps.core.listing import paginate
 from apps.core.navigation import hx_redirect
 from apps.core.permissions import has_perm, require_perm
 
+from . import lifecycle, services
 from . import packages as packages_
-from . import services
 from .forms import (
     CloseForm,
     CustomerForm,
+    ExtendTrialForm,
     ModulesForm,
     PackageForm,
     ProfileForm,
+    TrialForm,
     new_customer_form,
 )
-from .models import Customer
+from .models import Customer, ServiceState
 from .selectors import (
     CustomerFilters,
     access_customer,
@@ -59,6 +61,7 @@ def list_view(request: HttpRequest) -> HttpResponse:
             "filters": filters,
             "provinces": regions.provinces(),
             "status_choices": Customer.Status.choices,
+            "service_choices": ServiceState.choices,
             "owners": list(assignable_owners()) if sees_all(request.user) else [],
             "can_add": has_perm(request.user, "customers.add_customer"),
             "can_assign": can_assign,
@@ -124,6 +127,11 @@ def detail_view(request: HttpRequest, pk: int) -> HttpResponse:
         "can_assign": has_perm(user, "customers.assign_customer"),
         "can_add_contract": has_perm(user, "contracts.add_contract"),
         "can_download": has_perm(user, "customers.view_customer_file"),
+        "can_extend_trial": has_perm(user, "customers.extend_trial")
+        and customer.trial_ends_on is not None
+        and customer.service_state in ("trial", "grace", "suspended")
+        and customer.trial_extensions < settings.TRIAL_MAX_EXTENSIONS,
+        "service_label": lifecycle.state_label(customer.service_state),
         "gate": request.GET.get("gate", ""),
         "owners": list(assignable_owners()) if has_perm(user, "customers.assign_customer") else [],
     }
@@ -393,3 +401,56 @@ def package_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
         "customers/package_form.html",
         {"form": form, "package": package, "nav": "packages", "title": _("编辑套餐")},
     )
+
+
+# --- 试用 --------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def trial_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """开通试用 modal: a package and the days; the same prerequisites as 开通."""
+    customer = access_customer(request.user, pk, perm="customers.activate_customer")
+    form = TrialForm(request.POST if request.method == "POST" else None)
+    done = submit(
+        request,
+        form,
+        lambda: lifecycle.customer_start_trial(
+            actor=request.user,
+            customer=customer,
+            package=form.cleaned_data["package"],
+            days=form.cleaned_data["days"],
+        ),
+        banner=True,
+        refusals=(ValidationFailed,),
+    )
+    if done:
+        messages.success(request, _("已开通试用"))
+        return hx_redirect(request, reverse("customers:detail", args=[customer.pk]))
+    context = {"customer": customer, "form": form, "error": done.error}
+    return _modal(request, "customers/_trial_modal.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def extend_trial_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """延长试用 modal (运营主管, a limited number of times)."""
+    require_perm(request.user, "customers.extend_trial")
+    customer = access_customer(request.user, pk)
+    form = ExtendTrialForm(request.POST if request.method == "POST" else None)
+    done = submit(
+        request,
+        form,
+        lambda: lifecycle.customer_extend_trial(
+            actor=request.user, customer=customer, days=form.cleaned_data["days"]
+        ),
+        banner=True,
+    )
+    if done:
+        messages.success(request, _("试用已延长"))
+        return hx_redirect(request, reverse("customers:detail", args=[customer.pk]))
+    context = {
+        "customer": customer,
+        "form": form,
+        "error": done.error,
+        "left": max(0, settings.TRIAL_MAX_EXTENSIONS - customer.trial_extensions),
+    }
+    return _modal(request, "customers/_extend_trial_modal.html", context)

@@ -208,3 +208,59 @@ def test_the_sweep_is_scheduled():
     entry = settings.CELERY_BEAT_SCHEDULE["daily-sweep"]
     assert entry["task"] in app.tasks
     assert ServiceState.GRACE.label == "宽限期"
+
+
+# --- console and API ---------------------------------------------------------------------
+
+HX = {"HTTP_HX_REQUEST": "true"}
+
+
+def test_the_console_opens_and_extends_a_trial(ready, ops, manager, package, client_for):
+    from django.urls import reverse
+
+    client = client_for(ops)
+    detail = reverse("customers:detail", args=[ready.pk])
+    assert "开通试用" in client.get(detail).content.decode()
+    modal = client.get(reverse("customers:trial", args=[ready.pk]), **HX).content.decode()
+    assert "试用版" in modal and 'value="30"' in modal
+    refused = client.post(reverse("customers:trial", args=[ready.pk]), {"days": "7"}, **HX)
+    assert "请选择套餐" in refused.content.decode()
+    done = client.post(
+        reverse("customers:trial", args=[ready.pk]), {"package": package.pk, "days": "7"}, **HX
+    )
+    assert done["HX-Redirect"] == detail
+    page = client.get(detail).content.decode()
+    assert "试用中" in page and "试用版" in page and "延长试用" not in page  # ops may not
+    manager_page = client_for(manager).get(detail).content.decode()
+    assert "延长试用" in manager_page
+    extended = client_for(manager).post(
+        reverse("customers:extend_trial", args=[ready.pk]), {"days": "10"}, **HX
+    )
+    assert extended["HX-Redirect"] == detail
+    assert state(ready) == ("trial", TODAY() + dt.timedelta(days=17))
+    listed = client.get(reverse("customers:list") + "?service=trial", **HX).content.decode()
+    assert ready.enterprise_no in listed
+    assert (
+        ready.enterprise_no
+        not in client.get(reverse("customers:list") + "?service=grace", **HX).content.decode()
+    )
+
+
+def test_the_api_opens_and_extends_a_trial(ready, ops, manager, package, client_for):
+    from apps.api.tests.helpers import API, assert_error, call
+
+    response = call(
+        client_for(ops), "post", f"{API}/customers/{ready.pk}/trial", {"package": package.pk}
+    )
+    body = response.json()
+    assert response.status_code == 200, body
+    assert body["service_state"] == "trial" and body["trial_extensions"] == 0
+    assert body["service_ends_on"] == (TODAY() + dt.timedelta(days=30)).isoformat()
+    path = f"{API}/customers/{ready.pk}/trial/extend"
+    assert_error(call(client_for(ops), "post", path, {"days": 5}), 403, "forbidden")
+    extended = call(client_for(manager), "post", path, {"days": 5}).json()
+    assert extended["trial_ends_on"] == (TODAY() + dt.timedelta(days=35)).isoformat()
+    listed = client_for(ops).get(f"{API}/customers", {"service": "trial"}).json()
+    assert [c["id"] for c in listed["items"]] == [ready.pk]
+    bad = client_for(ops).get(f"{API}/customers", {"service": "expired"})
+    assert_error(bad, 422, "validation_error")
