@@ -38,6 +38,14 @@ class CustomersConfig(AppConfig):
                 list_labels={"modules": lambda: dict(settings.CUSTOMER_MODULES)},
             )
         )
+        registry.register_actions(
+            {
+                "service_state": _("服务状态变更"),
+                "trial_start": _("开通试用"),
+                "trial_extend": _("延长试用"),
+                "service_warning": _("到期提醒"),
+            }
+        )
         registry.register_activation_check(
             registry.ActivationCheck("profile", check_profile, order=10)
         )

@@ -231,6 +231,7 @@ def test_the_console_opens_and_extends_a_trial(ready, ops, manager, package, cli
     assert done["HX-Redirect"] == detail
     page = client.get(detail).content.decode()
     assert "试用中" in page and "试用版" in page and "延长试用" not in page  # ops may not
+    assert "开通试用" in page and "服务状态变更" in page  # the history, labelled
     manager_page = client_for(manager).get(detail).content.decode()
     assert "延长试用" in manager_page
     extended = client_for(manager).post(
