@@ -43,7 +43,6 @@ class CustomersConfig(AppConfig):
                 "service_state": _("服务状态变更"),
                 "trial_start": _("开通试用"),
                 "trial_extend": _("延长试用"),
-                "service_warning": _("到期提醒"),
             }
         )
         registry.register_activation_check(
