@@ -308,9 +308,12 @@ def customer_activate(
         customer.status = Customer.Status.OPEN
         customer.modules = chosen
         customer.package = chosen_package
-        if trial is not None:
-            customer.trial_ends_on = timezone.localdate() + dt.timedelta(days=trial)
-            customer.trial_extensions = 0
+        # A trial starts afresh; 开通 without one leaves an earlier trial behind (a customer
+        # closed after its trial and opened again is not in a lapsed trial).
+        customer.trial_ends_on = (
+            timezone.localdate() + dt.timedelta(days=trial) if trial is not None else None
+        )
+        customer.trial_extensions = 0
         customer.activated_at = timezone.now()
         customer.activated_by = actor
         customer.closed_at = None

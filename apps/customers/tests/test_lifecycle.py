@@ -152,11 +152,17 @@ def test_a_contract_added_in_grace_restores_service(ready, ops, package):
     assert state(customer)[0] == "grace"
 
 
-def test_opening_and_closing_set_the_state(ready, ops):
+def test_opening_and_closing_set_the_state(ready, ops, package):
+    customer_start_trial(actor=ops, customer=ready, package=package, days=3)
+    Customer.objects.filter(pk=ready.pk).update(trial_ends_on=TODAY() - dt.timedelta(days=60))
+    refresh([ready.pk])
+    assert state(ready) == ("suspended", None)
+    customer_close(actor=ops, customer=ready, reason="试用后未签约")
+    assert state(ready) == ("closed", None)
+    # Opened again (paid, contract to follow): the old trial is not held against it.
     customer_activate(actor=ops, customer=ready, modules=["property"])
     assert state(ready) == ("active", None)
-    customer_close(actor=ops, customer=ready, reason="不再合作")
-    assert state(ready) == ("closed", None)
+    assert Customer.objects.get(pk=ready.pk).trial_ends_on is None
 
 
 def test_a_trial_needs_a_package_and_the_prerequisites(ops, package, ready):
