@@ -12,6 +12,7 @@ per read.
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import datetime as dt
 import logging
 import threading
@@ -42,6 +43,15 @@ class _Count:
     missing: int
     first_at: float  # time.time()
     last_at: float
+
+    def absorb(self, other: _Count) -> None:
+        """Add ``other``'s reads to these (the same key, counted apart)."""
+        self.count += other.count
+        self.unchanged += other.unchanged
+        self.missing += other.missing
+        self.first_at = min(self.first_at, other.first_at)
+        self.last_at = max(self.last_at, other.last_at)
+        self.object_repr = self.object_repr or other.object_repr
 
 
 _lock = threading.Lock()
@@ -119,12 +129,8 @@ def _merge_back(taken: dict[tuple[str, str, str], _Count]) -> None:
             new = _pending.get(key)
             if new is None:
                 _pending[key] = old
-                continue
-            new.count += old.count
-            new.unchanged += old.unchanged
-            new.missing += old.missing
-            new.first_at = min(new.first_at, old.first_at)
-            new.object_repr = new.object_repr or old.object_repr
+            else:
+                new.absorb(old)
 
 
 def _cleaned(taken: dict[tuple[str, str, str], _Count]) -> dict[tuple[str, str, str], _Count]:
@@ -132,17 +138,13 @@ def _cleaned(taken: dict[tuple[str, str, str], _Count]) -> dict[tuple[str, str, 
     out: dict[tuple[str, str, str], _Count] = {}
     for (action, source, key), e in taken.items():
         clean = (action, _text(source, 60), _text(key, 60) or "?")
-        label, name = _text(e.source_label, 100), _text(e.object_repr, 200)
-        have = out.get(clean)
-        if have is None:
-            out[clean] = _Count(label, e.actor_id, name, e.count, e.unchanged, e.missing,
-                                e.first_at, e.last_at)  # fmt: skip
-            continue
-        have.count += e.count
-        have.unchanged += e.unchanged
-        have.missing += e.missing
-        have.first_at, have.last_at = min(have.first_at, e.first_at), max(have.last_at, e.last_at)
-        have.object_repr = have.object_repr or name
+        cleaned = dataclasses.replace(
+            e, source_label=_text(e.source_label, 100), object_repr=_text(e.object_repr, 200)
+        )
+        if clean in out:
+            out[clean].absorb(cleaned)
+        else:
+            out[clean] = cleaned
     return out
 
 

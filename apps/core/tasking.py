@@ -3,6 +3,8 @@
 - the **request context** of the action that queued it: the request id and client IP travel
   in the message headers (never in the arguments), so the task's log lines and audit rows
   carry the id of the click that caused them;
+- **one retry policy** (``RETRY``): a control database that does not answer is a passing
+  fault, retried with exponential backoff — every task is idempotent;
 - **outcome statistics** per task — how many succeeded, failed or were retried and the time
   they took — kept in the control database (``TaskStat``), so ``/metrics`` reports every
   worker on every machine, not only the process that is scraped.
@@ -15,12 +17,20 @@ import time
 from typing import Any
 
 from celery import signals
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.db.models import F
 
 from . import context
 
 log = logging.getLogger(__name__)
+
+RETRY: dict[str, Any] = {
+    "autoretry_for": (OperationalError, InterfaceError),
+    "retry_backoff": 2,  # 2, 4, 8 … seconds
+    "retry_backoff_max": 300,
+    "retry_jitter": True,
+    "max_retries": 8,
+}
 
 _started: dict[str, tuple[float, Any]] = {}
 OUTCOMES = {"SUCCESS": "succeeded", "FAILURE": "failed", "RETRY": "retried"}

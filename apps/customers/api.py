@@ -19,6 +19,7 @@ from apps.api.common import (
     StaffRef,
     StrictInput,
     errors,
+    one_of,
     owner_from_id,
     paginate,
     renamed_fields,
@@ -28,7 +29,7 @@ from apps.api.common import (
 from apps.api.errors import register_labels
 
 from . import lifecycle, selectors, services
-from .models import Customer
+from .models import Customer, ServiceState
 
 router = Router(tags=["客户"])
 
@@ -63,7 +64,7 @@ class CustomerQuery(PageQuery):
     status: Literal["0", "1", "2"] | None = Field(
         None, description="状态：0 关闭（开通后关闭），1 开通，2 未开通（从未开通）"
     )
-    service: Literal["trial", "active", "grace", "suspended", "closed"] | None = Field(
+    service: one_of(ServiceState.values) | None = Field(  # type: ignore[valid-type]
         None,
         description="服务状态：trial 试用中、active 服务中、grace 宽限期、suspended 已停用、"
         "closed 已关闭",

@@ -237,6 +237,17 @@ def _trial_days(days: Any, default: int) -> int:
     return value
 
 
+def trial_extendable(customer: Customer) -> bool:
+    """Whether the trial may be extended: the customer is (or was, now in grace or
+    suspended) on a trial, and has extensions left."""
+    return (
+        customer.trial_ends_on is not None
+        and customer.service_state
+        in (ServiceState.TRIAL, ServiceState.GRACE, ServiceState.SUSPENDED)
+        and customer.trial_extensions < settings.TRIAL_MAX_EXTENSIONS
+    )
+
+
 @transaction.atomic
 def customer_extend_trial(*, actor, customer: Customer, days: Any = None) -> Customer:
     """延长试用: a manager moves the trial's end ``days`` (default
@@ -245,17 +256,12 @@ def customer_extend_trial(*, actor, customer: Customer, days: Any = None) -> Cus
     require_perm(actor, "customers.extend_trial")
     days = _trial_days(days, settings.TRIAL_EXTENSION_DAYS)
     customer = Customer.objects.select_for_update().get(pk=customer.pk)
-    if customer.trial_ends_on is None or customer.service_state not in (
-        ServiceState.TRIAL,
-        ServiceState.GRACE,
-        ServiceState.SUSPENDED,
-    ):
-        raise Conflict(_("该客户不在试用中，不能延长试用"), code=ErrorCode.CONFLICT)
-    if customer.trial_extensions >= settings.TRIAL_MAX_EXTENSIONS:
-        raise Conflict(
-            _("试用已延长 %(n)d 次，不能再延长") % {"n": customer.trial_extensions},
-            code=ErrorCode.CONFLICT,
-        )
+    if not trial_extendable(customer):
+        if customer.trial_extensions >= settings.TRIAL_MAX_EXTENSIONS:
+            message = _("试用已延长 %(n)d 次，不能再延长") % {"n": customer.trial_extensions}
+        else:
+            message = _("该客户不在试用中，不能延长试用")
+        raise Conflict(message, code=ErrorCode.CONFLICT)
     today = timezone.localdate()
     with audit.tracked(customer, actor=actor, action="trial_extend", always=True):
         customer.trial_ends_on = max(customer.trial_ends_on, today) + dt.timedelta(days=days)

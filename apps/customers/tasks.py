@@ -4,15 +4,8 @@ retry or a second delivery moves nothing more."""
 from __future__ import annotations
 
 from celery import shared_task
-from django.db import InterfaceError, OperationalError
 
-RETRY = {
-    "autoretry_for": (OperationalError, InterfaceError),
-    "retry_backoff": 2,
-    "retry_backoff_max": 300,
-    "retry_jitter": True,
-    "max_retries": 8,
-}
+from apps.core.tasking import RETRY
 
 
 @shared_task(name="customers.daily_sweep", **RETRY)

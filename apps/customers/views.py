@@ -128,9 +128,7 @@ def detail_view(request: HttpRequest, pk: int) -> HttpResponse:
         "can_add_contract": has_perm(user, "contracts.add_contract"),
         "can_download": has_perm(user, "customers.view_customer_file"),
         "can_extend_trial": has_perm(user, "customers.extend_trial")
-        and customer.trial_ends_on is not None
-        and customer.service_state in ("trial", "grace", "suspended")
-        and customer.trial_extensions < settings.TRIAL_MAX_EXTENSIONS,
+        and lifecycle.trial_extendable(customer),
         "service_label": lifecycle.state_label(customer.service_state),
         "gate": request.GET.get("gate", ""),
         "owners": list(assignable_owners()) if has_perm(user, "customers.assign_customer") else [],

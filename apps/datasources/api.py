@@ -16,10 +16,11 @@ from django.utils.http import parse_etags
 from ninja import Field, Query, Router, Schema, Status
 
 from apps.api.auth import registry_auth
-from apps.api.common import Input, LocalDateTime, StaffRef, StrictInput, errors
+from apps.api.common import Input, LocalDateTime, StaffRef, StrictInput, errors, one_of
 from apps.api.errors import register_labels
 from apps.core.errors import ErrorCode, NotFound, ValidationFailed
 from apps.core.permissions import has_perm, require_perm
+from apps.customers.models import ServiceState
 from apps.customers.selectors import access_customer
 
 from . import feed, provisioning, registry_reads, schemas, selectors, services
@@ -218,7 +219,7 @@ class RegistryLimits(Schema):
 
 
 class RegistryService(Schema):
-    state: Literal["trial", "active", "grace", "suspended", "closed"] | None = Field(
+    state: one_of(ServiceState.values) | None = Field(  # type: ignore[valid-type]
         None,
         description="服务状态：trial 试用中、active 服务中、grace 宽限期、suspended 已停用、"
         "closed 已关闭；未开通为 null",

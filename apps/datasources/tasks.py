@@ -9,16 +9,8 @@ is reaped once — so a retry or a second delivery does no harm."""
 from __future__ import annotations
 
 from celery import shared_task
-from django.db import InterfaceError, OperationalError
 
-TRANSIENT = (OperationalError, InterfaceError)
-RETRY = {
-    "autoretry_for": TRANSIENT,
-    "retry_backoff": 2,  # 2, 4, 8 … seconds
-    "retry_backoff_max": 300,
-    "retry_jitter": True,
-    "max_retries": 8,
-}
+from apps.core.tasking import RETRY
 
 
 @shared_task(name="datasources.provision", **RETRY)
