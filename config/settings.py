@@ -301,6 +301,12 @@ TRIAL_EXTENSION_DAYS = int(os.environ.get("TRIAL_EXTENSION_DAYS", "15"))
 TRIAL_MAX_EXTENSIONS = int(os.environ.get("TRIAL_MAX_EXTENSIONS", "2"))
 TRIAL_MAX_DAYS = 180
 SERVICE_GRACE_DAYS = int(os.environ.get("SERVICE_GRACE_DAYS", "15"))
+# 到期提醒: the daily sweep warns a customer's 负责人 this many days before a trial, a paid
+# service period or a grace period ends (one reminder per threshold; SMS where configured).
+SERVICE_REMINDER_DAYS = sorted(
+    {int(d) for d in env_list("SERVICE_REMINDER_DAYS", "7,1") if d.isdigit()}, reverse=True
+)
+SERVICE_REMINDER_ATTEMPTS = 3  # a failed reminder is tried again on the next sweeps, this often
 
 # --- Tenant data sources (数据源) ------------------------------------------------------------
 # Fernet keys (comma-separated, the first encrypts, all decrypt); rotate with
@@ -351,6 +357,7 @@ SMS_ACCESS_KEY_ID = os.environ.get("SMS_ACCESS_KEY_ID", "")  # Aliyun AccessKeyI
 SMS_ACCESS_KEY_SECRET = os.environ.get("SMS_ACCESS_KEY_SECRET", "")  # never logged
 SMS_SIGN_NAME = os.environ.get("SMS_SIGN_NAME", "绘管家")
 SMS_TEMPLATE_ID = os.environ.get("SMS_TEMPLATE_ID", "")  # Aliyun TemplateCode / Tencent TemplateId
+SMS_NOTICE_TEMPLATE_ID = os.environ.get("SMS_NOTICE_TEMPLATE_ID", "")  # 到期提醒 to staff
 SMS_APP_ID = os.environ.get("SMS_APP_ID", "")  # Tencent SmsSdkAppId
 SMS_REGION = os.environ.get("SMS_REGION", "")  # default: cn-hangzhou / ap-guangzhou
 SMS_ENDPOINT = os.environ.get("SMS_ENDPOINT", "")  # default: the provider's public endpoint

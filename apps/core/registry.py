@@ -195,3 +195,46 @@ def service_periods(customer_ids: list[int]) -> dict[int, list[tuple[Any, Any, A
         for pk, periods in provider(customer_ids).items():
             merged.setdefault(pk, []).extend(periods)
     return merged
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A message for a member of staff (到期提醒 …), handed to every registered channel.
+
+    ``text`` is the whole message in Chinese (logs, chat, an inbox); ``params`` are the same
+    facts as ordered (name, value) pairs, for channels that send a fixed template (SMS:
+    Aliyun fills ``${name}`` by name, Tencent ``{1}…`` by position)."""
+
+    recipient: Any  # a staff user
+    kind: str
+    text: str
+    params: tuple[tuple[str, str], ...] = ()
+
+
+class NoticeFailed(Exception):
+    """A channel could not deliver; the message (Chinese, without secrets) says why."""
+
+
+# ``send(notice)`` returns the channel's label when it delivered, None when it does not
+# apply (not configured, the recipient has no address for it), or raises NoticeFailed.
+Notifier = Callable[[Notice], str | None]
+_notifiers: dict[str, Notifier] = {}
+
+
+def register_notifier(code: str, send: Notifier) -> None:
+    _notifiers[code] = send
+
+
+def notify(notice: Notice) -> tuple[list[str], list[str]]:
+    """Hand ``notice`` to every channel: (labels of those that delivered, failures)."""
+    delivered: list[str] = []
+    failed: list[str] = []
+    for code in sorted(_notifiers):
+        try:
+            label = _notifiers[code](notice)
+        except NoticeFailed as exc:
+            failed.append(str(exc))
+        else:
+            if label:
+                delivered.append(label)
+    return delivered, failed

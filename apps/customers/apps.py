@@ -43,6 +43,7 @@ class CustomersConfig(AppConfig):
                 "service_state": _("服务状态变更"),
                 "trial_start": _("开通试用"),
                 "trial_extend": _("延长试用"),
+                "service_reminder": _("到期提醒"),
             }
         )
         registry.register_activation_check(

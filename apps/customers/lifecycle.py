@@ -206,6 +206,16 @@ def daily_sweep(*, today: dt.date | None = None) -> Counter:
         last = batch[-1]
 
 
+def daily(*, today: dt.date | None = None) -> tuple[Counter, Counter]:
+    """The day's work (``manage.py daily_sweep`` and the beat task): bring the states up to
+    date, then send the 到期提醒 due on them. Returns (moves per state, reminders by
+    outcome); idempotent."""
+    from .reminders import send_reminders
+
+    today = today or timezone.localdate()
+    return daily_sweep(today=today), send_reminders(today=today)
+
+
 # --- 试用 -----------------------------------------------------------------------------------
 
 

@@ -265,3 +265,46 @@ class Package(models.Model):
     def clean(self) -> None:
         self.name = (self.name or "").strip()
         self.remarks = (self.remarks or "").strip()
+
+
+class ServiceReminder(models.Model):
+    """到期提醒: one per customer, state, end date and threshold (days before the end), so a
+    sweep run twice — or an end date that stays put — never warns twice. ``channels`` says
+    how it reached the 负责人 (短信 …; empty: no channel applies), ``error`` why it did not;
+    a failed reminder is tried again on the next sweeps, ``SERVICE_REMINDER_ATTEMPTS`` times
+    in all."""
+
+    customer = models.ForeignKey(
+        Customer, verbose_name=_("客户"), on_delete=models.CASCADE, related_name="reminders"
+    )
+    state = models.CharField(_("服务状态"), max_length=10, choices=ServiceState.choices)
+    ends_on = models.DateField(_("截止日"))
+    days_before = models.PositiveSmallIntegerField(_("提前天数"))
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("提醒对象"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    channels = models.CharField(_("送达方式"), max_length=100, blank=True)
+    error = models.CharField(_("失败原因"), max_length=200, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("尝试次数"), default=0)
+    created_at = fields.DateTimeField(_("创建时间"), default=timezone.now)
+    sent_at = fields.DateTimeField(_("送达时间"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("到期提醒")
+        verbose_name_plural = _("到期提醒")
+        default_permissions = ()
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer", "state", "ends_on", "days_before"],
+                name="service_reminder_once",
+            )
+        ]
+        indexes = [models.Index(fields=["recipient", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} {self.state} {self.ends_on} -{self.days_before}d"

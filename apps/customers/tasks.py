@@ -1,5 +1,5 @@
-"""Customer tasks: the daily sweep of service states (beat, once a day). Idempotent: a
-retry or a second delivery moves nothing more."""
+"""Customer tasks: the daily sweep of service states and its 到期提醒 (beat, once a day).
+Idempotent: a retry or a second delivery moves and sends nothing more."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from apps.core.tasking import RETRY
 
 
 @shared_task(name="customers.daily_sweep", **RETRY)
-def daily_sweep() -> dict[str, int]:
-    from .lifecycle import daily_sweep as sweep
+def daily_sweep() -> dict[str, dict[str, int]]:
+    from .lifecycle import daily
 
-    return dict(sweep())
+    moves, reminders = daily()
+    return {"moves": dict(moves), "reminders": dict(reminders)}

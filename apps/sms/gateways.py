@@ -8,6 +8,10 @@
 - ``tencent``: Tencent Cloud SMS ``SendSms`` (API 2021-01-11, signature TC3-HMAC-SHA256),
   ``https://sms.tencentcloudapi.com``; template parameters ``["123456"]``.
 
+Two templates: the verification code (``SMS_TEMPLATE_ID``) and notices to staff
+(``SMS_NOTICE_TEMPLATE_ID``, e.g. 到期提醒; its parameters come with the notice, see
+``apps.sms.notices``).
+
 Keys, sign name, template id, app id, region and an endpoint override (used by the tests,
 which run a local HTTP server) come from settings, i.e. from the environment. A provider
 failure raises ``SmsSendFailed`` (Chinese message for the applicant) after one log line that
@@ -48,10 +52,24 @@ class SmsGateway:
 
     def send_code(self, *, phone: str, code: str, minutes: int) -> None:
         """Send ``code`` to ``phone`` (E.164, +86…); raise SmsSendFailed on failure."""
+        self._send(phone, settings.SMS_TEMPLATE_ID, (("code", code),), redact=code)
+
+    def send_notice(self, *, phone: str, text: str, params: tuple[tuple[str, str], ...]) -> None:
+        """Send a notice to a member of staff with the notice template
+        (``SMS_NOTICE_TEMPLATE_ID``); ``params`` fill it by name (Aliyun) or position
+        (Tencent). Raise SmsSendFailed on failure."""
+        self._send(phone, settings.SMS_NOTICE_TEMPLATE_ID, params)
+
+    def _send(
+        self, phone: str, template: str, params: tuple[tuple[str, str], ...], redact: str = ""
+    ) -> None:
         raise NotImplementedError
 
-    def _failed(self, phone: str, code: str, error: str, detail: str = "") -> SmsSendFailed:
-        detail = (detail or "").replace(code, "******")[:200]
+    def _failed(self, phone: str, redact: str, error: str, detail: str = "") -> SmsSendFailed:
+        detail = detail or ""
+        if redact:
+            detail = detail.replace(redact, "******")
+        detail = detail[:200]
         log.warning(
             "sms send failed backend=%s phone=%s error=%s detail=%s",
             self.name,
@@ -69,6 +87,9 @@ class ConsoleGateway(SmsGateway):
         log.info(
             "SMS (console) to %s: 验证码 %s，%d 分钟内有效", v.mask_phone(phone), code, minutes
         )
+
+    def send_notice(self, *, phone: str, text: str, params: tuple[tuple[str, str], ...]) -> None:
+        log.info("SMS (console) to %s: %s", v.mask_phone(phone), text)
 
 
 CAPTURE_KEY = "sms:capture:{phone}"
@@ -130,7 +151,9 @@ class AliyunGateway(SmsGateway):
     name = "aliyun"
     default_endpoint = "https://dysmsapi.aliyuncs.com/"
 
-    def send_code(self, *, phone: str, code: str, minutes: int) -> None:
+    def _send(
+        self, phone: str, template: str, values: tuple[tuple[str, str], ...], redact: str = ""
+    ) -> None:
         params = {
             "AccessKeyId": settings.SMS_ACCESS_KEY_ID,
             "Action": "SendSms",
@@ -143,8 +166,8 @@ class AliyunGateway(SmsGateway):
             "Version": "2017-05-25",
             "PhoneNumbers": v.normalize_mobile(phone),
             "SignName": settings.SMS_SIGN_NAME,
-            "TemplateCode": settings.SMS_TEMPLATE_ID,
-            "TemplateParam": json.dumps({"code": code}),
+            "TemplateCode": template,
+            "TemplateParam": json.dumps(dict(values), ensure_ascii=False),
         }
         params["Signature"] = aliyun_signature(settings.SMS_ACCESS_KEY_SECRET, "POST", params)
         body = "&".join(f"{aliyun_quote(k)}={aliyun_quote(val)}" for k, val in params.items())
@@ -156,12 +179,12 @@ class AliyunGateway(SmsGateway):
                 settings.SMS_TIMEOUT,
             )
         except (OSError, ValueError) as exc:
-            raise self._failed(phone, code, type(exc).__name__, str(exc)) from None
+            raise self._failed(phone, redact, type(exc).__name__, str(exc)) from None
         if data is None:
-            raise self._failed(phone, code, f"http_{status}", text)
+            raise self._failed(phone, redact, f"http_{status}", text)
         if data.get("Code") != "OK":
             detail = f"{data.get('Message', '')} request_id={data.get('RequestId', '')}"
-            raise self._failed(phone, code, str(data.get("Code") or f"http_{status}"), detail)
+            raise self._failed(phone, redact, str(data.get("Code") or f"http_{status}"), detail)
 
 
 # --- Tencent Cloud ---------------------------------------------------------------------------
@@ -224,7 +247,9 @@ class TencentGateway(SmsGateway):
     action = "SendSms"
     version = "2021-01-11"
 
-    def send_code(self, *, phone: str, code: str, minutes: int) -> None:
+    def _send(
+        self, phone: str, template: str, values: tuple[tuple[str, str], ...], redact: str = ""
+    ) -> None:
         endpoint = settings.SMS_ENDPOINT or self.default_endpoint
         host = urllib.parse.urlsplit(endpoint).netloc
         payload = json.dumps(
@@ -232,8 +257,8 @@ class TencentGateway(SmsGateway):
                 "PhoneNumberSet": [v.mobile_e164(phone)],
                 "SmsSdkAppId": settings.SMS_APP_ID,
                 "SignName": settings.SMS_SIGN_NAME,
-                "TemplateId": settings.SMS_TEMPLATE_ID,
-                "TemplateParamSet": [code],
+                "TemplateId": template,
+                "TemplateParamSet": [value for _name, value in values],
             },
             ensure_ascii=False,
         )
@@ -259,20 +284,20 @@ class TencentGateway(SmsGateway):
         try:
             status, data, text = _post(endpoint, payload.encode(), headers, settings.SMS_TIMEOUT)
         except (OSError, ValueError) as exc:
-            raise self._failed(phone, code, type(exc).__name__, str(exc)) from None
+            raise self._failed(phone, redact, type(exc).__name__, str(exc)) from None
         response = (data or {}).get("Response")
         if not isinstance(response, dict):
-            raise self._failed(phone, code, f"http_{status}", text)
+            raise self._failed(phone, redact, f"http_{status}", text)
         request_id = response.get("RequestId", "")
         error = response.get("Error")
         if error:
             detail = f"{error.get('Message', '')} request_id={request_id}"
-            raise self._failed(phone, code, str(error.get("Code", "Error")), detail)
+            raise self._failed(phone, redact, str(error.get("Code", "Error")), detail)
         statuses = response.get("SendStatusSet") or []
         if not statuses or any(s.get("Code") != "Ok" for s in statuses):
             first = next((s for s in statuses if s.get("Code") != "Ok"), {})
             detail = f"{first.get('Message', '')} request_id={request_id}"
-            raise self._failed(phone, code, str(first.get("Code", "EmptySendStatusSet")), detail)
+            raise self._failed(phone, redact, str(first.get("Code", "EmptySendStatusSet")), detail)
 
 
 BACKENDS: dict[str, type[SmsGateway]] = {

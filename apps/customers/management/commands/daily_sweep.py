@@ -1,5 +1,6 @@
 """manage.py daily_sweep [--today YYYY-MM-DD]: bring every customer's service state up to
-date (试用中 → 宽限期 → 已停用 …). Safe to run twice; beat runs it daily."""
+date (试用中 → 宽限期 → 已停用 …), then send the 到期提醒 due. Safe to run twice; beat runs
+it daily."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import datetime as dt
 
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.customers.lifecycle import daily_sweep, state_label
+from apps.customers.lifecycle import daily, state_label
 from apps.customers.models import ServiceState
 
 
@@ -26,13 +27,24 @@ class Command(BaseCommand):
                 raise CommandError("--today 须为 YYYY-MM-DD 格式的日期") from None
             if not dt.date(2000, 1, 1) <= today <= dt.date(2100, 12, 31):
                 raise CommandError("--today 须在 2000-01-01 与 2100-12-31 之间")
-        counts = daily_sweep(today=today)
-        if not counts:
+        counts, reminders = daily(today=today)
+        if counts:
+            moved = "，".join(
+                f"{state_label(state)} {counts[state]} 个"
+                for state in ServiceState.values
+                if counts[state]
+            )
+            self.stdout.write(self.style.SUCCESS(f"已更新服务状态：{moved}"))
+        else:
             self.stdout.write("服务状态均已是最新，未做任何修改")
-            return
-        moved = "，".join(
-            f"{state_label(state)} {counts[state]} 个"
-            for state in ServiceState.values
-            if counts[state]
-        )
-        self.stdout.write(self.style.SUCCESS(f"已更新服务状态：{moved}"))
+        if reminders:
+            sent = "，".join(
+                f"{label} {reminders[key]} 条"
+                for key, label in (
+                    ("sent", "已送达"),
+                    ("undelivered", "无可用渠道"),
+                    ("failed", "发送失败"),
+                )
+                if reminders[key]
+            )
+            self.stdout.write(f"到期提醒：{sent}")
