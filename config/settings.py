@@ -327,6 +327,9 @@ TENANT_BASELINE_DIR = os.environ.get(
 )
 TENANT_PG_MAINTENANCE_DB = os.environ.get("TENANT_PG_MAINTENANCE_DB", "postgres")
 # Tables whose rows are platform metadata, not customer data (ignored by the delete probe).
+# 清空数据表: how long the cleared rows are kept (backup tables on the tenant's server) and
+# may be restored.
+TENANT_CLEAR_RETENTION_DAYS = int(os.environ.get("TENANT_CLEAR_RETENTION_DAYS", "7"))
 TENANT_METADATA_TABLES = env_list("TENANT_METADATA_TABLES", "schema_version")
 TENANT_COMMUNITY_TABLE = os.environ.get("TENANT_COMMUNITY_TABLE", "communities")
 TENANT_COMMUNITY_ONLINE_COLUMN = os.environ.get("TENANT_COMMUNITY_ONLINE_COLUMN", "online")
@@ -425,6 +428,10 @@ CELERY_BEAT_SCHEDULE = {
     "reap-provisioning-runs": {"task": "datasources.reap_runs", "schedule": 60.0},
     # The service lifecycle's sweep, daily shortly after midnight (CELERY_TIMEZONE).
     "daily-sweep": {"task": "customers.daily_sweep", "schedule": crontab(minute=10, hour=0)},
+    "purge-clearing-backups": {
+        "task": "datasources.purge_clearing_backups",
+        "schedule": crontab(minute=30, hour=3),
+    },
     "refresh-tenant-schemas": {
         "task": "datasources.refresh_schemas",
         "schedule": float(os.environ.get("SCHEMA_PROBE_EVERY", "3600")),

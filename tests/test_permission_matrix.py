@@ -21,7 +21,7 @@ from apps.customers.packages import package_create
 from apps.customers.services import customer_update
 from apps.customers.tests.factories import make_customer
 from apps.datasources import crypto
-from apps.datasources.models import ProvisioningRun, Rollout
+from apps.datasources.models import ProvisioningRun, Rollout, TableClearing
 from apps.datasources.tests.factories import make_datasource
 from apps.leads.services import lead_create_offline, qr_channel_create
 
@@ -109,6 +109,9 @@ ROUTES = [
     Route("datasources:run", DATASOURCE, args="run"),
     Route("datasources:retry", DATASOURCE, "post", args="run"),
     Route("datasources:cleanup", DATASOURCE, args="run"),
+    Route("datasources:clear", DATASOURCE, args="ds_customer"),
+    Route("datasources:clearings", DATASOURCE, args="ds_customer"),
+    Route("datasources:restore", DATASOURCE, args="clearing"),
     Route("audit:list", MANAGERS),
     Route("audit:export", MANAGERS),
     Route("audit:reads", ADMIN),  # 运营主管 lack the data-source permission registry reads need
@@ -203,7 +206,11 @@ def world(db):
     qr = qr_channel_create(actor=users["admin"], name="矩阵海报")
     # A closed local port: 检测数据 fails at once, without leaving the machine.
     ds_customer = make_customer(actor=users["ops"], complete=True)
-    make_datasource(ds_customer, actor=users["devops"], host="127.0.0.1", port=1)
+    ds = make_datasource(ds_customer, actor=users["devops"], host="127.0.0.1", port=1)
+    clearing = TableClearing.objects.create(
+        customer=ds_customer, datasource=ds, name=ds.name, status=TableClearing.Status.CLEARED,
+        tables=[{"table": "notes", "rows": 2, "backup": "hgj_bak_1_1", "cleared": 2}],
+    )  # fmt: skip
     run = ProvisioningRun.objects.create(
         customer=customer, name="DS-M-1", database="m_1", db_type="mysql", host="127.0.0.1",
         port=1, username="tenant_app", status=ProvisioningRun.Status.FAILED,
@@ -215,6 +222,7 @@ def world(db):
         "package": package.pk,
         "rollout": rollout.pk,
         "run": (customer.pk, run.pk),
+        "clearing": (ds_customer.pk, clearing.pk),
         "customer": customer.pk,
         "ds_customer": ds_customer.pk,
         "contract": contract.pk,

@@ -72,6 +72,9 @@ class ErrorCode(StrEnum):
     CLEANUP_FAILED = "cleanup_failed"  # 清理租户服务器上的遗留内容失败
     ROLLOUT_IN_PROGRESS = "rollout_in_progress"  # 已有租户库升级在进行或暂停中
     TENANT_NOT_FOUND = "tenant_not_found"  # 租户不存在或未配置数据源
+    NOT_IN_IMPLEMENTATION = "not_in_implementation"  # 仅「实施中」的租户库可以清空数据表
+    TABLE_OPERATION_IN_PROGRESS = "table_operation_in_progress"  # 已有清空或恢复在进行
+    NOT_RESTORABLE = "not_restorable"  # 该记录不能恢复（未清空、已恢复或备份已过期）
 
 
 class DomainError(Exception):

@@ -23,7 +23,7 @@ from apps.core.permissions import has_perm, require_perm
 from apps.customers.models import ServiceState
 from apps.customers.selectors import access_customer
 
-from . import feed, provisioning, registry_reads, schemas, selectors, services
+from . import clearing, feed, provisioning, registry_reads, schemas, selectors, services
 from .models import DataSource, ProvisioningRun
 
 router = Router(tags=["数据源"])
@@ -36,6 +36,7 @@ register_labels(
         "cursor": "游标",
         "changed_since": "变更起始时间",
         "limit": "每页条数",
+        "tables": "数据表",
     }
 )
 
@@ -516,6 +517,147 @@ def delete_datasource(request: HttpRequest, id: int, payload: DeleteIn):
 def probe_datasource(request: HttpRequest, id: int):
     ds = _datasource(request, id, perm=selectors.MANAGE)
     return services.datasource_probe(actor=request.user, datasource=ds).as_dict()
+
+
+# --- 清空数据表 ------------------------------------------------------------------------------
+
+
+class TableOut(Schema):
+    table: str = Field(..., description="表名（PostgreSQL 非 public 模式的表为 `模式.表名`）")
+    rows: int = Field(..., description="当前行数")
+    references: list[str] = Field(..., description="它引用的表")
+    referenced_by: list[str] = Field(..., description="引用它的表（须一并清空）")
+
+
+class ClearIn(StrictInput):
+    tables: list[str] = Field(..., description="要清空的表名", examples=[["bills", "notes"]])
+    confirm_name: str = Field(..., description="确认：输入数据源名称，如 DS-HGJ100001-1")
+
+
+ClearingStatus = Literal[
+    "queued", "running", "cleared", "failed", "restore_queued", "restoring", "restored", "expired"
+]
+
+
+class ClearedTableOut(Schema):
+    table: str
+    rows: int = Field(..., description="申请时的行数")
+    cleared: int | None = Field(None, description="清空（并备份）的行数")
+
+
+class ClearingOut(Schema):
+    id: int
+    status: ClearingStatus = Field(
+        ...,
+        description="状态：`queued` 排队中、`running` 清空中、`cleared` 已清空、"
+        "`failed` 失败、`restore_queued` 等待恢复、`restoring` 恢复中、`restored` 已恢复、"
+        "`expired` 备份已过期删除",
+    )
+    status_label: str
+    tables: list[ClearedTableOut]
+    message: str = Field(..., description="失败原因")
+    started_at: LocalDateTime
+    started_by: StaffRef | None = None
+    cleared_at: LocalDateTime | None = None
+    expires_at: LocalDateTime | None = Field(None, description="备份保留至（之前可以恢复）")
+    restored_at: LocalDateTime | None = None
+    restored_by: StaffRef | None = None
+
+
+def clearing_out(c: Any) -> dict[str, Any]:
+    return {
+        "id": c.pk,
+        "status": c.status,
+        "status_label": str(c.get_status_display()),
+        "tables": [
+            {"table": t["table"], "rows": t.get("rows", 0), "cleared": t.get("cleared")}
+            for t in c.tables
+        ],
+        "message": c.message,
+        "started_at": c.started_at,
+        "started_by": c.started_by if c.started_by_id else None,
+        "cleared_at": c.cleared_at,
+        "expires_at": c.expires_at,
+        "restored_at": c.restored_at,
+        "restored_by": c.restored_by if c.restored_by_id else None,
+    }
+
+
+@router.get(
+    "customers/{id}/datasource/tables",
+    response={200: list[TableOut], **errors(401, 403, 404, 409)},
+    summary="可清空的数据表（实施中）",
+    description="租户库的业务表及行数、外键；平台的记录表（如 schema_version）不在其中。",
+)
+def list_tables(request: HttpRequest, id: int):
+    ds = _datasource(request, id, perm=selectors.MANAGE)
+    return [
+        {
+            "table": t.label,
+            "rows": t.rows,
+            "references": list(t.references),
+            "referenced_by": list(t.referenced_by),
+        }
+        for t in clearing.clearable_tables(actor=request.user, datasource=ds)
+    ]
+
+
+@router.post(
+    "customers/{id}/datasource/clearings",
+    response={202: ClearingOut, **errors(401, 403, 404, 409, 422)},
+    summary="清空数据表",
+    description=(
+        "仅「实施中」。须输入数据源名称确认；被未选择的表引用的表不能单独清空（422）。"
+        "数据先备份在租户库服务器上再在一个事务中清空，由工作进程执行；"
+        "备份保留 `TENANT_CLEAR_RETENTION_DAYS` 天，期间可以恢复。"
+    ),
+)
+def clear_tables(request: HttpRequest, response: HttpResponse, id: int, payload: ClearIn):
+    ds = _datasource(request, id, perm=selectors.MANAGE)
+    record = clearing.clearing_request(
+        actor=request.user, datasource=ds, tables=payload.tables, confirm_name=payload.confirm_name
+    )
+    response["Location"] = f"/api/v1/customers/{ds.customer_id}/datasource/clearings/{record.pk}"
+    return Status(202, clearing_out(record))
+
+
+@router.get(
+    "customers/{id}/datasource/clearings",
+    response={200: list[ClearingOut], **errors(401, 403, 404)},
+    summary="清空数据表记录（最近 20 条）",
+)
+def list_clearings(request: HttpRequest, id: int):
+    customer = access_customer(request.user, id)
+    return [
+        clearing_out(c)
+        for c in selectors.table_clearings(user=request.user, customer=customer, limit=20)
+    ]
+
+
+@router.get(
+    "customers/{id}/datasource/clearings/{clearing_id}",
+    response={200: ClearingOut, **errors(401, 403, 404)},
+    summary="一条清空数据表记录",
+)
+def get_clearing(request: HttpRequest, id: int, clearing_id: int):
+    require_perm(request.user, selectors.MANAGE)
+    customer = access_customer(request.user, id)
+    return clearing_out(
+        selectors.table_clearing(user=request.user, customer=customer, clearing_id=clearing_id)
+    )
+
+
+@router.post(
+    "customers/{id}/datasource/clearings/{clearing_id}/restore",
+    response={202: ClearingOut, **errors(401, 403, 404, 409)},
+    summary="恢复清空的数据表",
+    description="备份保留期内、数据源仍为「实施中」时可以恢复；由工作进程执行，成功后删除备份。",
+)
+def restore_clearing(request: HttpRequest, id: int, clearing_id: int):
+    require_perm(request.user, selectors.MANAGE)
+    customer = access_customer(request.user, id)
+    record = selectors.table_clearing(user=request.user, customer=customer, clearing_id=clearing_id)
+    return Status(202, clearing_out(clearing.clearing_restore(actor=request.user, clearing=record)))
 
 
 # --- Registry ----------------------------------------------------------------------------

@@ -97,3 +97,24 @@ class DeleteForm(core_forms.Form):
         help_text=_("请输入数据源名称以确认删除"),
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )
+
+
+class ClearTablesForm(core_forms.Form):
+    """清空数据表: the tables (choices are the tenant's business tables, read when the modal
+    opens) and the data source's name typed to confirm."""
+
+    tables = forms.MultipleChoiceField(
+        label=_("数据表"),
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": _("请至少选择一张数据表")},
+    )
+    confirm_name = forms.CharField(
+        label=_("确认名称"),
+        max_length=64,
+        help_text=_("请输入数据源名称以确认清空"),
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+
+    def __init__(self, *args: Any, tables: list[Any] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["tables"].choices = [(t.label, t.label) for t in tables]

@@ -510,3 +510,93 @@ class RolloutTenant(models.Model):
         if not (self.started_at and self.finished_at):
             return None
         return int((self.finished_at - self.started_at).total_seconds() * 1000)
+
+
+class TableClearing(models.Model):
+    """清空数据表: business tables of a tenant in 实施中 emptied on request, their rows kept
+    in backup tables on the tenant's server until ``expires_at`` (恢复 puts them back).
+    ``tables``: [{"table", "rows" (when requested), "backup", "cleared"}]."""
+
+    input_guard = False  # written by the platform from checked input
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("排队中")
+        RUNNING = "running", _("清空中")
+        CLEARED = "cleared", _("已清空")
+        FAILED = "failed", _("失败")
+        RESTORE_QUEUED = "restore_queued", _("等待恢复")
+        RESTORING = "restoring", _("恢复中")
+        RESTORED = "restored", _("已恢复")
+        EXPIRED = "expired", _("备份已过期删除")
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING, Status.RESTORE_QUEUED, Status.RESTORING)
+
+    customer = models.ForeignKey(
+        "customers.Customer",
+        verbose_name=_("客户"),
+        on_delete=models.PROTECT,
+        related_name="table_clearings",
+    )
+    datasource = models.ForeignKey(
+        DataSource,
+        verbose_name=_("数据源"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="clearings",
+    )
+    name = models.CharField(_("数据源名称"), max_length=64)
+    tables = models.JSONField(_("数据表"), default=list)
+    status = models.CharField(
+        _("状态"), max_length=16, choices=Status.choices, default=Status.QUEUED
+    )
+    message = models.CharField(_("说明"), max_length=1000, blank=True)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("操作人"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    started_at = fields.DateTimeField(_("申请时间"), default=timezone.now)
+    progress_at = fields.DateTimeField(_("最近进展"), null=True, blank=True)
+    cleared_at = fields.DateTimeField(_("清空时间"), null=True, blank=True)
+    expires_at = fields.DateTimeField(_("备份保留至"), null=True, blank=True)
+    restored_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("恢复人"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    restored_at = fields.DateTimeField(_("恢复时间"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("清空数据表记录")
+        verbose_name_plural = _("清空数据表记录")
+        ordering = ["-started_at", "-id"]
+        default_permissions = ()
+        indexes = [models.Index(fields=["status", "expires_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.get_status_display()}"
+
+    @property
+    def labels(self) -> list[str]:
+        return [t["table"] for t in self.tables]
+
+    @property
+    def backups(self) -> dict[str, str]:
+        return {t["table"]: t["backup"] for t in self.tables}
+
+    @property
+    def total_rows(self) -> int:
+        return sum(int(t.get("cleared", t.get("rows", 0)) or 0) for t in self.tables)
+
+    def restorable(self, now=None) -> bool:
+        now = now or timezone.now()
+        return self.status == self.Status.CLEARED and bool(
+            self.expires_at and now < self.expires_at
+        )

@@ -23,7 +23,7 @@ from apps.customers.models import Customer
 from apps.customers.selectors import visible_customers
 
 from . import crypto
-from .models import DataSource, DataSourceTombstone, ProvisioningRun
+from .models import DataSource, DataSourceTombstone, ProvisioningRun, TableClearing
 
 VIEW = "datasources.view_datasource"
 MANAGE = "datasources.manage_datasource"
@@ -93,6 +93,25 @@ def active_run(*, user, customer: Customer) -> ProvisioningRun | None:
     """The customer's queued or running provisioning run, if any."""
     require_perm(user, MANAGE)
     return _runs(customer).filter(status__in=ProvisioningRun.ACTIVE).order_by("-pk").first()
+
+
+def table_clearings(*, user, customer: Customer, limit: int = 5) -> QuerySet[TableClearing]:
+    """The customer's latest 清空数据表 records, newest first."""
+    require_perm(user, MANAGE)
+    return (
+        TableClearing.objects.filter(customer=customer)
+        .select_related("started_by", "restored_by")
+        .order_by("-started_at", "-id")[:limit]
+    )
+
+
+def table_clearing(*, user, customer: Customer, clearing_id: int) -> TableClearing:
+    """One of the customer's 清空数据表 records, or 404."""
+    require_perm(user, MANAGE)
+    clearing = TableClearing.objects.filter(pk=clearing_id, customer=customer).first()
+    if clearing is None:
+        raise NotFound(_("清空数据表记录不存在"))
+    return clearing
 
 
 def datasource_history(customer: Customer, limit: int = 50) -> QuerySet[AuditLog]:

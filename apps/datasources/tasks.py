@@ -34,12 +34,14 @@ def refresh_schemas() -> dict[str, int]:
 
 @shared_task(name="datasources.reap_runs", **RETRY)
 def reap_runs() -> int:
-    """Beat, every minute: fail the provisioning runs and rollout tenants whose worker
-    died (``reap_stale_runs``, ``rollouts.reap_stale_tenants``)."""
+    """Beat, every minute: fail the provisioning runs, rollout tenants and table clearings
+    whose worker died (``reap_stale_runs``, ``rollouts.reap_stale_tenants``,
+    ``clearing.reap_stale``)."""
+    from .clearing import reap_stale
     from .provisioning import reap_stale_runs
     from .rollouts import reap_stale_tenants
 
-    return len(reap_stale_runs()) + reap_stale_tenants()
+    return len(reap_stale_runs()) + reap_stale_tenants() + reap_stale()
 
 
 @shared_task(name="datasources.rollout_dispatch", **RETRY)
@@ -57,3 +59,30 @@ def migrate_tenant(tenant_id: int) -> str:
     from .rollouts import migrate_tenant as run
 
     return run(tenant_id)
+
+
+@shared_task(name="datasources.clear_tables", **RETRY)
+def clear_tables(clearing_id: int) -> str:
+    """Keep and clear the tables of a queued 清空数据表 (``clearing.run_clearing``); taken
+    once however often it is delivered."""
+    from .clearing import run_clearing
+
+    clearing = run_clearing(clearing_id)
+    return clearing.status if clearing else "skipped"
+
+
+@shared_task(name="datasources.restore_tables", **RETRY)
+def restore_tables(clearing_id: int) -> str:
+    """Put a clearing's rows back (``clearing.run_restore``); taken once."""
+    from .clearing import run_restore
+
+    clearing = run_restore(clearing_id)
+    return clearing.status if clearing else "skipped"
+
+
+@shared_task(name="datasources.purge_clearing_backups", **RETRY)
+def purge_clearing_backups() -> int:
+    """Beat, daily: drop the backups of clearings past ``TENANT_CLEAR_RETENTION_DAYS``."""
+    from .clearing import purge_expired
+
+    return purge_expired()

@@ -13,6 +13,13 @@ urlpatterns = [
     path("<int:pk>/datasource/delete/", views.delete_view, name="delete"),
     path("<int:pk>/datasource/probe/", views.probe_view, name="probe"),
     path("<int:pk>/datasource/schema/", views.schema_view, name="schema"),
+    path("<int:pk>/datasource/clear/", views.clear_view, name="clear"),
+    path("<int:pk>/datasource/clearings/", views.clearings_view, name="clearings"),
+    path(
+        "<int:pk>/datasource/clearings/<int:clearing_id>/restore/",
+        views.restore_view,
+        name="restore",
+    ),
     path("<int:pk>/datasource/runs/<int:run_id>/", views.run_view, name="run"),
     path("<int:pk>/datasource/runs/<int:run_id>/retry/", views.retry_view, name="retry"),
     path("<int:pk>/datasource/runs/<int:run_id>/cleanup/", views.cleanup_view, name="cleanup"),

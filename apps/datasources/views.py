@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -24,9 +25,9 @@ from apps.core.tasks import worker_seen_seconds
 from apps.customers.models import Customer
 from apps.customers.selectors import access_customer
 
-from . import provisioning, schemas, selectors, services
-from .forms import DataSourceForm, DeleteForm
-from .models import DataSource, ProvisioningRun
+from . import clearing, provisioning, schemas, selectors, services
+from .forms import ClearTablesForm, DataSourceForm, DeleteForm
+from .models import DataSource, ProvisioningRun, TableClearing
 from .selectors import MANAGE, VIEW
 
 Status = DataSource.ImplStatus
@@ -63,6 +64,7 @@ def panel_context(request: HttpRequest, customer: Customer) -> dict[str, Any]:
         context["ds_history"] = list(selectors.datasource_history(customer, limit=20))
         if ds is not None:
             context["ds_schema"] = schemas.schema_view(ds)
+        context.update(_clearings_context(user, customer, ds))
     return context
 
 
@@ -338,3 +340,89 @@ def probe_view(request: HttpRequest, pk: int) -> HttpResponse:
         "datasources/_probe.html",
         {"customer": customer, "datasource": ds, "result": result, "error": error},
     )
+
+
+# --- 清空数据表 -------------------------------------------------------------------------------
+
+
+def _clearings_context(user: Any, customer: Customer, ds: DataSource | None) -> dict[str, Any]:
+    clearings = list(selectors.table_clearings(user=user, customer=customer))
+    in_implementation = ds is not None and ds.impl_status == Status.IN_PROGRESS
+    now = timezone.now()
+    for c in clearings:
+        c.can_restore = in_implementation and c.restorable(now)
+    return {
+        "ds_clearings": clearings,
+        "ds_clearing_active": any(c.status in TableClearing.ACTIVE for c in clearings),
+        "ds_can_clear": in_implementation,
+    }
+
+
+@require_GET
+def clearings_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """The 清空数据表 records of the panel, polled while one is under way."""
+    customer = _managed_customer(request, pk)
+    ds = selectors.datasource_of(user=request.user, customer=customer)
+    context = {"customer": customer, **_clearings_context(request.user, customer, ds)}
+    response = render(request, "datasources/_clearings.html", context)
+    if not context["ds_clearing_active"] and request.GET.get("was") == "active":
+        response["HX-Trigger"] = "datasource-changed"  # the history gained its rows
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+def clear_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """清空数据表: the tenant's business tables with their rows (read now), the choice and
+    the typed name; 提交 queues the clearing for a worker."""
+    customer = _managed_customer(request, pk)
+    ds = _existing(request, customer)
+    tables, error = [], ""
+    try:
+        tables = clearing.clearable_tables(actor=request.user, datasource=ds)
+    except DomainError as exc:
+        error = exc.message
+    form = ClearTablesForm(request.POST if request.method == "POST" else None, tables=tables)
+    done = submit(
+        request,
+        form,
+        lambda: clearing.clearing_request(
+            actor=request.user,
+            datasource=ds,
+            tables=form.cleaned_data["tables"],
+            confirm_name=form.cleaned_data["confirm_name"],
+        ),
+        banner=True,
+    )
+    if done:
+        return _done(
+            request,
+            customer,
+            _("已提交清空 %(n)d 张数据表，完成后在「清空数据表记录」中查看")
+            % {"n": len(done.value.tables)},
+        )
+    context = {
+        "customer": customer,
+        "datasource": ds,
+        "form": form,
+        "tables": tables,
+        "retention_days": settings.TENANT_CLEAR_RETENTION_DAYS,
+        "error": done.error or error,
+    }
+    return _dialog(request, "datasources/_clear_form.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def restore_view(request: HttpRequest, pk: int, clearing_id: int) -> HttpResponse:
+    """恢复: put a clearing's rows back while its backups are kept."""
+    customer = _managed_customer(request, pk)
+    record = selectors.table_clearing(user=request.user, customer=customer, clearing_id=clearing_id)
+    error = ""
+    if request.method == "POST":
+        try:
+            clearing.clearing_restore(actor=request.user, clearing=record)
+        except DomainError as exc:
+            error = exc.message
+        else:
+            return _done(request, customer, _("已提交恢复，完成后在「清空数据表记录」中查看"))
+    context = {"customer": customer, "clearing": record, "error": error}
+    return _dialog(request, "datasources/_restore_form.html", context)
