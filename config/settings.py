@@ -318,6 +318,8 @@ if not DATASOURCE_ENCRYPTION_KEYS and env_bool("PRODUCTION"):
 TENANT_DB_PREFIX = os.environ.get("TENANT_DB_PREFIX", "hgj")
 TENANT_CONNECT_TIMEOUT = float(os.environ.get("TENANT_CONNECT_TIMEOUT", "5"))
 TENANT_QUERY_TIMEOUT = float(os.environ.get("TENANT_QUERY_TIMEOUT", "30"))
+# 迁移数据源: a single COPY of a whole table may take longer than a query (seconds).
+TENANT_COPY_TIMEOUT = float(os.environ.get("TENANT_COPY_TIMEOUT", "3600"))
 # A provisioning run that has made no progress for this long lost its worker: the reaper
 # (a beat task, every minute) marks it failed. Longer than any one step may take.
 PROVISIONING_STALE_AFTER = int(os.environ.get("PROVISIONING_STALE_AFTER", "600"))

@@ -243,6 +243,33 @@ def pg_super_account(pg_admin):
     pg_admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
 
 
+@pytest.fixture(scope="session")
+def mysql_second_account(mysql_admin):
+    """Another least-privilege account on the same server: the target of a relocation
+    (a stand-in for a second server)."""
+    name = f"hgjs_{RUN}"
+    pattern = PREFIX.replace("_", "\\_") + "%"
+    account = _mysql_user(mysql_admin, name, f"GRANT ALL PRIVILEGES ON `{pattern}`.* TO {{user}}")
+    yield account
+    mysql_admin.execute(f"DROP USER IF EXISTS '{name}'@'%'")
+
+
+@pytest.fixture(scope="session")
+def pg_second_account(pg_admin):
+    name = f"hgjs_{RUN}"
+    account = _pg_role(pg_admin, name, "LOGIN CREATEDB")
+    yield account
+    pg_admin.drop_run_databases()
+    pg_admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def second_account(db_type, request):
+    """The parametrised type's second account (see ``tenant``)."""
+    name = "mysql_second_account" if db_type == "mysql" else "pg_second_account"
+    return request.getfixturevalue(name)
+
+
 @pytest.fixture(params=["mysql", "postgresql"])
 def db_type(request) -> str:
     return request.param

@@ -148,11 +148,9 @@ def clearing_request(
 
 
 def _ensure_none_active(ds: DataSource) -> None:
-    if TableClearing.objects.filter(datasource=ds, status__in=TableClearing.ACTIVE).exists():
-        raise Conflict(
-            _("该租户库正在清空或恢复数据表，请等待完成"),
-            code=ErrorCode.TABLE_OPERATION_IN_PROGRESS,
-        )
+    from .relocation import ensure_no_table_work
+
+    ensure_no_table_work(ds)
 
 
 def _describe(tables: list[dict[str, Any]], key: str) -> str:

@@ -124,6 +124,9 @@ class DataSource(models.Model):
         _("实施状态"), choices=ImplStatus.choices, default=ImplStatus.NOT_STARTED, db_index=True
     )
     database_created = models.BooleanField(_("数据库由平台创建"), default=False)
+    # 代次: 1 when first configured; a relocation or credential rotation replaces the row
+    # with the next generation (the old one is kept as a RetiredDataSource).
+    generation = models.PositiveSmallIntegerField(_("代次"), default=1)
     server_version = models.CharField(_("服务器版本"), max_length=100, blank=True)
     configured_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -600,3 +603,197 @@ class TableClearing(models.Model):
         return self.status == self.Status.CLEARED and bool(
             self.expires_at and now < self.expires_at
         )
+
+
+class RetiredDataSource(models.Model):
+    """An earlier generation of a tenant's data source, replaced by a relocation (迁移) or
+    a credential rotation: what it was, why and when it was replaced, and whether its
+    database (or account) has been removed. Its password is kept, encrypted, until then —
+    to probe the old database before removal — and erased after."""
+
+    input_guard = False  # written by the platform from the row it replaces
+
+    class Reason(models.TextChoices):
+        RELOCATION = "relocation", _("迁移数据源")
+        ROTATION = "rotation", _("轮换账号")
+
+    customer = models.ForeignKey(
+        "customers.Customer",
+        verbose_name=_("客户"),
+        on_delete=models.PROTECT,
+        related_name="retired_datasources",
+    )
+    datasource_id = models.BigIntegerField(_("原数据源编号"))
+    generation = models.PositiveSmallIntegerField(_("代次"))
+    name = models.CharField(_("数据源名称"), max_length=64, unique=True)
+    database = models.CharField(_("数据库名称"), max_length=63)
+    db_type = models.CharField(_("数据源类型"), max_length=16, choices=DataSource.DbType.choices)
+    host = models.CharField(_("数据库地址"), max_length=253)
+    port = models.PositiveIntegerField(_("端口"))
+    username = models.CharField(_("账号"), max_length=USERNAME_MAX)
+    password_encrypted = models.TextField(_("密码"), blank=True, editable=False)
+    max_connections = models.PositiveIntegerField(_("最大连接数"))
+    min_connections = models.PositiveIntegerField(_("最小连接数"))
+    impl_status = models.SmallIntegerField(_("实施状态"), choices=DataSource.ImplStatus.choices)
+    database_created = models.BooleanField(_("数据库由平台创建"), default=False)
+    configured_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("配置人"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    configured_at = fields.DateTimeField(_("配置时间"))
+    reason = models.CharField(_("替换原因"), max_length=16, choices=Reason.choices)
+    replaced_by = models.ForeignKey(
+        DataSource,
+        verbose_name=_("替换为"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    replaced_by_name = models.CharField(_("新数据源名称"), max_length=64)
+    retired_at = fields.DateTimeField(_("替换时间"), default=timezone.now)
+    retired_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("操作人"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    # {table: "count:digest"} of the old database when it was replaced: removal probes it
+    # again and refuses if anything was written since.
+    checksums = models.JSONField(_("替换时的校验和"), default=dict, blank=True)
+    read_only = models.BooleanField(_("已设为只读"), default=False)
+    removed_at = fields.DateTimeField(_("删除时间"), null=True, blank=True)
+    removed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("删除人"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    removal_note = models.CharField(_("删除说明"), max_length=500, blank=True)
+
+    AUDIT_REDACT = ("password_encrypted",)
+
+    class Meta:
+        verbose_name = _("历代数据源")
+        verbose_name_plural = _("历代数据源")
+        ordering = ["-retired_at", "-id"]
+        default_permissions = ()
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def address(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    @property
+    def removable(self) -> bool:
+        return self.removed_at is None
+
+
+class Relocation(models.Model):
+    """迁移数据源: moving a tenant to another server — checked, provisioned at the tenant's
+    schema version, copied table by table, verified, switched in one step. Until the
+    switch the tenant is served from its current database, unchanged.
+    ``tables``: [{"table", "rows", "copied", "checksum"}]."""
+
+    input_guard = False  # written by the platform from checked input
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("排队中")
+        RUNNING = "running", _("进行中")
+        SUCCEEDED = "succeeded", _("已切换")
+        FAILED = "failed", _("失败")
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+
+    customer = models.ForeignKey(
+        "customers.Customer",
+        verbose_name=_("客户"),
+        on_delete=models.PROTECT,
+        related_name="relocations",
+    )
+    source = models.ForeignKey(
+        DataSource,
+        verbose_name=_("原数据源"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    source_name = models.CharField(_("原数据源名称"), max_length=64)
+    name = models.CharField(_("新数据源名称"), max_length=64)
+    database = models.CharField(_("新数据库名称"), max_length=63)
+    db_type = models.CharField(_("数据源类型"), max_length=16, choices=DataSource.DbType.choices)
+    host = models.CharField(_("数据库地址"), max_length=253)
+    port = models.PositiveIntegerField(_("端口"))
+    username = models.CharField(_("账号"), max_length=USERNAME_MAX)
+    max_connections = models.PositiveIntegerField(_("最大连接数"))
+    min_connections = models.PositiveIntegerField(_("最小连接数"))
+    remarks = models.TextField(_("备注"), max_length=500, blank=True)
+    secret_encrypted = models.TextField(_("密码"), blank=True, editable=False)
+    version = models.CharField(_("表结构版本"), max_length=32, blank=True)
+    status = models.CharField(
+        _("状态"), max_length=16, choices=Status.choices, default=Status.QUEUED
+    )
+    # [{"code", "label", "status", "message", "ms"}], as a provisioning run's
+    steps = models.JSONField(_("步骤"), default=list, blank=True)
+    tables = models.JSONField(_("数据表"), default=list, blank=True)
+    failed_step = models.CharField(_("失败步骤"), max_length=32, blank=True)
+    message = models.CharField(_("说明"), max_length=1000, blank=True)
+    datasource = models.ForeignKey(
+        DataSource,
+        verbose_name=_("新数据源"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("操作人"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    started_at = fields.DateTimeField(_("开始时间"), default=timezone.now)
+    progress_at = fields.DateTimeField(_("最近进展"), null=True, blank=True)
+    finished_at = fields.DateTimeField(_("结束时间"), null=True, blank=True)
+    copied_rows = models.BigIntegerField(_("已复制行数"), default=0)
+    copy_ms = models.PositiveIntegerField(_("复制耗时（毫秒）"), null=True, blank=True)
+
+    AUDIT_REDACT = ("secret_encrypted",)
+
+    class Meta:
+        verbose_name = _("迁移数据源记录")
+        verbose_name_plural = _("迁移数据源记录")
+        ordering = ["-started_at", "-id"]
+        default_permissions = ()
+
+    def __str__(self) -> str:
+        return f"{self.source_name} → {self.name} {self.get_status_display()}"
+
+    @property
+    def active(self) -> bool:
+        return self.status in self.ACTIVE
+
+    @property
+    def total_rows(self) -> int:
+        return sum(int(t.get("rows") or 0) for t in self.tables)
+
+    @property
+    def percent(self) -> int:
+        total = self.total_rows
+        if not total:
+            return 100 if self.status == self.Status.SUCCEEDED else 0
+        return min(100, int(self.copied_rows * 100 / total))

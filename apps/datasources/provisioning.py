@@ -52,9 +52,13 @@ class _StepFailed(Exception):
 
 @dataclass
 class _Pipeline:
-    run: ProvisioningRun
+    """Recorded steps of a run — a provisioning run, or any model with ``steps`` and
+    ``progress_at`` (a relocation) — each saved on the row as it ends."""
+
+    run: Any
     current: str = ""
     steps: list[dict[str, Any]] = field(default_factory=list)
+    labels: Any = None  # {code: label}; the provisioning steps' by default
 
     @contextlib.contextmanager
     def step(self, code: str) -> Iterator[dict[str, Any]]:
@@ -63,7 +67,7 @@ class _Pipeline:
         self.current = code
         entry: dict[str, Any] = {
             "code": code,
-            "label": str(STEP_LABELS[code]),
+            "label": str((self.labels or STEP_LABELS)[code]),
             "status": "ok",
             "message": "",
         }
@@ -78,7 +82,7 @@ class _Pipeline:
             entry["ms"] = int((time.monotonic() - started) * 1000)
             self.steps.append(entry)
             self.run.steps = self.steps
-            ProvisioningRun.objects.filter(pk=self.run.pk).update(
+            type(self.run).objects.filter(pk=self.run.pk).update(
                 steps=self.steps, progress_at=timezone.now()
             )
 

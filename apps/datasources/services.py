@@ -37,7 +37,7 @@ from apps.core.permissions import require_perm
 from apps.customers.models import Customer
 
 from . import tenantdb
-from .models import DataSource, DataSourceTombstone, ProvisioningRun
+from .models import DataSource, DataSourceTombstone, ProvisioningRun, RetiredDataSource
 from .selectors import MANAGE
 from .tenantdb import PreflightReport
 from .validators import validate_password
@@ -212,6 +212,8 @@ def _taken(name: str, database: str) -> bool:
         or DataSource.objects.filter(database=database).exists()
         or DataSourceTombstone.objects.filter(name=name).exists()
         or DataSourceTombstone.objects.filter(database=database).exists()
+        or RetiredDataSource.objects.filter(name=name).exists()
+        or RetiredDataSource.objects.filter(database=database).exists()
     )
 
 

@@ -36,12 +36,17 @@ def refresh_schemas() -> dict[str, int]:
 def reap_runs() -> int:
     """Beat, every minute: fail the provisioning runs, rollout tenants and table clearings
     whose worker died (``reap_stale_runs``, ``rollouts.reap_stale_tenants``,
-    ``clearing.reap_stale``)."""
-    from .clearing import reap_stale
+    ``clearing.reap_stale``, ``relocation.reap_stale``)."""
+    from . import clearing, relocation
     from .provisioning import reap_stale_runs
     from .rollouts import reap_stale_tenants
 
-    return len(reap_stale_runs()) + reap_stale_tenants() + reap_stale()
+    return (
+        len(reap_stale_runs())
+        + reap_stale_tenants()
+        + clearing.reap_stale()
+        + relocation.reap_stale()
+    )
 
 
 @shared_task(name="datasources.rollout_dispatch", **RETRY)
@@ -86,3 +91,12 @@ def purge_clearing_backups() -> int:
     from .clearing import purge_expired
 
     return purge_expired()
+
+
+@shared_task(name="datasources.relocate", **RETRY)
+def relocate(relocation_id: int) -> str:
+    """Run a queued 迁移数据源 (``relocation.run_relocation``); taken once."""
+    from .relocation import run_relocation
+
+    relocation = run_relocation(relocation_id)
+    return relocation.status if relocation else "skipped"
