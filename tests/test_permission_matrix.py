@@ -21,7 +21,13 @@ from apps.customers.packages import package_create
 from apps.customers.services import customer_update
 from apps.customers.tests.factories import make_customer
 from apps.datasources import crypto
-from apps.datasources.models import ProvisioningRun, Rollout, TableClearing
+from apps.datasources.models import (
+    ProvisioningRun,
+    Relocation,
+    RetiredDataSource,
+    Rollout,
+    TableClearing,
+)
 from apps.datasources.tests.factories import make_datasource
 from apps.leads.services import lead_create_offline, qr_channel_create
 
@@ -110,6 +116,9 @@ ROUTES = [
     Route("datasources:retry", DATASOURCE, "post", args="run"),
     Route("datasources:cleanup", DATASOURCE, args="run"),
     Route("datasources:clear", DATASOURCE, args="ds_customer"),
+    Route("datasources:relocate", DATASOURCE, args="ds_customer"),
+    Route("datasources:relocation", DATASOURCE, args="relocation"),
+    Route("datasources:retired_remove", DATASOURCE, args="retired"),
     Route("datasources:clearings", DATASOURCE, args="ds_customer"),
     Route("datasources:restore", DATASOURCE, args="clearing"),
     Route("audit:list", MANAGERS),
@@ -211,6 +220,17 @@ def world(db):
         customer=ds_customer, datasource=ds, name=ds.name, status=TableClearing.Status.CLEARED,
         tables=[{"table": "notes", "rows": 2, "backup": "hgj_bak_1_1", "cleared": 2}],
     )  # fmt: skip
+    move = Relocation.objects.create(
+        customer=ds_customer, source=ds, source_name=ds.name, name="DS-M-2", database="m_2",
+        db_type="mysql", host="127.0.0.1", port=1, username="tenant_app", max_connections=2,
+        min_connections=1, status=Relocation.Status.FAILED,
+    )  # fmt: skip
+    retired = RetiredDataSource.objects.create(
+        customer=ds_customer, datasource_id=999, generation=1, name="DS-M-0", database="m_0",
+        db_type="mysql", host="127.0.0.1", port=1, username="tenant_app", max_connections=2,
+        min_connections=1, impl_status=2, configured_at=ds.configured_at, reason="relocation",
+        replaced_by=ds, replaced_by_name=ds.name,
+    )  # fmt: skip
     run = ProvisioningRun.objects.create(
         customer=customer, name="DS-M-1", database="m_1", db_type="mysql", host="127.0.0.1",
         port=1, username="tenant_app", status=ProvisioningRun.Status.FAILED,
@@ -223,6 +243,8 @@ def world(db):
         "rollout": rollout.pk,
         "run": (customer.pk, run.pk),
         "clearing": (ds_customer.pk, clearing.pk),
+        "relocation": (ds_customer.pk, move.pk),
+        "retired": (ds_customer.pk, retired.pk),
         "customer": customer.pk,
         "ds_customer": ds_customer.pk,
         "contract": contract.pk,

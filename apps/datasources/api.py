@@ -23,7 +23,16 @@ from apps.core.permissions import has_perm, require_perm
 from apps.customers.models import ServiceState
 from apps.customers.selectors import access_customer
 
-from . import clearing, feed, provisioning, registry_reads, schemas, selectors, services
+from . import (
+    clearing,
+    feed,
+    provisioning,
+    registry_reads,
+    relocation,
+    schemas,
+    selectors,
+    services,
+)
 from .models import DataSource, ProvisioningRun
 
 router = Router(tags=["数据源"])
@@ -658,6 +667,163 @@ def restore_clearing(request: HttpRequest, id: int, clearing_id: int):
     customer = access_customer(request.user, id)
     record = selectors.table_clearing(user=request.user, customer=customer, clearing_id=clearing_id)
     return Status(202, clearing_out(clearing.clearing_restore(actor=request.user, clearing=record)))
+
+
+# --- 迁移数据源 -----------------------------------------------------------------------------
+
+
+class RelocationTableOut(Schema):
+    table: str
+    rows: int = Field(..., description="开始复制时的行数")
+    copied: int = Field(..., description="已复制行数")
+
+
+class RelocationOut(Schema):
+    id: int
+    status: Literal["queued", "running", "succeeded", "failed"] = Field(
+        ...,
+        description="状态：`queued` 排队中、`running` 进行中、`succeeded` 已切换、`failed` 失败",
+    )
+    status_label: str
+    source_name: str = Field(..., description="原数据源名称")
+    name: str = Field(..., description="新数据源名称")
+    database: str = Field(..., description="新数据库名称")
+    host: str
+    port: int
+    username: str
+    version: str = Field(..., description="迁移时的表结构版本")
+    steps: list[StepOut]
+    tables: list[RelocationTableOut]
+    copied_rows: int
+    percent: int = Field(..., description="复制进度（%）")
+    copy_ms: int | None = Field(None, description="复制耗时（毫秒）")
+    failed_step: str
+    message: str
+    started_at: LocalDateTime
+    started_by: StaffRef | None = None
+    finished_at: LocalDateTime | None = None
+    datasource_id: int | None = Field(None, description="切换后的新数据源")
+
+
+class GenerationOut(Schema):
+    id: int
+    generation: int = Field(..., description="代次")
+    name: str
+    database: str
+    host: str
+    port: int
+    username: str
+    reason: Literal["relocation", "rotation"] = Field(..., description="替换原因")
+    replaced_by_name: str = Field(..., description="替换为的数据源")
+    retired_at: LocalDateTime
+    read_only: bool = Field(..., description="旧库是否已设为只读")
+    removed_at: LocalDateTime | None = Field(None, description="旧库删除时间（null：保留中）")
+    removal_note: str
+
+
+def relocation_out(m: Any) -> dict[str, Any]:
+    return {
+        "id": m.pk,
+        "status": m.status,
+        "status_label": str(m.get_status_display()),
+        "source_name": m.source_name,
+        "name": m.name,
+        "database": m.database,
+        "host": m.host,
+        "port": m.port,
+        "username": m.username,
+        "version": m.version,
+        "steps": relocation.relocation_progress(m),
+        "tables": [
+            {"table": t["table"], "rows": t.get("rows", 0), "copied": t.get("copied", 0)}
+            for t in m.tables
+        ],
+        "copied_rows": m.copied_rows,
+        "percent": m.percent,
+        "copy_ms": m.copy_ms,
+        "failed_step": m.failed_step,
+        "message": m.message,
+        "started_at": m.started_at,
+        "started_by": m.started_by if m.started_by_id else None,
+        "finished_at": m.finished_at,
+        "datasource_id": m.datasource_id,
+    }
+
+
+@router.post(
+    "customers/{id}/datasource/relocations",
+    response={202: RelocationOut, **errors(401, 403, 404, 409, 422)},
+    summary="迁移数据源（独立部署）",
+    description=(
+        "目标服务器的地址、账号、密码与连接数，按新数据源检测；数据源类型须与原来相同。"
+        "由工作进程检测、建库、按当前表结构版本初始化、逐表复制、校验后一次性切换；"
+        "失败时租户继续使用原数据库。进度见 `Location`。"
+    ),
+)
+def relocate_datasource(
+    request: HttpRequest, response: HttpResponse, id: int, payload: DataSourceIn
+):
+    ds = _datasource(request, id, perm=selectors.MANAGE)
+    move = relocation.relocation_request(actor=request.user, datasource=ds, data=_input(payload))
+    response["Location"] = f"/api/v1/customers/{ds.customer_id}/datasource/relocations/{move.pk}"
+    move = selectors.relocation(user=request.user, customer=ds.customer, relocation_id=move.pk)
+    return Status(202, relocation_out(move))
+
+
+@router.get(
+    "customers/{id}/datasource/relocations",
+    response={200: list[RelocationOut], **errors(401, 403, 404)},
+    summary="迁移记录（最近 20 条）",
+)
+def list_relocations(request: HttpRequest, id: int):
+    customer = access_customer(request.user, id)
+    return [
+        relocation_out(m)
+        for m in selectors.relocations(user=request.user, customer=customer, limit=20)
+    ]
+
+
+@router.get(
+    "customers/{id}/datasource/relocations/{relocation_id}",
+    response={200: RelocationOut, **errors(401, 403, 404)},
+    summary="一次迁移的进度",
+)
+def get_relocation(request: HttpRequest, id: int, relocation_id: int):
+    require_perm(request.user, selectors.MANAGE)
+    customer = access_customer(request.user, id)
+    return relocation_out(
+        selectors.relocation(user=request.user, customer=customer, relocation_id=relocation_id)
+    )
+
+
+@router.get(
+    "customers/{id}/datasource/generations",
+    response={200: list[GenerationOut], **errors(401, 403, 404)},
+    summary="历代数据源（被迁移或轮换替换的）",
+)
+def list_generations(request: HttpRequest, id: int):
+    customer = access_customer(request.user, id)
+    return list(selectors.retired_datasources(user=request.user, customer=customer))
+
+
+@router.post(
+    "customers/{id}/datasource/generations/{generation_id}/remove",
+    response={200: GenerationOut, **errors(401, 403, 404, 409, 422)},
+    summary="删除旧库",
+    description=(
+        "须输入旧数据源名称确认。先检测旧库：无法连接或切换后有写入时拒绝（409）。"
+        "旧库由平台创建时删除数据库，否则只删除平台保存的密码。"
+    ),
+)
+def remove_generation(request: HttpRequest, id: int, generation_id: int, payload: DeleteIn):
+    require_perm(request.user, selectors.MANAGE)
+    customer = access_customer(request.user, id)
+    retired = selectors.retired_datasource(
+        user=request.user, customer=customer, retired_id=generation_id
+    )
+    return relocation.retired_remove(
+        actor=request.user, retired=retired, confirm_name=payload.confirm_name
+    )
 
 
 # --- Registry ----------------------------------------------------------------------------

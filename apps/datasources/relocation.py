@@ -668,3 +668,29 @@ def _changed_since(connector: Any, retired: RetiredDataSource) -> list[str]:
         if retired.checksums.get(label) != f"{count}:{digest}":
             changed.append(label)
     return sorted(set(changed))
+
+
+def relocation_progress(relocation: Relocation) -> list[dict[str, Any]]:
+    """The steps as the console and the API show them: recorded ones as recorded, the one
+    under way ``running``, the rest ``pending`` (or ``not_run`` after a failure)."""
+    recorded = {s["code"]: s for s in relocation.steps or []}
+    running = relocation.status == Relocation.Status.RUNNING
+    rows: list[dict[str, Any]] = []
+    for code in STEP_ORDER:
+        if code in recorded:
+            rows.append({"ms": None, **recorded[code]})
+            continue
+        status = "running" if running else ("pending" if relocation.active else "not_run")
+        running = False
+        rows.append(
+            {
+                "code": code,
+                "label": str(STEP_LABELS[code]),
+                "status": status,
+                "message": "",
+                "ms": None,
+            }
+        )
+    if "cleanup" in recorded:
+        rows.append({"ms": None, **recorded["cleanup"]})
+    return rows

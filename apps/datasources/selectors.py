@@ -23,7 +23,14 @@ from apps.customers.models import Customer
 from apps.customers.selectors import visible_customers
 
 from . import crypto
-from .models import DataSource, DataSourceTombstone, ProvisioningRun, TableClearing
+from .models import (
+    DataSource,
+    DataSourceTombstone,
+    ProvisioningRun,
+    Relocation,
+    RetiredDataSource,
+    TableClearing,
+)
 
 VIEW = "datasources.view_datasource"
 MANAGE = "datasources.manage_datasource"
@@ -93,6 +100,49 @@ def active_run(*, user, customer: Customer) -> ProvisioningRun | None:
     """The customer's queued or running provisioning run, if any."""
     require_perm(user, MANAGE)
     return _runs(customer).filter(status__in=ProvisioningRun.ACTIVE).order_by("-pk").first()
+
+
+def relocations(*, user, customer: Customer, limit: int = 5) -> QuerySet[Relocation]:
+    """The customer's latest 迁移数据源 records, newest first, without their secret."""
+    require_perm(user, MANAGE)
+    return (
+        Relocation.objects.filter(customer=customer)
+        .select_related("started_by")
+        .defer("secret_encrypted")
+        .order_by("-started_at", "-id")[:limit]
+    )
+
+
+def relocation(*, user, customer: Customer, relocation_id: int) -> Relocation:
+    require_perm(user, MANAGE)
+    found = (
+        Relocation.objects.filter(pk=relocation_id, customer=customer)
+        .select_related("started_by")
+        .defer("secret_encrypted")
+        .first()
+    )
+    if found is None:
+        raise NotFound(_("迁移记录不存在"))
+    return found
+
+
+def retired_datasources(*, user, customer: Customer) -> QuerySet[RetiredDataSource]:
+    """The customer's earlier data-source generations, newest first, without secrets."""
+    require_perm(user, MANAGE)
+    return (
+        RetiredDataSource.objects.filter(customer=customer)
+        .select_related("retired_by", "removed_by")
+        .defer("password_encrypted")
+        .order_by("-generation", "-id")
+    )
+
+
+def retired_datasource(*, user, customer: Customer, retired_id: int) -> RetiredDataSource:
+    require_perm(user, MANAGE)
+    found = RetiredDataSource.objects.filter(pk=retired_id, customer=customer).first()
+    if found is None:
+        raise NotFound(_("历代数据源记录不存在"))
+    return found
 
 
 def table_clearings(*, user, customer: Customer, limit: int = 5) -> QuerySet[TableClearing]:

@@ -13,6 +13,17 @@ urlpatterns = [
     path("<int:pk>/datasource/delete/", views.delete_view, name="delete"),
     path("<int:pk>/datasource/probe/", views.probe_view, name="probe"),
     path("<int:pk>/datasource/schema/", views.schema_view, name="schema"),
+    path("<int:pk>/datasource/relocate/", views.relocate_view, name="relocate"),
+    path(
+        "<int:pk>/datasource/relocations/<int:relocation_id>/",
+        views.relocation_view,
+        name="relocation",
+    ),
+    path(
+        "<int:pk>/datasource/retired/<int:retired_id>/remove/",
+        views.retired_remove_view,
+        name="retired_remove",
+    ),
     path("<int:pk>/datasource/clear/", views.clear_view, name="clear"),
     path("<int:pk>/datasource/clearings/", views.clearings_view, name="clearings"),
     path(

@@ -25,7 +25,7 @@ from apps.core.tasks import worker_seen_seconds
 from apps.customers.models import Customer
 from apps.customers.selectors import access_customer
 
-from . import clearing, provisioning, schemas, selectors, services
+from . import clearing, provisioning, relocation, schemas, selectors, services
 from .forms import ClearTablesForm, DataSourceForm, DeleteForm
 from .models import DataSource, ProvisioningRun, TableClearing
 from .selectors import MANAGE, VIEW
@@ -65,6 +65,7 @@ def panel_context(request: HttpRequest, customer: Customer) -> dict[str, Any]:
         if ds is not None:
             context["ds_schema"] = schemas.schema_view(ds)
         context.update(_clearings_context(user, customer, ds))
+        context.update(_relocation_context(user, customer))
     return context
 
 
@@ -426,3 +427,88 @@ def restore_view(request: HttpRequest, pk: int, clearing_id: int) -> HttpRespons
             return _done(request, customer, _("已提交恢复，完成后在「清空数据表记录」中查看"))
     context = {"customer": customer, "clearing": record, "error": error}
     return _dialog(request, "datasources/_restore_form.html", context)
+
+
+# --- 迁移数据源 and the earlier generations ----------------------------------------------------
+
+
+def _relocation_context(user: Any, customer: Customer) -> dict[str, Any]:
+    moves = list(selectors.relocations(user=user, customer=customer))
+    active = next((m for m in moves if m.active), None)
+    return {
+        "ds_relocations": moves,
+        "ds_relocation_active": active,
+        "ds_relocation_steps": relocation.relocation_progress(active) if active else [],
+        "ds_retired": list(selectors.retired_datasources(user=user, customer=customer)),
+    }
+
+
+@require_http_methods(["GET", "POST"])
+def relocate_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """迁移数据源: the target server's address, account and pools; 开始迁移 queues the move
+    for a worker, which the panel then follows."""
+    customer = _managed_customer(request, pk)
+    ds = _existing(request, customer)
+    form = DataSourceForm(request.POST if request.method == "POST" else None)
+    done = submit(
+        request,
+        form,
+        lambda: relocation.relocation_request(
+            actor=request.user,
+            datasource=ds,
+            data={**form.service_data(), "db_type": ds.db_type},
+        ),
+        banner=True,
+    )
+    if done:
+        return _done(
+            request,
+            customer,
+            _("已开始迁移到 %(a)s，新数据源 %(n)s；进度见数据源面板")
+            % {"a": f"{done.value.host}:{done.value.port}", "n": done.value.name},
+        )
+    context = {
+        "customer": customer,
+        "datasource": ds,
+        "form": form,
+        "preview_name": services.peek_names(customer)[0],
+        "error": done.error,
+    }
+    return _dialog(request, "datasources/_relocate_form.html", context)
+
+
+@require_GET
+def relocation_view(request: HttpRequest, pk: int, relocation_id: int) -> HttpResponse:
+    """A move's live progress (polled by the panel while it runs)."""
+    customer = _managed_customer(request, pk)
+    move = selectors.relocation(user=request.user, customer=customer, relocation_id=relocation_id)
+    response = render(
+        request,
+        "datasources/_relocation_live.html",
+        {"customer": customer, "move": move, "steps": relocation.relocation_progress(move)},
+    )
+    if not move.active:
+        response["HX-Trigger"] = "datasource-changed"
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+def retired_remove_view(request: HttpRequest, pk: int, retired_id: int) -> HttpResponse:
+    """删除旧库: type the old data source's name; the old database is probed first."""
+    customer = _managed_customer(request, pk)
+    retired = selectors.retired_datasource(
+        user=request.user, customer=customer, retired_id=retired_id
+    )
+    form = DeleteForm(request.POST if request.method == "POST" else None)
+    done = submit(
+        request,
+        form,
+        lambda: relocation.retired_remove(
+            actor=request.user, retired=retired, confirm_name=form.cleaned_data["confirm_name"]
+        ),
+        banner=True,
+    )
+    if done:
+        return _done(request, customer, done.value.removal_note)
+    context = {"customer": customer, "retired": retired, "form": form, "error": done.error}
+    return _dialog(request, "datasources/_retired_remove_form.html", context)

@@ -302,3 +302,34 @@ def test_target_input_is_checked_like_a_new_data_source(source, second_account, 
 
     with pytest.raises(Forbidden):
         relocation_request(actor=ops, datasource=source, data=second_account.data())
+
+
+def test_the_api_starts_follows_and_lists_a_move(source, second_account, devops, client_for):
+    from apps.api.tests.helpers import call
+
+    base = f"{API}/customers/{source.customer_id}/datasource"
+    dev = client_for(devops)
+    response = call(dev, "post", f"{base}/relocations", second_account.data())
+    assert response.status_code == 202, response.content
+    body = response.json()
+    assert body["status"] == "queued" and body["name"].endswith("-2")
+    assert [s["status"] for s in body["steps"]] == ["pending"] * 7
+    assert second_account.password not in response.content.decode()
+    assert response["Location"].endswith(f"/relocations/{body['id']}")
+    run_relocation(body["id"])
+    done = dev.get(f"{base}/relocations/{body['id']}").json()
+    assert done["status"] == "succeeded" and done["copied_rows"] == 100_000
+    assert done["percent"] == 100 and len(done["tables"]) == 9
+    generations = dev.get(f"{base}/generations").json()
+    assert [(g["generation"], g["name"], g["removed_at"]) for g in generations] == [
+        (1, source.name, None)
+    ]
+    removed = call(
+        dev,
+        "post",
+        f"{base}/generations/{generations[0]['id']}/remove",
+        {"confirm_name": source.name},
+    )
+    assert removed.status_code == 200 and removed.json()["removed_at"]
+    bad = call(dev, "post", f"{base}/relocations", {**second_account.data(), "port": 70000})
+    assert bad.status_code == 422 and "port" in bad.json()["fields"]
