@@ -329,6 +329,9 @@ TENANT_BASELINE_DIR = os.environ.get(
 )
 TENANT_PG_MAINTENANCE_DB = os.environ.get("TENANT_PG_MAINTENANCE_DB", "postgres")
 # Tables whose rows are platform metadata, not customer data (ignored by the delete probe).
+# 轮换账号: how long the old account keeps working after the registry serves the new one
+# (longer than the business system caches a registry answer or keeps a pooled connection).
+ROTATION_GRACE_SECONDS = int(os.environ.get("ROTATION_GRACE_SECONDS", "3600"))
 # 清空数据表: how long the cleared rows are kept (backup tables on the tenant's server) and
 # may be restored.
 TENANT_CLEAR_RETENTION_DAYS = int(os.environ.get("TENANT_CLEAR_RETENTION_DAYS", "7"))
@@ -430,6 +433,7 @@ CELERY_BEAT_SCHEDULE = {
     "reap-provisioning-runs": {"task": "datasources.reap_runs", "schedule": 60.0},
     # The service lifecycle's sweep, daily shortly after midnight (CELERY_TIMEZONE).
     "daily-sweep": {"task": "customers.daily_sweep", "schedule": crontab(minute=10, hour=0)},
+    "retire-rotated-accounts": {"task": "datasources.retire_accounts", "schedule": 60.0},
     "purge-clearing-backups": {
         "task": "datasources.purge_clearing_backups",
         "schedule": crontab(minute=30, hour=3),

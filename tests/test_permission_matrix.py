@@ -22,6 +22,7 @@ from apps.customers.services import customer_update
 from apps.customers.tests.factories import make_customer
 from apps.datasources import crypto
 from apps.datasources.models import (
+    CredentialRotation,
     ProvisioningRun,
     Relocation,
     RetiredDataSource,
@@ -119,6 +120,8 @@ ROUTES = [
     Route("datasources:relocate", DATASOURCE, args="ds_customer"),
     Route("datasources:relocation", DATASOURCE, args="relocation"),
     Route("datasources:retired_remove", DATASOURCE, args="retired"),
+    Route("datasources:rotate", DATASOURCE, args="ds_customer"),
+    Route("datasources:rotation", DATASOURCE, args="rotation"),
     Route("datasources:clearings", DATASOURCE, args="ds_customer"),
     Route("datasources:restore", DATASOURCE, args="clearing"),
     Route("audit:list", MANAGERS),
@@ -231,6 +234,11 @@ def world(db):
         min_connections=1, impl_status=2, configured_at=ds.configured_at, reason="relocation",
         replaced_by=ds, replaced_by_name=ds.name,
     )  # fmt: skip
+    rot = CredentialRotation.objects.create(
+        customer=ds_customer, source=ds, source_name=ds.name, name="DS-M-3",
+        old_username="tenant_app", new_username="tenant_app_r2", admin_username="root",
+        status=CredentialRotation.Status.FAILED,
+    )  # fmt: skip
     run = ProvisioningRun.objects.create(
         customer=customer, name="DS-M-1", database="m_1", db_type="mysql", host="127.0.0.1",
         port=1, username="tenant_app", status=ProvisioningRun.Status.FAILED,
@@ -245,6 +253,7 @@ def world(db):
         "clearing": (ds_customer.pk, clearing.pk),
         "relocation": (ds_customer.pk, move.pk),
         "retired": (ds_customer.pk, retired.pk),
+        "rotation": (ds_customer.pk, rot.pk),
         "customer": customer.pk,
         "ds_customer": ds_customer.pk,
         "contract": contract.pk,

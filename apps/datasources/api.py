@@ -29,6 +29,7 @@ from . import (
     provisioning,
     registry_reads,
     relocation,
+    rotation,
     schemas,
     selectors,
     services,
@@ -46,6 +47,8 @@ register_labels(
         "changed_since": "变更起始时间",
         "limit": "每页条数",
         "tables": "数据表",
+        "admin_username": "管理账号",
+        "admin_password": "管理账号密码",
     }
 )
 
@@ -823,6 +826,106 @@ def remove_generation(request: HttpRequest, id: int, generation_id: int, payload
     )
     return relocation.retired_remove(
         actor=request.user, retired=retired, confirm_name=payload.confirm_name
+    )
+
+
+# --- 轮换账号 -------------------------------------------------------------------------------
+
+
+class RotationIn(StrictInput):
+    admin_username: str = Field(
+        ..., description="数据库服务器的管理账号（MySQL 需 CREATE USER，PostgreSQL 需 CREATEROLE）"
+    )
+    admin_password: str = Field(
+        "", description="管理账号密码：只写；加密保存到旧账号停用为止，之后删除"
+    )
+
+
+class RotationOut(Schema):
+    id: int
+    status: Literal["queued", "running", "switched", "done", "failed"] = Field(
+        ...,
+        description="状态：`queued` 排队中、`running` 进行中、`switched` 已切换（旧账号保留中）、"
+        "`done` 已完成（旧账号已停用）、`failed` 失败",
+    )
+    status_label: str
+    source_name: str
+    name: str = Field(..., description="新数据源名称")
+    old_username: str
+    new_username: str
+    steps: list[StepOut]
+    failed_step: str
+    message: str
+    grace_until: LocalDateTime | None = Field(None, description="旧账号保留至")
+    retired_note: str = Field(..., description="旧账号如何停用")
+    started_at: LocalDateTime
+    started_by: StaffRef | None = None
+    finished_at: LocalDateTime | None = None
+
+
+def rotation_out(r: Any) -> dict[str, Any]:
+    return {
+        "id": r.pk,
+        "status": r.status,
+        "status_label": str(r.get_status_display()),
+        "source_name": r.source_name,
+        "name": r.name,
+        "old_username": r.old_username,
+        "new_username": r.new_username,
+        "steps": rotation.rotation_progress(r),
+        "failed_step": r.failed_step,
+        "message": r.message,
+        "grace_until": r.grace_until,
+        "retired_note": r.retired_note,
+        "started_at": r.started_at,
+        "started_by": r.started_by if r.started_by_id else None,
+        "finished_at": r.finished_at,
+    }
+
+
+@router.post(
+    "customers/{id}/datasource/rotations",
+    response={202: RotationOut, **errors(401, 403, 404, 409, 422)},
+    summary="轮换账号",
+    description=(
+        "用数据库管理员账号为租户新建账号（权限相同、密码由平台生成），验证后注册表改用新账号；"
+        "旧账号保留 `ROTATION_GRACE_SECONDS` 秒后自动停用。新密码只经租户注册表下发。"
+    ),
+)
+def rotate_credentials(request: HttpRequest, response: HttpResponse, id: int, payload: RotationIn):
+    ds = _datasource(request, id, perm=selectors.MANAGE)
+    record = rotation.rotation_request(
+        actor=request.user,
+        datasource=ds,
+        admin_username=payload.admin_username,
+        admin_password=payload.admin_password,
+    )
+    response["Location"] = f"/api/v1/customers/{ds.customer_id}/datasource/rotations/{record.pk}"
+    return Status(202, rotation_out(record))
+
+
+@router.get(
+    "customers/{id}/datasource/rotations",
+    response={200: list[RotationOut], **errors(401, 403, 404)},
+    summary="轮换记录（最近 20 条）",
+)
+def list_rotations(request: HttpRequest, id: int):
+    customer = access_customer(request.user, id)
+    return [
+        rotation_out(r) for r in selectors.rotations(user=request.user, customer=customer, limit=20)
+    ]
+
+
+@router.get(
+    "customers/{id}/datasource/rotations/{rotation_id}",
+    response={200: RotationOut, **errors(401, 403, 404)},
+    summary="一次轮换的进度",
+)
+def get_rotation(request: HttpRequest, id: int, rotation_id: int):
+    require_perm(request.user, selectors.MANAGE)
+    customer = access_customer(request.user, id)
+    return rotation_out(
+        selectors.rotation(user=request.user, customer=customer, rotation_id=rotation_id)
     )
 
 

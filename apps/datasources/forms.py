@@ -118,3 +118,25 @@ class ClearTablesForm(core_forms.Form):
     def __init__(self, *args: Any, tables: list[Any] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["tables"].choices = [(t.label, t.label) for t in tables]
+
+
+class RotationForm(core_forms.Form):
+    """轮换账号: a DBA account of the tenant's server, used for this rotation only."""
+
+    admin_username = forms.CharField(
+        label=_("管理账号"),
+        required=False,
+        max_length=64,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+        help_text=_(
+            "能创建账号并授权的数据库管理员账号（MySQL 需 CREATE USER，PostgreSQL 需 CREATEROLE）"
+        ),
+    )
+    admin_password = forms.CharField(
+        label=_("管理账号密码"),
+        required=False,
+        strip=False,
+        max_length=256,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text=_("加密保存到旧账号停用为止，之后删除；任何页面和日志都不显示"),
+    )

@@ -797,3 +797,86 @@ class Relocation(models.Model):
         if not total:
             return 100 if self.status == self.Status.SUCCEEDED else 0
         return min(100, int(self.copied_rows * 100 / total))
+
+
+class CredentialRotation(models.Model):
+    """轮换账号: a tenant's database account replaced without downtime — a new account
+    (same grants, a generated password) created with a DBA's account, verified, served by
+    the registry as the next generation; the old account keeps working until
+    ``grace_until`` (the business system's cached copies expire), then is retired. The
+    DBA's password is kept, encrypted, only until then."""
+
+    input_guard = False  # written by the platform from checked input
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("排队中")
+        RUNNING = "running", _("进行中")
+        SWITCHED = "switched", _("已切换，旧账号保留中")
+        DONE = "done", _("已完成")
+        FAILED = "failed", _("失败")
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+
+    customer = models.ForeignKey(
+        "customers.Customer",
+        verbose_name=_("客户"),
+        on_delete=models.PROTECT,
+        related_name="credential_rotations",
+    )
+    source = models.ForeignKey(
+        DataSource,
+        verbose_name=_("原数据源"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    source_name = models.CharField(_("原数据源名称"), max_length=64)
+    name = models.CharField(_("新数据源名称"), max_length=64)
+    old_username = models.CharField(_("旧账号"), max_length=USERNAME_MAX)
+    new_username = models.CharField(_("新账号"), max_length=USERNAME_MAX)
+    admin_username = models.CharField(_("管理账号"), max_length=USERNAME_MAX)
+    admin_secret_encrypted = models.TextField(_("管理账号密码"), blank=True, editable=False)
+    status = models.CharField(
+        _("状态"), max_length=16, choices=Status.choices, default=Status.QUEUED
+    )
+    steps = models.JSONField(_("步骤"), default=list, blank=True)
+    failed_step = models.CharField(_("失败步骤"), max_length=32, blank=True)
+    message = models.CharField(_("说明"), max_length=1000, blank=True)
+    datasource = models.ForeignKey(
+        DataSource,
+        verbose_name=_("新数据源"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    grace_until = fields.DateTimeField(_("旧账号保留至"), null=True, blank=True)
+    retired_note = models.CharField(_("旧账号处理"), max_length=500, blank=True)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("操作人"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    started_at = fields.DateTimeField(_("开始时间"), default=timezone.now)
+    progress_at = fields.DateTimeField(_("最近进展"), null=True, blank=True)
+    finished_at = fields.DateTimeField(_("结束时间"), null=True, blank=True)
+
+    AUDIT_REDACT = ("admin_secret_encrypted",)
+
+    class Meta:
+        verbose_name = _("轮换账号记录")
+        verbose_name_plural = _("轮换账号记录")
+        ordering = ["-started_at", "-id"]
+        default_permissions = ()
+        indexes = [models.Index(fields=["status", "grace_until"])]
+
+    def __str__(self) -> str:
+        return f"{self.old_username} → {self.new_username} {self.get_status_display()}"
+
+    @property
+    def active(self) -> bool:
+        return self.status in self.ACTIVE

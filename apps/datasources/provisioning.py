@@ -325,34 +325,44 @@ def run_queued(run_id: int) -> ProvisioningRun | None:
     return run
 
 
-def run_progress(run: ProvisioningRun) -> list[dict[str, Any]]:
-    """The five steps of a run as the console and the API show them: each recorded step
+def step_rows(
+    steps: list[dict[str, Any]],
+    order: tuple[str, ...],
+    labels: Any,
+    *,
+    running: bool,
+    active: bool,
+) -> list[dict[str, Any]]:
+    """A recorded pipeline's steps as the console and the API show them: each recorded step
     as recorded (ok, failed, skipped), the one under way as ``running``, the rest
     ``pending`` — or ``not_run`` once the run has ended without them; the cleanup step
     last if there was one."""
-    recorded = (
-        {} if run.status == ProvisioningRun.Status.QUEUED else {s["code"]: s for s in run.steps}
-    )
+    recorded = {s["code"]: s for s in steps}
     rows: list[dict[str, Any]] = []
-    running = run.status == ProvisioningRun.Status.RUNNING
-    for code in STEP_ORDER:
+    for code in order:
         if code in recorded:
             rows.append({"ms": None, **recorded[code]})
             continue
-        status = "running" if running else ("pending" if run.active else "not_run")
+        status = "running" if running else ("pending" if active else "not_run")
         running = False
         rows.append(
-            {
-                "code": code,
-                "label": str(STEP_LABELS[code]),
-                "status": status,
-                "message": "",
-                "ms": None,
-            }
+            {"code": code, "label": str(labels[code]), "status": status, "message": "", "ms": None}
         )
     if "cleanup" in recorded:
         rows.append({"ms": None, **recorded["cleanup"]})
     return rows
+
+
+def run_progress(run: ProvisioningRun) -> list[dict[str, Any]]:
+    """The five steps of a provisioning run (see ``step_rows``)."""
+    queued = run.status == ProvisioningRun.Status.QUEUED
+    return step_rows(
+        [] if queued else run.steps,
+        STEP_ORDER,
+        STEP_LABELS,
+        running=run.status == ProvisioningRun.Status.RUNNING,
+        active=run.active,
+    )
 
 
 def _new_run(*, actor, customer: Customer, ds: DataSource, status: str) -> ProvisioningRun:

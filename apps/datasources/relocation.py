@@ -43,13 +43,14 @@ from apps.customers.services import registry_changed
 
 from . import crypto, schemas, tenantdb
 from .models import (
+    CredentialRotation,
     DataSource,
     ProvisioningRun,
     Relocation,
     RetiredDataSource,
     TableClearing,
 )
-from .provisioning import _failure_message, _host_lock, _Pipeline, _StepFailed
+from .provisioning import _failure_message, _host_lock, _Pipeline, _StepFailed, step_rows
 from .selectors import MANAGE, pools_configured_on
 from .services import allocate_names, clean_input
 from .tenantdb import TenantDBError
@@ -73,8 +74,8 @@ PROGRESS_EVERY = 0.5  # seconds between progress writes
 
 
 def ensure_no_table_work(ds: DataSource) -> None:
-    """One operation on a tenant's tables at a time: no move while a move, a clearing or
-    a restore is under way (the clearing service asks the same)."""
+    """One operation on a tenant's database at a time: no move, clearing or rotation while
+    a move, a clearing, a restore or a rotation is under way (all three services ask)."""
     if Relocation.objects.filter(source=ds, status__in=Relocation.ACTIVE).exists():
         raise Conflict(
             _("该数据源正在迁移，请等待完成"), code=ErrorCode.TABLE_OPERATION_IN_PROGRESS
@@ -83,6 +84,10 @@ def ensure_no_table_work(ds: DataSource) -> None:
         raise Conflict(
             _("该租户库正在清空或恢复数据表，请等待完成"),
             code=ErrorCode.TABLE_OPERATION_IN_PROGRESS,
+        )
+    if CredentialRotation.objects.filter(source=ds, status__in=CredentialRotation.ACTIVE).exists():
+        raise Conflict(
+            _("该数据源正在轮换账号，请等待完成"), code=ErrorCode.TABLE_OPERATION_IN_PROGRESS
         )
 
 
@@ -605,6 +610,13 @@ def retired_remove(*, actor, retired: RetiredDataSource, confirm_name: str) -> R
         retired = RetiredDataSource.objects.select_for_update().get(pk=retired.pk)
         if retired.removed_at is not None:
             raise Conflict(_("旧库已删除"), code=ErrorCode.CONFLICT)
+        if retired.reason != RetiredDataSource.Reason.RELOCATION:
+            raise Conflict(
+                _(
+                    "这一代是轮换账号前的，与当前数据源共用数据库：不删除库，旧账号在宽限期后自动停用"
+                ),
+                code=ErrorCode.CONFLICT,
+            )
         if (confirm_name or "").strip() != retired.name:
             message = _("请输入旧数据源名称 %(n)s 以确认删除") % {"n": retired.name}
             raise ValidationFailed(
@@ -671,26 +683,11 @@ def _changed_since(connector: Any, retired: RetiredDataSource) -> list[str]:
 
 
 def relocation_progress(relocation: Relocation) -> list[dict[str, Any]]:
-    """The steps as the console and the API show them: recorded ones as recorded, the one
-    under way ``running``, the rest ``pending`` (or ``not_run`` after a failure)."""
-    recorded = {s["code"]: s for s in relocation.steps or []}
-    running = relocation.status == Relocation.Status.RUNNING
-    rows: list[dict[str, Any]] = []
-    for code in STEP_ORDER:
-        if code in recorded:
-            rows.append({"ms": None, **recorded[code]})
-            continue
-        status = "running" if running else ("pending" if relocation.active else "not_run")
-        running = False
-        rows.append(
-            {
-                "code": code,
-                "label": str(STEP_LABELS[code]),
-                "status": status,
-                "message": "",
-                "ms": None,
-            }
-        )
-    if "cleanup" in recorded:
-        rows.append({"ms": None, **recorded["cleanup"]})
-    return rows
+    """The steps as the console and the API show them (see ``provisioning.step_rows``)."""
+    return step_rows(
+        relocation.steps or [],
+        STEP_ORDER,
+        STEP_LABELS,
+        running=relocation.status == Relocation.Status.RUNNING,
+        active=relocation.active,
+    )

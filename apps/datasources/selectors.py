@@ -24,6 +24,7 @@ from apps.customers.selectors import visible_customers
 
 from . import crypto
 from .models import (
+    CredentialRotation,
     DataSource,
     DataSourceTombstone,
     ProvisioningRun,
@@ -123,6 +124,30 @@ def relocation(*, user, customer: Customer, relocation_id: int) -> Relocation:
     )
     if found is None:
         raise NotFound(_("迁移记录不存在"))
+    return found
+
+
+def rotations(*, user, customer: Customer, limit: int = 5) -> QuerySet[CredentialRotation]:
+    """The customer's latest 轮换账号 records, newest first, without the DBA's password."""
+    require_perm(user, MANAGE)
+    return (
+        CredentialRotation.objects.filter(customer=customer)
+        .select_related("started_by")
+        .defer("admin_secret_encrypted")
+        .order_by("-started_at", "-id")[:limit]
+    )
+
+
+def rotation(*, user, customer: Customer, rotation_id: int) -> CredentialRotation:
+    require_perm(user, MANAGE)
+    found = (
+        CredentialRotation.objects.filter(pk=rotation_id, customer=customer)
+        .select_related("started_by")
+        .defer("admin_secret_encrypted")
+        .first()
+    )
+    if found is None:
+        raise NotFound(_("轮换记录不存在"))
     return found
 
 

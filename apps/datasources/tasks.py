@@ -100,3 +100,20 @@ def relocate(relocation_id: int) -> str:
 
     relocation = run_relocation(relocation_id)
     return relocation.status if relocation else "skipped"
+
+
+@shared_task(name="datasources.rotate_credentials", **RETRY)
+def rotate_credentials(rotation_id: int) -> str:
+    """Run a queued 轮换账号 (``rotation.run_rotation``); taken once."""
+    from .rotation import run_rotation
+
+    rotation = run_rotation(rotation_id)
+    return rotation.status if rotation else "skipped"
+
+
+@shared_task(name="datasources.retire_accounts", **RETRY)
+def retire_accounts() -> int:
+    """Beat, every minute: retire the old accounts of rotations whose grace is over."""
+    from .rotation import retire_due
+
+    return retire_due()

@@ -24,6 +24,12 @@ urlpatterns = [
         views.retired_remove_view,
         name="retired_remove",
     ),
+    path("<int:pk>/datasource/rotate/", views.rotate_view, name="rotate"),
+    path(
+        "<int:pk>/datasource/rotations/<int:rotation_id>/",
+        views.rotation_view,
+        name="rotation",
+    ),
     path("<int:pk>/datasource/clear/", views.clear_view, name="clear"),
     path("<int:pk>/datasource/clearings/", views.clearings_view, name="clearings"),
     path(

@@ -25,8 +25,8 @@ from apps.core.tasks import worker_seen_seconds
 from apps.customers.models import Customer
 from apps.customers.selectors import access_customer
 
-from . import clearing, provisioning, relocation, schemas, selectors, services
-from .forms import ClearTablesForm, DataSourceForm, DeleteForm
+from . import clearing, provisioning, relocation, rotation, schemas, selectors, services
+from .forms import ClearTablesForm, DataSourceForm, DeleteForm, RotationForm
 from .models import DataSource, ProvisioningRun, TableClearing
 from .selectors import MANAGE, VIEW
 
@@ -435,7 +435,12 @@ def restore_view(request: HttpRequest, pk: int, clearing_id: int) -> HttpRespons
 def _relocation_context(user: Any, customer: Customer) -> dict[str, Any]:
     moves = list(selectors.relocations(user=user, customer=customer))
     active = next((m for m in moves if m.active), None)
+    rotations = list(selectors.rotations(user=user, customer=customer))
+    rotating = next((r for r in rotations if r.active), None)
     return {
+        "ds_rotations": rotations,
+        "ds_rotation_active": rotating,
+        "ds_rotation_steps": rotation.rotation_progress(rotating) if rotating else [],
         "ds_relocations": moves,
         "ds_relocation_active": active,
         "ds_relocation_steps": relocation.relocation_progress(active) if active else [],
@@ -512,3 +517,52 @@ def retired_remove_view(request: HttpRequest, pk: int, retired_id: int) -> HttpR
         return _done(request, customer, done.value.removal_note)
     context = {"customer": customer, "retired": retired, "form": form, "error": done.error}
     return _dialog(request, "datasources/_retired_remove_form.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def rotate_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """轮换账号: a DBA account for the server; 开始轮换 queues the rotation."""
+    customer = _managed_customer(request, pk)
+    ds = _existing(request, customer)
+    form = RotationForm(request.POST if request.method == "POST" else None)
+    done = submit(
+        request,
+        form,
+        lambda: rotation.rotation_request(
+            actor=request.user,
+            datasource=ds,
+            admin_username=form.cleaned_data["admin_username"],
+            admin_password=form.cleaned_data["admin_password"],
+        ),
+        banner=True,
+    )
+    if done:
+        return _done(
+            request,
+            customer,
+            _("已开始轮换账号：%(o)s → %(n)s；进度见数据源面板")
+            % {"o": done.value.old_username, "n": done.value.new_username},
+        )
+    context = {
+        "customer": customer,
+        "datasource": ds,
+        "form": form,
+        "grace_minutes": settings.ROTATION_GRACE_SECONDS // 60,
+        "error": done.error,
+    }
+    return _dialog(request, "datasources/_rotate_form.html", context)
+
+
+@require_GET
+def rotation_view(request: HttpRequest, pk: int, rotation_id: int) -> HttpResponse:
+    """A rotation's live progress (polled by the panel while it runs)."""
+    customer = _managed_customer(request, pk)
+    record = selectors.rotation(user=request.user, customer=customer, rotation_id=rotation_id)
+    response = render(
+        request,
+        "datasources/_rotation_live.html",
+        {"customer": customer, "rot": record, "steps": rotation.rotation_progress(record)},
+    )
+    if not record.active:
+        response["HX-Trigger"] = "datasource-changed"
+    return response
