@@ -208,7 +208,7 @@ def _execute(relocation: Relocation) -> None:
         password,
         relocation.database,
     )
-    created = False
+    created = switched = False
     if ds is None:
         _fail(relocation, _("原数据源已不存在，未迁移"))
         raise _Failed
@@ -289,8 +289,11 @@ def _execute(relocation: Relocation) -> None:
 
             with pipeline.step("switch") as entry:
                 new = _switch(relocation, ds, password, report, created, checksums, state)
+                switched = True
                 entry["message"] = _("租户注册表已改为新数据源 %(n)s") % {"n": new.name}
         except BaseException as exc:
+            if switched:  # the move is done; only recording the step failed (the reaper
+                raise  # finishes it: the relocation names its new data source)
             dst.close()
             if created:
                 with contextlib.suppress(TenantDBError), pipeline.step("cleanup") as entry:
@@ -561,7 +564,8 @@ def _fail(relocation: Relocation, message: str) -> None:
 
 def reap_stale(*, now=None) -> int:
     """A move whose worker died (no progress for ``PROVISIONING_STALE_AFTER``): failed, the
-    tenant untouched; a database it created on the target is dropped when reachable."""
+    tenant untouched, a database it created on the target dropped when reachable — unless
+    it had switched already, in which case it succeeded."""
     from django.conf import settings
 
     now = now or timezone.now()
@@ -570,6 +574,15 @@ def reap_stale(*, now=None) -> int:
     for relocation in Relocation.objects.filter(
         status=Relocation.Status.RUNNING, progress_at__lt=cutoff
     ).select_related("customer", "started_by"):
+        if relocation.datasource_id is not None:  # switched before the worker died
+            Relocation.objects.filter(pk=relocation.pk).update(
+                status=Relocation.Status.SUCCEEDED,
+                secret_encrypted="",
+                finished_at=now,
+                message=_("已切换到 %(n)s（工作进程在收尾时退出）") % {"n": relocation.name},
+            )
+            reaped += 1
+            continue
         created = any(
             s.get("code") == "create_database" and s.get("status") == "ok"
             for s in relocation.steps or []

@@ -156,7 +156,7 @@ def run_rotation(rotation_id: int) -> CredentialRotation | None:
         return CredentialRotation.objects.get(pk=rotation_id)
     pipeline = _Pipeline(rotation, labels=STEP_LABELS)
     password = generate_password()
-    created = False
+    created = switched = False
     try:
         with tenantdb.connector_for(_admin_target(rotation, ds)) as admin:
             with pipeline.step("admin") as entry:
@@ -183,8 +183,11 @@ def run_rotation(rotation_id: int) -> CredentialRotation | None:
                 }
             with pipeline.step("switch") as entry:
                 new = _switch(rotation, ds, password, state)
+                switched = True
                 entry["message"] = _("租户注册表已改为新账号 %(u)s") % {"u": new.username}
     except BaseException as exc:
+        if switched:  # rotated; only recording the step failed (the reaper finishes it)
+            raise
         if created:
             with contextlib.suppress(Exception), pipeline.step("cleanup") as entry:
                 with tenantdb.connector_for(_admin_target(rotation, ds)) as admin:
@@ -263,6 +266,7 @@ def _switch(
         new.set_password(password)
         new.save()
         RetiredDataSource.objects.filter(pk=retired.pk).update(replaced_by=new)
+        CredentialRotation.objects.filter(pk=rotation.pk).update(datasource=new)
         schemas.record(new, state)
         audit.record(
             actor=rotation.started_by,
@@ -281,6 +285,44 @@ def _switch(
         )
         registry_changed([customer.pk])
     return new
+
+
+def _switched(rotation: CredentialRotation) -> None:
+    """Record a rotation as switched, its old account kept for the grace period."""
+    grace = timezone.now() + dt.timedelta(seconds=settings.ROTATION_GRACE_SECONDS)
+    CredentialRotation.objects.filter(pk=rotation.pk).update(
+        status=CredentialRotation.Status.SWITCHED,
+        grace_until=grace,
+        message=_("已切换到新账号 %(u)s；旧账号 %(o)s 保留至 %(t)s")
+        % {
+            "u": rotation.new_username,
+            "o": rotation.old_username,
+            "t": timezone.localtime(grace).strftime("%Y-%m-%d %H:%M"),
+        },
+    )
+
+
+def reap_stale(*, now: dt.datetime | None = None) -> int:
+    """A rotation whose worker died (no progress for ``PROVISIONING_STALE_AFTER``): switched
+    if it had switched, else failed with the new account dropped when reachable."""
+    now = now or timezone.now()
+    cutoff = now - dt.timedelta(seconds=settings.PROVISIONING_STALE_AFTER)
+    reaped = 0
+    for rotation in CredentialRotation.objects.filter(
+        status=CredentialRotation.Status.RUNNING, progress_at__lt=cutoff
+    ).select_related("customer", "source", "started_by"):
+        if rotation.datasource_id is not None:
+            _switched(rotation)
+        else:
+            if rotation.source is not None and rotation.admin_secret_encrypted:
+                with (
+                    contextlib.suppress(TenantDBError),
+                    tenantdb.connector_for(_admin_target(rotation, rotation.source)) as admin,
+                ):
+                    accounts_for(admin).drop(rotation.new_username)
+            _fail(rotation, _("执行中断（工作进程退出）。数据源与账号保持不变"))
+        reaped += 1
+    return reaped
 
 
 def retire_due(*, now: dt.datetime | None = None) -> int:

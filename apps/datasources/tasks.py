@@ -34,10 +34,10 @@ def refresh_schemas() -> dict[str, int]:
 
 @shared_task(name="datasources.reap_runs", **RETRY)
 def reap_runs() -> int:
-    """Beat, every minute: fail the provisioning runs, rollout tenants and table clearings
-    whose worker died (``reap_stale_runs``, ``rollouts.reap_stale_tenants``,
-    ``clearing.reap_stale``, ``relocation.reap_stale``)."""
-    from . import clearing, relocation
+    """Beat, every minute: settle the provisioning runs, rollout tenants, table clearings,
+    relocations and rotations whose worker died (``reap_stale_runs``,
+    ``rollouts.reap_stale_tenants`` and each module's ``reap_stale``)."""
+    from . import clearing, relocation, rotation
     from .provisioning import reap_stale_runs
     from .rollouts import reap_stale_tenants
 
@@ -46,6 +46,7 @@ def reap_runs() -> int:
         + reap_stale_tenants()
         + clearing.reap_stale()
         + relocation.reap_stale()
+        + rotation.reap_stale()
     )
 
 

@@ -333,3 +333,50 @@ def test_the_api_starts_follows_and_lists_a_move(source, second_account, devops,
     assert removed.status_code == 200 and removed.json()["removed_at"]
     bad = call(dev, "post", f"{base}/relocations", {**second_account.data(), "port": 70000})
     assert bad.status_code == 422 and "port" in bad.json()["fields"]
+
+
+def test_the_reaper_settles_a_move_whose_worker_died(source, second_account, devops):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from apps.datasources.relocation import reap_stale
+
+    stale = timezone.now() - dt.timedelta(hours=1)
+    # Died after creating the target database, before the switch: failed, database dropped.
+    move = relocation_request(actor=devops, datasource=source, data=second_account.data())
+    target = tenantdb.Target(
+        source.db_type,
+        second_account.host,
+        second_account.port,
+        second_account.username,
+        second_account.password,
+        move.database,
+    )
+    with tenantdb.connector_for(target) as c:
+        if source.db_type == "mysql":
+            c.create_database(move.database)
+        else:
+            c.create_database(move.database, template0=False)
+    Relocation.objects.filter(pk=move.pk).update(
+        status="running",
+        progress_at=stale,
+        steps=[{"code": "create_database", "status": "ok", "label": "创建数据库"}],
+    )
+    assert reap_stale() == 1
+    move.refresh_from_db()
+    assert move.status == "failed" and "已删除新库" in move.message
+    with tenantdb.connector_for(target) as c:
+        assert c.database_state(move.database)[0] is False
+    assert DataSource.objects.get(customer=source.customer).pk == source.pk
+
+    # Died after the switch: the move succeeded, nothing is dropped.
+    done = run_relocation(
+        relocation_request(actor=devops, datasource=source, data=second_account.data()).pk
+    )
+    Relocation.objects.filter(pk=done.pk).update(status="running", progress_at=stale)
+    assert reap_stale() == 1
+    done.refresh_from_db()
+    assert done.status == "succeeded"
+    new = DataSource.objects.get(customer=source.customer)
+    assert fingerprint(new) == fingerprint(source)

@@ -247,3 +247,21 @@ def test_the_api_rotates_and_the_old_generation_is_not_a_database_to_remove(
     with pytest.raises(Conflict) as exc:
         retired_remove(actor=devops, retired=old, confirm_name=old.name)
     assert "共用数据库" in exc.value.message
+
+
+def test_the_reaper_settles_a_rotation_whose_worker_died(ds, own_account, devops):
+    from apps.datasources.rotation import reap_stale
+
+    user, password = ADMIN[ds.db_type]
+    record = rotation_request(
+        actor=devops, datasource=ds, admin_username=user, admin_password=password
+    )
+    CredentialRotation.objects.filter(pk=record.pk).update(
+        status="running", progress_at=timezone.now() - dt.timedelta(hours=1)
+    )
+    assert reap_stale() == 1
+    record.refresh_from_db()
+    assert record.status == "failed" and "数据源与账号保持不变" in record.message
+    assert record.admin_secret_encrypted == ""
+    # A second one may start now.
+    assert rotate(ds, devops).status == "switched"
