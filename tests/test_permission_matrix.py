@@ -118,6 +118,7 @@ ROUTES = [
     Route("datasources:cleanup", DATASOURCE, args="run"),
     Route("datasources:clear", DATASOURCE, args="ds_customer"),
     Route("datasources:relocate", DATASOURCE, args="ds_customer"),
+    Route("datasources:relocate_check", DATASOURCE, "post", args="ds_customer"),
     Route("datasources:relocation", DATASOURCE, args="relocation"),
     Route("datasources:retired_remove", DATASOURCE, args="retired"),
     Route("datasources:rotate", DATASOURCE, args="ds_customer"),

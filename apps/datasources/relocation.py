@@ -52,7 +52,7 @@ from .models import (
 )
 from .provisioning import _failure_message, _host_lock, _Pipeline, _StepFailed, step_rows
 from .selectors import MANAGE, pools_configured_on
-from .services import allocate_names, clean_input
+from .services import allocate_names, check_target, clean_input
 from .tenantdb import TenantDBError
 from .tenantdb.copying import CopyTable, copier_for
 
@@ -94,10 +94,8 @@ def ensure_no_table_work(ds: DataSource) -> None:
 # --- request -------------------------------------------------------------------------------
 
 
-def relocation_request(*, actor, datasource: DataSource, data: dict[str, Any]) -> Relocation:
-    """Check the target input (422 naming each wrong field), record the move with the
-    password encrypted on it, and queue it; the task carries the id only."""
-    require_perm(actor, MANAGE)
+def _target_input(datasource: DataSource, data: dict[str, Any]) -> tuple[DataSource, str]:
+    """The target as typed, checked like a new data source's input, of the same type."""
     data = dict(data)
     if data.get("db_type") in (None, ""):
         data["db_type"] = datasource.db_type
@@ -109,6 +107,23 @@ def relocation_request(*, actor, datasource: DataSource, data: dict[str, Any]) -
         raise ValidationFailed(
             _("数据源类型：%(m)s") % {"m": message}, fields={"db_type": [message]}
         )
+    return target, password
+
+
+def relocation_check(
+    *, actor, datasource: DataSource, data: dict[str, Any]
+) -> tenantdb.PreflightReport:
+    """检测目标: the pre-flight of 检测连接 against the target, before starting a move."""
+    require_perm(actor, MANAGE)
+    target, password = _target_input(datasource, data)
+    return check_target(actor=actor, customer=datasource.customer, ds=target, password=password)
+
+
+def relocation_request(*, actor, datasource: DataSource, data: dict[str, Any]) -> Relocation:
+    """Check the target input (422 naming each wrong field), record the move with the
+    password encrypted on it, and queue it; the task carries the id only."""
+    require_perm(actor, MANAGE)
+    target, password = _target_input(datasource, data)
     with transaction.atomic():
         customer = Customer.objects.select_for_update().get(pk=datasource.customer_id)
         ds = DataSource.objects.filter(pk=datasource.pk).first()

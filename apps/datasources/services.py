@@ -260,6 +260,12 @@ def datasource_check(*, actor, customer: Customer, data: dict[str, Any]) -> Pref
     require_perm(actor, MANAGE)
     ds, password = clean_input(data)
     _ensure_none_configured(customer)
+    return check_target(actor=actor, customer=customer, ds=ds, password=password)
+
+
+def check_target(*, actor, customer: Customer, ds: DataSource, password: str) -> PreflightReport:
+    """The pre-flight checks of a (checked, unsaved) target for the database name the
+    customer's next data source would get, audited — for 检测连接 and 迁移数据源 alike."""
     _name, database = peek_names(customer)
     report = tenantdb.preflight(
         ds.host,

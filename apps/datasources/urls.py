@@ -14,6 +14,7 @@ urlpatterns = [
     path("<int:pk>/datasource/probe/", views.probe_view, name="probe"),
     path("<int:pk>/datasource/schema/", views.schema_view, name="schema"),
     path("<int:pk>/datasource/relocate/", views.relocate_view, name="relocate"),
+    path("<int:pk>/datasource/relocate/check/", views.relocate_check_view, name="relocate_check"),
     path(
         "<int:pk>/datasource/relocations/<int:relocation_id>/",
         views.relocation_view,

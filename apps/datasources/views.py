@@ -241,6 +241,15 @@ def cleanup_view(request: HttpRequest, pk: int, run_id: int) -> HttpResponse:
 def check_view(request: HttpRequest, pk: int) -> HttpResponse:
     """检测连接 with what is typed in the form; saves nothing (an audit row only)."""
     customer = _managed_customer(request, pk)
+    return _check(
+        request,
+        customer,
+        lambda data: services.datasource_check(actor=request.user, customer=customer, data=data),
+    )
+
+
+def _check(request: HttpRequest, customer: Customer, run: Any) -> HttpResponse:
+    """The 检测连接 report of the form posted (configure or relocate)."""
     form = DataSourceForm(request.POST)
     report, errors, error = None, {}, ""
     if not form.is_valid():
@@ -249,9 +258,7 @@ def check_view(request: HttpRequest, pk: int) -> HttpResponse:
         }
     else:
         try:
-            report = services.datasource_check(
-                actor=request.user, customer=customer, data=form.service_data()
-            )
+            report = run(form.service_data())
         except ValidationFailed as exc:
             labels = services.field_labels()
             errors = {labels.get(k, k): v for k, v in exc.fields.items()} or {"": [exc.message]}
@@ -261,6 +268,20 @@ def check_view(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         "datasources/_check_result.html",
         {"customer": customer, "report": report, "errors": errors, "error": error},
+    )
+
+
+@require_POST
+def relocate_check_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """检测目标: the pre-flight against the relocation target typed in the form."""
+    customer = _managed_customer(request, pk)
+    ds = _existing(request, customer)
+    return _check(
+        request,
+        customer,
+        lambda data: relocation.relocation_check(
+            actor=request.user, datasource=ds, data={**data, "db_type": ds.db_type}
+        ),
     )
 
 

@@ -51,6 +51,8 @@ def test_devops_relocates_a_tenant_and_watches_it_finish(
     page.fill("#id_password", target.password)
     page.fill("#id_max_connections", "5")
     page.fill("#id_min_connections", "1")
+    page.click("#btn-ds-relocate-check")
+    page.wait_for_selector("#ds-check-report:has-text('检测通过')")
     page.screenshot(path=str(tmp_path / "relocate-form.png"))
     page.click("#btn-ds-relocate-start")
     page.wait_for_selector(".msg-success:has-text('已开始迁移到')")
