@@ -158,7 +158,9 @@ def fingerprint(ds) -> dict[str, tuple[int, str]]:
         return {t.label: copier.checksum(ds.database, t) for t in copier.plan(ds.database)}
 
 
-def test_relocation_copies_verifies_and_switches(source, second_account, devops, registry):
+def test_relocation_copies_verifies_and_switches(
+    source, second_account, devops, registry, client_for, caplog
+):
     before = fingerprint(source)
     assert sum(n for n, _d in before.values()) == 100_000 and len(before) == 9
     no = source.customer.enterprise_no
@@ -199,7 +201,15 @@ def test_relocation_copies_verifies_and_switches(source, second_account, devops,
     assert retired.read_only == (source.db_type == "postgresql")
     moved = AuditLog.objects.get(action="datasource_relocated")
     assert source.name in moved.message and new.name in moved.message
-    assert second_account.password not in moved.message
+    # The target's password: in the registry's answer, nowhere else.
+    panel = client_for(devops).get(f"/customers/{source.customer_id}/datasource/")
+    assert panel.status_code == 200 and new.name in panel.content.decode()
+    for text in (
+        panel.content.decode(),
+        caplog.text,
+        *(f"{r.message} {r.changes}" for r in AuditLog.objects.all()),
+    ):
+        assert second_account.password not in text
 
     # The old database goes only after the name is typed, and only if not written since.
     with pytest.raises(ValidationFailed):
