@@ -325,6 +325,35 @@ def run_queued(run_id: int) -> ProvisioningRun | None:
     return run
 
 
+def failure_text(
+    pipeline: _Pipeline,
+    exc: BaseException,
+    order: tuple[str, ...],
+    labels: Any,
+    *,
+    cleanup_failed: str,
+    outcome: str,
+) -> str:
+    """「第 N 步「…」失败：cause」, what the cleanup did (``cleanup_failed`` formats its
+    cause as ``%(m)s`` when it failed), then ``outcome``."""
+    failed = next(
+        (s for s in pipeline.steps if s["status"] == "failed" and s["code"] != "cleanup"), None
+    )
+    step = failed["code"] if failed else pipeline.current
+    cause = failed["message"] if failed else _failure_message(exc)
+    message = _("第 %(i)d 步「%(s)s」失败：%(c)s") % {
+        "i": order.index(step) + 1 if step in order else 0,
+        "s": str(labels.get(step, step)),
+        "c": cause,
+    }
+    cleanup = next((s for s in pipeline.steps if s["code"] == "cleanup"), None)
+    if cleanup and cleanup["status"] == "failed":
+        message += "。" + cleanup_failed % {"m": cleanup["message"]}
+    elif cleanup:
+        message += "。" + cleanup["message"]
+    return message + "。" + outcome
+
+
 def step_rows(
     steps: list[dict[str, Any]],
     order: tuple[str, ...],

@@ -30,7 +30,7 @@ import logging
 import time
 from typing import Any
 
-from django.db import models, transaction
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -41,7 +41,7 @@ from apps.core.permissions import require_perm
 from apps.customers.models import Customer
 from apps.customers.services import registry_changed
 
-from . import crypto, schemas, tenantdb
+from . import crypto, generations, tenantdb
 from .models import (
     CredentialRotation,
     DataSource,
@@ -50,7 +50,7 @@ from .models import (
     RetiredDataSource,
     TableClearing,
 )
-from .provisioning import _failure_message, _host_lock, _Pipeline, _StepFailed, step_rows
+from .provisioning import _host_lock, _Pipeline, _StepFailed, failure_text, step_rows
 from .selectors import MANAGE, pools_configured_on
 from .services import allocate_names, check_target, clean_input
 from .tenantdb import TenantDBError
@@ -437,82 +437,50 @@ def _switch(
 ) -> DataSource:
     """Replace the current data source by the new generation in one transaction."""
     with transaction.atomic():
-        customer = Customer.objects.select_for_update().get(pk=relocation.customer_id)
-        current = DataSource.objects.select_for_update().filter(customer=customer).first()
-        if current is None or current.pk != ds.pk:
-            raise _StepFailed(_("数据源在迁移期间被删除或替换，未切换"))
-        if TableClearing.objects.filter(datasource=ds, status__in=TableClearing.ACTIVE).exists():
-            raise _StepFailed(_("迁移期间有清空数据表的操作，未切换"))
         _host_lock(relocation.host, relocation.port)
         _check_budget(relocation, report.server_max_connections or 0)
-        retired = RetiredDataSource.objects.create(
-            customer=customer,
-            datasource_id=current.pk,
-            generation=current.generation,
-            name=current.name,
-            database=current.database,
-            db_type=current.db_type,
-            host=current.host,
-            port=current.port,
-            username=current.username,
-            password_encrypted=current.password_encrypted,
-            max_connections=current.max_connections,
-            min_connections=current.min_connections,
-            impl_status=current.impl_status,
-            database_created=current.database_created,
-            configured_by=current.configured_by,
-            configured_at=current.configured_at,
+        new, retired = generations.replace(
+            customer_id=relocation.customer_id,
+            expected=ds,
+            new=DataSource(
+                name=relocation.name,
+                database=relocation.database,
+                db_type=relocation.db_type,
+                host=relocation.host,
+                port=relocation.port,
+                username=relocation.username,
+                max_connections=relocation.max_connections,
+                min_connections=relocation.min_connections,
+                remarks=relocation.remarks,
+                database_created=created,
+                server_version=report.server_version[:100],
+            ),
+            password=password,
             reason=RetiredDataSource.Reason.RELOCATION,
-            replaced_by_name=relocation.name,
-            retired_by=relocation.started_by,
+            actor=relocation.started_by,
+            state=state,
             checksums=checksums,
         )
-        # Replaced, not edited: the old row goes (its schema row with it) and the next
-        # generation is inserted. The model's own delete guard is for people deleting a
-        # data source in use; this is neither.
-        models.QuerySet.delete(DataSource.objects.filter(pk=current.pk))
-        new = DataSource(
-            customer=customer,
-            name=relocation.name,
-            database=relocation.database,
-            db_type=relocation.db_type,
-            host=relocation.host,
-            port=relocation.port,
-            username=relocation.username,
-            max_connections=relocation.max_connections,
-            min_connections=relocation.min_connections,
-            remarks=relocation.remarks,
-            impl_status=current.impl_status,
-            database_created=created,
-            server_version=report.server_version[:100],
-            configured_by=relocation.started_by,
-            configured_at=timezone.now(),
-            generation=current.generation + 1,
-        )
-        new.set_password(password)
-        new.save()
-        RetiredDataSource.objects.filter(pk=retired.pk).update(replaced_by=new)
-        schemas.record(new, state)
         Relocation.objects.filter(pk=relocation.pk).update(datasource=new)
         audit.record(
             actor=relocation.started_by,
             action="datasource_relocated",
-            obj=customer,
+            obj=new.customer,
             message=_(
                 "数据源 %(o)s（%(oa)s，数据库 %(od)s）已迁移为 %(n)s（%(na)s，数据库 %(nd)s），"
                 "复制 %(r)d 行；旧库保留"
             )
             % {
-                "o": current.name,
-                "oa": current.address,
-                "od": current.database,
+                "o": retired.name,
+                "oa": retired.address,
+                "od": retired.database,
                 "n": new.name,
                 "na": new.address,
                 "nd": new.database,
                 "r": sum(int(v.split(":", 1)[0]) for v in checksums.values()),
             },
         )
-        registry_changed([customer.pk], listing=True)
+        registry_changed([new.customer_id], listing=True)
     return new
 
 
@@ -538,22 +506,14 @@ def _make_read_only(retired: RetiredDataSource) -> str:
 
 
 def _step_failure(pipeline: _Pipeline, exc: BaseException) -> str:
-    failed = next(
-        (s for s in pipeline.steps if s["status"] == "failed" and s["code"] != "cleanup"), None
+    return failure_text(
+        pipeline,
+        exc,
+        STEP_ORDER,
+        STEP_LABELS,
+        cleanup_failed=_("删除新库未完成：%(m)s，请 DBA 手工处理"),
+        outcome=_("租户仍使用原数据源，未做任何修改"),
     )
-    step = failed["code"] if failed else pipeline.current
-    cause = failed["message"] if failed else _failure_message(exc)
-    message = _("第 %(i)d 步「%(s)s」失败：%(c)s") % {
-        "i": STEP_ORDER.index(step) + 1 if step in STEP_ORDER else 0,
-        "s": str(STEP_LABELS.get(step, step)),
-        "c": cause,
-    }
-    cleanup = next((s for s in pipeline.steps if s["code"] == "cleanup"), None)
-    if cleanup and cleanup["status"] == "failed":
-        message += _("。删除新库未完成：%(m)s，请 DBA 手工处理") % {"m": cleanup["message"]}
-    elif cleanup:
-        message += _("。%(m)s") % {"m": cleanup["message"]}
-    return message + _("。租户仍使用原数据源，未做任何修改")
 
 
 def _fail(relocation: Relocation, message: str) -> None:

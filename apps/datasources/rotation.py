@@ -30,7 +30,7 @@ import logging
 from typing import Any
 
 from django.conf import settings
-from django.db import models, transaction
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -41,9 +41,9 @@ from apps.core.permissions import require_perm
 from apps.customers.models import Customer
 from apps.customers.services import registry_changed
 
-from . import crypto, schemas, tenantdb
-from .models import CredentialRotation, DataSource, RetiredDataSource, TableClearing
-from .provisioning import _failure_message, _Pipeline, _StepFailed, step_rows
+from . import crypto, generations, tenantdb
+from .models import CredentialRotation, DataSource, RetiredDataSource
+from .provisioning import _Pipeline, _StepFailed, failure_text, step_rows
 from .selectors import MANAGE
 from .services import allocate_names
 from .tenantdb import TenantDBError
@@ -216,74 +216,47 @@ def run_rotation(rotation_id: int) -> CredentialRotation | None:
 def _switch(
     rotation: CredentialRotation, ds: DataSource, password: str, state: tenantdb.SchemaState
 ) -> DataSource:
+    """The next generation: the same database, the new account, in one transaction."""
     with transaction.atomic():
-        customer = Customer.objects.select_for_update().get(pk=rotation.customer_id)
-        current = DataSource.objects.select_for_update().filter(customer=customer).first()
-        if current is None or current.pk != ds.pk:
-            raise _StepFailed(_("数据源在轮换期间被删除或替换，未切换"))
-        if TableClearing.objects.filter(datasource=ds, status__in=TableClearing.ACTIVE).exists():
-            raise _StepFailed(_("轮换期间有清空数据表的操作，未切换"))
-        retired = RetiredDataSource.objects.create(
-            customer=customer,
-            datasource_id=current.pk,
-            generation=current.generation,
-            name=current.name,
-            database=current.database,
-            db_type=current.db_type,
-            host=current.host,
-            port=current.port,
-            username=current.username,
-            password_encrypted="",  # nothing is probed with it: the account is retired
-            max_connections=current.max_connections,
-            min_connections=current.min_connections,
-            impl_status=current.impl_status,
-            database_created=False,  # the database stays: it is the new generation's too
-            configured_by=current.configured_by,
-            configured_at=current.configured_at,
+        new, retired = generations.replace(
+            customer_id=rotation.customer_id,
+            expected=ds,
+            new=DataSource(
+                name=rotation.name,
+                database=ds.database,
+                db_type=ds.db_type,
+                host=ds.host,
+                port=ds.port,
+                username=rotation.new_username,
+                max_connections=ds.max_connections,
+                min_connections=ds.min_connections,
+                remarks=ds.remarks,
+                database_created=ds.database_created,
+                server_version=ds.server_version,
+            ),
+            password=password,
             reason=RetiredDataSource.Reason.ROTATION,
-            replaced_by_name=rotation.name,
-            retired_by=rotation.started_by,
+            actor=rotation.started_by,
+            state=state,
+            keep_secret=False,  # nothing probes the old account: it is retired by the DBA's
         )
-        models.QuerySet.delete(DataSource.objects.filter(pk=current.pk))
-        new = DataSource(
-            customer=customer,
-            name=rotation.name,
-            database=current.database,
-            db_type=current.db_type,
-            host=current.host,
-            port=current.port,
-            username=rotation.new_username,
-            max_connections=current.max_connections,
-            min_connections=current.min_connections,
-            remarks=current.remarks,
-            impl_status=current.impl_status,
-            database_created=current.database_created,
-            server_version=current.server_version,
-            configured_by=rotation.started_by,
-            configured_at=timezone.now(),
-            generation=current.generation + 1,
-        )
-        new.set_password(password)
-        new.save()
-        RetiredDataSource.objects.filter(pk=retired.pk).update(replaced_by=new)
         CredentialRotation.objects.filter(pk=rotation.pk).update(datasource=new)
-        schemas.record(new, state)
         audit.record(
             actor=rotation.started_by,
             action="datasource_rotated",
-            obj=customer,
+            obj=new.customer,
             message=_(
                 "数据源 %(o)s 的账号 %(ou)s 已轮换为 %(n)s 的账号 %(nu)s；旧账号保留 %(g)s 秒"
             )
             % {
-                "o": current.name,
-                "ou": current.username,
+                "o": retired.name,
+                "ou": retired.username,
                 "n": new.name,
                 "nu": new.username,
                 "g": settings.ROTATION_GRACE_SECONDS,
             },
         )
-        registry_changed([customer.pk])
+        registry_changed([new.customer_id])
     return new
 
 
@@ -370,22 +343,14 @@ def retire(rotation: CredentialRotation) -> str:
 
 
 def _step_failure(pipeline: _Pipeline, exc: BaseException) -> str:
-    failed = next(
-        (s for s in pipeline.steps if s["status"] == "failed" and s["code"] != "cleanup"), None
+    return failure_text(
+        pipeline,
+        exc,
+        STEP_ORDER,
+        STEP_LABELS,
+        cleanup_failed=_("删除新账号未完成：%(m)s，请 DBA 手工处理"),
+        outcome=_("数据源与账号保持不变"),
     )
-    step = failed["code"] if failed else pipeline.current
-    cause = failed["message"] if failed else _failure_message(exc)
-    message = _("第 %(i)d 步「%(s)s」失败：%(c)s") % {
-        "i": STEP_ORDER.index(step) + 1 if step in STEP_ORDER else 0,
-        "s": str(STEP_LABELS.get(step, step)),
-        "c": cause,
-    }
-    cleanup = next((s for s in pipeline.steps if s["code"] == "cleanup"), None)
-    if cleanup and cleanup["status"] == "failed":
-        message += _("。删除新账号未完成：%(m)s，请 DBA 手工处理") % {"m": cleanup["message"]}
-    elif cleanup:
-        message += _("。%(m)s") % {"m": cleanup["message"]}
-    return message + _("。数据源与账号保持不变")
 
 
 def _fail(rotation: CredentialRotation, message: str) -> None:
