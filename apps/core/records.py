@@ -140,3 +140,19 @@ def update_if(
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount > 0
+
+
+def claim(
+    model: type[models.Model], pk: Any, *, status: str, to: str, related: Iterable[str] = ()
+) -> Any:
+    """A worker's claim on a queued record: move row ``pk`` from ``status`` to ``to`` and
+    stamp ``progress_at``, in one conditional statement — so however often a task is
+    delivered, one delivery gets it. Returns the row, fresh, with ``related`` loaded; None
+    when it was not (or no longer) in ``status``."""
+    from django.utils import timezone
+
+    if not update_if(
+        model, pk, where={"status": status}, values={"status": to, "progress_at": timezone.now()}
+    ):
+        return None
+    return model._default_manager.select_related(*related).get(pk=pk)

@@ -26,6 +26,7 @@ from django.utils.translation import gettext as _
 from apps.audit import services as audit
 from apps.core.errors import Conflict, ErrorCode, NotFound, ValidationFailed
 from apps.core.permissions import require_perm
+from apps.core.records import claim
 from apps.customers.models import Customer
 
 from . import tenantdb
@@ -172,16 +173,9 @@ def _enqueue(kind: str, clearing: TableClearing) -> None:
 
 
 def _take(clearing_id: int, status: str, to: str) -> TableClearing | None:
-    with transaction.atomic():
-        clearing = (
-            TableClearing.objects.select_for_update().filter(pk=clearing_id, status=status).first()
-        )
-        if clearing is None:
-            return None
-        clearing.status = to
-        clearing.progress_at = timezone.now()
-        clearing.save(update_fields=["status", "progress_at"])
-    return TableClearing.objects.select_related("datasource", "customer").get(pk=clearing_id)
+    return claim(
+        TableClearing, clearing_id, status=status, to=to, related=("datasource", "customer")
+    )
 
 
 def _fail(clearing_id: int, message: str, *, restoring: bool) -> None:

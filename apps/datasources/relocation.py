@@ -38,6 +38,7 @@ from django.utils.translation import gettext_lazy
 from apps.audit import services as audit
 from apps.core.errors import Conflict, ErrorCode, NotFound, ValidationFailed
 from apps.core.permissions import require_perm
+from apps.core.records import claim
 from apps.customers.models import Customer
 from apps.customers.services import registry_changed
 
@@ -188,20 +189,15 @@ def _enqueue(relocation: Relocation) -> None:
 
 def run_relocation(relocation_id: int) -> Relocation | None:
     """What the worker does with a queued move (taken once however often delivered)."""
-    with transaction.atomic():
-        relocation = (
-            Relocation.objects.select_for_update()
-            .filter(pk=relocation_id, status=Relocation.Status.QUEUED)
-            .first()
-        )
-        if relocation is None:
-            return None
-        relocation.status = Relocation.Status.RUNNING
-        relocation.progress_at = timezone.now()
-        relocation.save(update_fields=["status", "progress_at"])
-    relocation = Relocation.objects.select_related("customer", "source", "started_by").get(
-        pk=relocation_id
+    relocation = claim(
+        Relocation,
+        relocation_id,
+        status=Relocation.Status.QUEUED,
+        to=Relocation.Status.RUNNING,
+        related=("customer", "source", "started_by"),
     )
+    if relocation is None:
+        return None
     with contextlib.suppress(_Failed):  # recorded on the move by ``_fail``
         _execute(relocation)
     return Relocation.objects.get(pk=relocation_id)

@@ -38,6 +38,7 @@ from django.utils.translation import gettext_lazy
 from apps.audit import services as audit
 from apps.core.errors import Conflict, NotFound, ValidationFailed
 from apps.core.permissions import require_perm
+from apps.core.records import claim
 from apps.customers.models import Customer
 from apps.customers.services import registry_changed
 
@@ -136,20 +137,15 @@ def _admin_target(rotation: CredentialRotation, ds: Any) -> tenantdb.Target:
 
 def run_rotation(rotation_id: int) -> CredentialRotation | None:
     """What the worker does with a queued rotation (taken once)."""
-    with transaction.atomic():
-        rotation = (
-            CredentialRotation.objects.select_for_update()
-            .filter(pk=rotation_id, status=CredentialRotation.Status.QUEUED)
-            .first()
-        )
-        if rotation is None:
-            return None
-        rotation.status = CredentialRotation.Status.RUNNING
-        rotation.progress_at = timezone.now()
-        rotation.save(update_fields=["status", "progress_at"])
-    rotation = CredentialRotation.objects.select_related("customer", "source", "started_by").get(
-        pk=rotation_id
+    rotation = claim(
+        CredentialRotation,
+        rotation_id,
+        status=CredentialRotation.Status.QUEUED,
+        to=CredentialRotation.Status.RUNNING,
+        related=("customer", "source", "started_by"),
     )
+    if rotation is None:
+        return None
     ds = rotation.source
     if ds is None:
         _fail(rotation, _("原数据源已不存在"))
