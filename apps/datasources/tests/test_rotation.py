@@ -68,7 +68,7 @@ def count(conn) -> int:
 def refused(ds, username: str, password: str) -> bool:
     try:
         connect(ds, username, password).close()
-    except (pymysql.err.OperationalError, psycopg.OperationalError):
+    except (pymysql.OperationalError, psycopg.OperationalError):
         return True
     return False
 
