@@ -124,8 +124,8 @@ def register(made: dict[str, list[str]], servers) -> None:
     """Customers, data sources and their last-read versions, in bulk."""
     from django.utils import timezone
 
+    from apps.core import crypto
     from apps.customers.models import Customer
-    from apps.datasources import crypto
     from apps.datasources.models import DataSource, TenantSchema
 
     token = crypto.encrypt(PASSWORD)

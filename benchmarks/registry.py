@@ -141,10 +141,10 @@ def load(tenants: int) -> tuple[str, list[str]]:
     from django.utils import timezone
 
     from apps.accounts.models import ApiToken, User
+    from apps.core import crypto
     from apps.core.models import Sequence
     from apps.customers.models import Customer
     from apps.customers.services import REGISTRY_SEQUENCE
-    from apps.datasources import crypto
     from apps.datasources.models import DataSource
 
     call_command("migrate", verbosity=0)
@@ -387,9 +387,9 @@ def feed_figures(port: int, token: str, args: argparse.Namespace) -> Feed:
     driver, and one request of the bare view."""
     from django.db import connection
 
+    from apps.core import crypto
     from apps.customers.models import Customer
     from apps.customers.services import registry_changed
-    from apps.datasources import crypto
     from apps.datasources.client import RegistryClient
 
     base = f"http://127.0.0.1:{port}"

@@ -17,10 +17,10 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from apps.accounts.tests.factories import make_staff
 from apps.contracts.services import contract_create
+from apps.core import crypto
 from apps.customers.packages import package_create
 from apps.customers.services import customer_update
 from apps.customers.tests.factories import make_customer
-from apps.datasources import crypto
 from apps.datasources.models import (
     CredentialRotation,
     ProvisioningRun,

@@ -11,7 +11,7 @@ class DatasourcesConfig(AppConfig):
     verbose_name = "数据源"
 
     def ready(self) -> None:
-        from . import crypto
+        from apps.core import crypto
 
         # Refuse to start with a malformed key or an unsafe database-name prefix.
         crypto.validate_keys()

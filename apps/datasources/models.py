@@ -19,10 +19,9 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from apps.core import fields
+from apps.core import crypto, fields
 from apps.core.errors import Conflict, ErrorCode
 
-from . import crypto
 from .validators import USERNAME_MAX, validate_host, validate_username
 
 # The only fields that may change after a data source is saved.

@@ -18,13 +18,14 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.audit import services as audit
+from apps.core import crypto
 from apps.core.errors import Conflict, DomainError, ErrorCode, NotFound
 from apps.core.models import next_value
 from apps.core.permissions import require_perm
 from apps.customers.models import Customer
 from apps.customers.services import registry_changed
 
-from . import crypto, schemas, tenantdb
+from . import schemas, tenantdb
 from .models import DataSource, ProvisioningRun
 from .selectors import MANAGE, normalise_host, pools_configured_on
 from .services import (

@@ -36,13 +36,14 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from apps.audit import services as audit
+from apps.core import crypto
 from apps.core.errors import Conflict, NotFound, ValidationFailed
 from apps.core.permissions import require_perm
 from apps.core.records import claim
 from apps.customers.models import Customer
 from apps.customers.services import registry_changed
 
-from . import crypto, generations, tenantdb
+from . import generations, tenantdb
 from .models import CredentialRotation, DataSource, RetiredDataSource
 from .provisioning import _Pipeline, _StepFailed, failure_text, step_rows
 from .selectors import MANAGE

@@ -16,13 +16,13 @@ from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet, Sum
 from django.utils.translation import gettext as _
 
 from apps.audit.models import AuditLog
+from apps.core import crypto
 from apps.core.errors import NotFound
 from apps.core.inputs import parse_id
 from apps.core.permissions import require_perm
 from apps.customers.models import Customer
 from apps.customers.selectors import visible_customers
 
-from . import crypto
 from .models import (
     CredentialRotation,
     DataSource,

@@ -11,8 +11,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management import CommandError, call_command
 
 from apps.audit.models import AuditLog
+from apps.core import crypto
 from apps.customers.tests.factories import make_customer
-from apps.datasources import crypto
 from apps.datasources.models import DataSource, ProvisioningRun
 from apps.datasources.tests.factories import make_datasource
 

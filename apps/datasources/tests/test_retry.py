@@ -12,9 +12,10 @@ import pytest
 from django.utils import timezone
 
 from apps.audit.models import AuditLog
+from apps.core import crypto
 from apps.core.errors import Conflict, Forbidden
 from apps.customers.tests.factories import make_customer
-from apps.datasources import crypto, tenantdb
+from apps.datasources import tenantdb
 from apps.datasources.models import DataSource, ProvisioningRun
 from apps.datasources.provisioning import _statements, reap_stale_runs, run_queued
 from apps.datasources.services import datasource_cleanup, datasource_queue, datasource_retry

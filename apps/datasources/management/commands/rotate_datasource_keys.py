@@ -10,8 +10,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from apps.audit import services as audit
+from apps.core import crypto
 from apps.customers.services import registry_changed
-from apps.datasources import crypto
 from apps.datasources.models import DataSource, ProvisioningRun
 
 

@@ -1,4 +1,5 @@
-"""Encryption of tenant database passwords at rest (Fernet: AES-128-CBC + HMAC-SHA256).
+"""Encryption of secrets at rest — tenant database passwords, robot webhooks (Fernet:
+AES-128-CBC + HMAC-SHA256).
 
 Keys come from ``settings.DATASOURCE_ENCRYPTION_KEYS`` (environment variable of the same
 name, comma-separated). The first key encrypts; every key decrypts, so a new key can be put
