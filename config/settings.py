@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "apps.leads",
     "apps.datasources",
     "apps.sms",
+    "apps.notifications",
     "apps.api",
     "apps.console",
 ]
@@ -365,6 +366,8 @@ SMS_ACCESS_KEY_ID = os.environ.get("SMS_ACCESS_KEY_ID", "")  # Aliyun AccessKeyI
 SMS_ACCESS_KEY_SECRET = os.environ.get("SMS_ACCESS_KEY_SECRET", "")  # never logged
 SMS_SIGN_NAME = os.environ.get("SMS_SIGN_NAME", "绘管家")
 SMS_TEMPLATE_ID = os.environ.get("SMS_TEMPLATE_ID", "")  # Aliyun TemplateCode / Tencent TemplateId
+ROBOT_TIMEOUT = float(os.environ.get("ROBOT_TIMEOUT", "5"))  # 企业微信 / 钉钉 group robots
+ROBOT_MAX_ATTEMPTS = int(os.environ.get("ROBOT_MAX_ATTEMPTS", "5"))  # then 失败
 SMS_NOTICE_TEMPLATE_ID = os.environ.get("SMS_NOTICE_TEMPLATE_ID", "")  # 到期提醒 to staff
 SMS_APP_ID = os.environ.get("SMS_APP_ID", "")  # Tencent SmsSdkAppId
 SMS_REGION = os.environ.get("SMS_REGION", "")  # default: cn-hangzhou / ap-guangzhou
@@ -433,6 +436,7 @@ CELERY_BEAT_SCHEDULE = {
     "reap-provisioning-runs": {"task": "datasources.reap_runs", "schedule": 60.0},
     # The service lifecycle's sweep, daily shortly after midnight (CELERY_TIMEZONE).
     "daily-sweep": {"task": "customers.daily_sweep", "schedule": crontab(minute=10, hour=0)},
+    "resend-notifications": {"task": "notifications.resend", "schedule": 60.0},
     "retire-rotated-accounts": {"task": "datasources.retire_accounts", "schedule": 60.0},
     "purge-clearing-backups": {
         "task": "datasources.purge_clearing_backups",

@@ -13,6 +13,7 @@ urlpatterns = [
     path("contracts/", include("apps.contracts.urls")),
     path("leads/", include("apps.leads.urls")),
     path("audit/", include("apps.audit.urls")),
+    path("notifications/", include("apps.notifications.urls")),
     path("apply/", include("apps.leads.public_urls")),
 ]
 

@@ -31,6 +31,7 @@ from apps.datasources.models import (
 )
 from apps.datasources.tests.factories import make_datasource
 from apps.leads.services import lead_create_offline, qr_channel_create
+from apps.notifications.models import Robot
 
 pytestmark = pytest.mark.django_db
 
@@ -128,6 +129,11 @@ ROUTES = [
     Route("audit:list", MANAGERS),
     Route("audit:export", MANAGERS),
     Route("audit:reads", ADMIN),  # 运营主管 lack the data-source permission registry reads need
+    Route("notifications:preferences", SIGNED_IN),
+    Route("notifications:robot_list", ADMIN),
+    Route("notifications:robot_create", ADMIN),
+    Route("notifications:robot_edit", ADMIN, args="robot"),
+    Route("notifications:robot_test", ADMIN, "post", args="robot", ok=(302,)),
     Route("customers:package_list", WORK),
     Route("customers:package_create", MANAGERS),
     Route(
@@ -247,7 +253,11 @@ def world(db):
     )  # fmt: skip
     rollout = Rollout.objects.create(target_version="0002", status=Rollout.Status.FINISHED)
     package = package_create(actor=users["admin"], data={"name": "矩阵版", "modules": ["property"]})
+    robot = Robot.objects.create(
+        name="矩阵群", kind="wecom", webhook_encrypted=crypto.encrypt("http://127.0.0.1:1/hook")
+    )
     objects = {
+        "robot": robot.pk,
         "package": package.pk,
         "rollout": rollout.pk,
         "run": (customer.pk, run.pk),

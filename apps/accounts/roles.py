@@ -85,7 +85,15 @@ ROLES: dict[str, Role] = {
 }
 
 ROLE_CHOICES = [(code, role.label) for code, role in ROLES.items()]
-PROJECT_APPS = ("accounts", "audit", "customers", "contracts", "leads", "datasources")
+PROJECT_APPS = (
+    "accounts",
+    "audit",
+    "customers",
+    "contracts",
+    "leads",
+    "datasources",
+    "notifications",
+)
 
 
 def sync_roles(apps=None) -> None:

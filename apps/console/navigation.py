@@ -32,6 +32,8 @@ MENU: list[MenuItem] = [
     ),
     MenuItem(_("员工与角色"), "accounts:staff_list", "accounts.manage_staff", "staff"),
     MenuItem(_("API 令牌"), "accounts:token_list", "accounts.manage_api_tokens", "tokens"),
+    MenuItem(_("群机器人"), "notifications:robot_list", "notifications.manage_robot", "robots"),
+    MenuItem(_("通知设置"), "notifications:preferences", None, "notifications"),
 ]
 
 

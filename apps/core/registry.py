@@ -238,3 +238,25 @@ def notify(notice: Notice) -> tuple[list[str], list[str]]:
             if label:
                 delivered.append(label)
     return delivered, failed
+
+
+@dataclass(frozen=True)
+class NoticeKind:
+    """A kind of notice people may receive (通知设置 lists those whose ``perm`` they hold;
+    "" = everyone)."""
+
+    code: str
+    label: Label
+    perm: str = ""
+    order: int = 100
+
+
+_notice_kinds: dict[str, NoticeKind] = {}
+
+
+def register_notice_kind(kind: NoticeKind) -> None:
+    _notice_kinds[kind.code] = kind
+
+
+def notice_kinds() -> list[NoticeKind]:
+    return sorted(_notice_kinds.values(), key=lambda k: (k.order, k.code))

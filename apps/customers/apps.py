@@ -49,3 +49,11 @@ class CustomersConfig(AppConfig):
         registry.register_activation_check(
             registry.ActivationCheck("profile", check_profile, order=10)
         )
+        registry.register_notice_kind(
+            registry.NoticeKind(
+                "service_reminder",
+                _("到期提醒（试用、服务期、宽限期）"),
+                "customers.view_customer",
+                40,
+            )
+        )

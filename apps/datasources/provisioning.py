@@ -24,6 +24,7 @@ from apps.core.models import next_value
 from apps.core.permissions import require_perm
 from apps.customers.models import Customer
 from apps.customers.services import registry_changed
+from apps.notifications import services as notifications
 
 from . import schemas, tenantdb
 from .models import DataSource, ProvisioningRun
@@ -693,7 +694,20 @@ def _finish_failed(pipeline: _Pipeline, *, actor, customer: Customer, exc: BaseE
             obj=customer,
             message=_("配置数据源 %(n)s 失败：%(m)s") % {"n": run.name, "m": message},
         )
+        announce_failure(
+            actor, _("配置数据源 %(n)s（%(c)s）失败") % {"n": run.name, "c": customer}, message
+        )
     logger.warning("配置数据源 %s 失败：%s", run.name, message)
+
+
+def announce_failure(actor: Any, what: str, message: str) -> None:
+    """Tell whoever started it (through their robots) that a data-source job failed."""
+    if getattr(actor, "pk", None):
+        notifications.announce(
+            kind="datasource_failed",
+            text=_("【绘管家】%(w)s：%(m)s") % {"w": what, "m": message},
+            user_ids=[actor.pk],
+        )
 
 
 def _as_provisioning_failed(

@@ -52,7 +52,14 @@ from .models import (
     RetiredDataSource,
     TableClearing,
 )
-from .provisioning import _host_lock, _Pipeline, _StepFailed, failure_text, step_rows
+from .provisioning import (
+    _host_lock,
+    _Pipeline,
+    _StepFailed,
+    announce_failure,
+    failure_text,
+    step_rows,
+)
 from .selectors import MANAGE, pools_configured_on
 from .services import allocate_names, check_target, clean_input
 from .tenantdb import TenantDBError
@@ -525,6 +532,11 @@ def _fail(relocation: Relocation, message: str) -> None:
             finished_at=timezone.now(),
         )
         if updated:
+            announce_failure(
+                relocation.started_by,
+                _("迁移数据源 %(n)s 失败") % {"n": relocation.source_name},
+                message,
+            )
             audit.record(
                 actor=relocation.started_by,
                 action="datasource_relocate_failed",

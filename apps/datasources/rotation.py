@@ -45,7 +45,7 @@ from apps.customers.services import registry_changed
 
 from . import generations, tenantdb
 from .models import CredentialRotation, DataSource, RetiredDataSource
-from .provisioning import _Pipeline, _StepFailed, failure_text, step_rows
+from .provisioning import _Pipeline, _StepFailed, announce_failure, failure_text, step_rows
 from .selectors import MANAGE
 from .services import allocate_names
 from .tenantdb import TenantDBError
@@ -364,6 +364,11 @@ def _fail(rotation: CredentialRotation, message: str) -> None:
             finished_at=timezone.now(),
         )
         if updated:
+            announce_failure(
+                rotation.started_by,
+                _("轮换数据源 %(n)s 的账号失败") % {"n": rotation.source_name},
+                message,
+            )
             audit.record(
                 actor=rotation.started_by,
                 action="datasource_rotate_failed",

@@ -11,6 +11,11 @@ class LeadsConfig(AppConfig):
 
         from apps.core import registry
 
+        for kind in (
+            registry.NoticeKind("lead_new", _("新的自助申请"), "leads.claim_lead", 10),
+            registry.NoticeKind("lead_assigned", _("分配给我的客户申请"), "leads.view_lead", 20),
+        ):
+            registry.register_notice_kind(kind)
         registry.register_actions(
             {
                 "apply": _("公开报名"),

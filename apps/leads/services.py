@@ -25,6 +25,7 @@ from apps.core.forms import with_label
 from apps.core.inputs import text_problem
 from apps.core.permissions import has_perm, require_perm
 from apps.core.records import UNSET, refuse_unknown
+from apps.notifications import services as notifications
 from apps.sms.services import sms_verify_code
 
 from .models import SELF_APPLIED, Channel, FollowUp, Lead, QrChannel
@@ -121,6 +122,17 @@ def lead_register(
         message=_("公开报名（%(ch)s）") % {"ch": Channel(channel).label},
     )
     log.info("lead registered channel=%s phone=%s", channel, v.mask_phone(data["phone"]))
+    notifications.announce(
+        kind="lead_new",
+        text=_("【绘管家】新的客户申请：%(who)s（%(ch)s），手机 %(p)s，请尽快回访。")
+        % {
+            "who": lead.company or lead.name,
+            "ch": Channel(channel).label,
+            "p": v.mask_phone(lead.phone),
+        },
+        user_ids=[owner.pk] if owner is not None else None,
+        perm="leads.claim_lead",
+    )
     return RegistrationResult(lead, created=True)
 
 
@@ -347,7 +359,18 @@ def lead_assign(*, actor, leads: Iterable[Lead], owner) -> int:
     Returns how many changed owner; audit rows are written in one statement."""
     require_perm(actor, "leads.assign_lead")
     _check_owner(owner)
-    return reassign(Lead, leads, owner, actor=actor)
+    leads = list(leads)
+    changed = reassign(Lead, leads, owner, actor=actor)
+    if changed and owner is not None and owner.pk != getattr(actor, "pk", None):
+        names = "、".join((lead.company or lead.name) for lead in leads[:5])
+        more = _(" 等 %(n)d 条") % {"n": len(leads)} if len(leads) > 5 else ""
+        notifications.announce(
+            kind="lead_assigned",
+            text=_("【绘管家】%(a)s 把客户申请分配给你：%(l)s%(m)s。")
+            % {"a": actor.display_name, "l": names, "m": more},
+            user_ids=[owner.pk],
+        )
+    return changed
 
 
 def _choice(value: str, choices, field: str, label: str) -> str:

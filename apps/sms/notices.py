@@ -26,7 +26,13 @@ from .gateways import SmsSendFailed, get_gateway
 PARAM_MAX = 35
 
 
+# The kinds the notice template is written for (its parameters: customer, what, date, days).
+SMS_KINDS = frozenset({"service_reminder"})
+
+
 def send(notice: Notice) -> str | None:
+    if notice.kind not in SMS_KINDS:
+        return None
     phone = getattr(notice.recipient, "phone", "") or ""
     if not v.is_mobile(phone):
         return None
