@@ -437,6 +437,7 @@ CELERY_BEAT_SCHEDULE = {
     # The service lifecycle's sweep, daily shortly after midnight (CELERY_TIMEZONE).
     "daily-sweep": {"task": "customers.daily_sweep", "schedule": crontab(minute=10, hour=0)},
     "resend-notifications": {"task": "notifications.resend", "schedule": 60.0},
+    "announce-overdue-callbacks": {"task": "leads.announce_overdue", "schedule": 900.0},
     "retire-rotated-accounts": {"task": "datasources.retire_accounts", "schedule": 60.0},
     "purge-clearing-backups": {
         "task": "datasources.purge_clearing_backups",

@@ -14,6 +14,7 @@ class LeadsConfig(AppConfig):
         for kind in (
             registry.NoticeKind("lead_new", _("新的自助申请"), "leads.claim_lead", 10),
             registry.NoticeKind("lead_assigned", _("分配给我的客户申请"), "leads.view_lead", 20),
+            registry.NoticeKind("callback_overdue", _("回访逾期"), "leads.view_lead", 25),
         ):
             registry.register_notice_kind(kind)
         registry.register_actions(

@@ -110,6 +110,9 @@ class Lead(models.Model):
     next_follow_up_at = fields.DateTimeField(_("下次回访时间"), null=True, blank=True)
     last_follow_up_at = fields.DateTimeField(_("最近回访时间"), null=True, blank=True)
     follow_up_count = models.PositiveIntegerField(_("回访次数"), default=0)
+    # When the owner (or the pool's managers) were last told it is overdue: a lead is
+    # announced once per due moment (a later next_follow_up_at makes it due again).
+    overdue_notified_at = fields.DateTimeField(_("逾期提醒时间"), null=True, blank=True)
     repeat_count = models.PositiveIntegerField(_("重复申请次数"), default=0)
     last_applied_at = fields.DateTimeField(_("最近申请时间"), null=True, blank=True)
     customer = models.OneToOneField(
@@ -140,7 +143,7 @@ class Lead(models.Model):
     )
     updated_at = fields.DateTimeField(_("更新时间"), auto_now=True)
 
-    AUDIT_EXCLUDE = ("user_agent",)
+    AUDIT_EXCLUDE = ("user_agent", "overdue_notified_at")
 
     class Meta:
         verbose_name = _("客户申请")

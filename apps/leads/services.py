@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -605,3 +606,46 @@ def qr_channel_update(*, actor, channel: QrChannel, data: dict[str, Any]) -> QrC
             setattr(channel, name, "" if value is None and name != "owner" else value)
         _validated_qr_save(channel)
     return channel
+
+
+# --- 回访逾期 notices ---------------------------------------------------------------------------
+
+OVERDUE_BATCH = 500
+
+
+def announce_overdue(*, now: dt.datetime | None = None) -> int:
+    """Beat: tell each owner which of their leads fell overdue for a call-back since they
+    were last told (the pool's leads go to those who assign them) — one message per person,
+    each lead once per due moment. Returns how many leads were announced."""
+    from .selectors import overdue_condition
+
+    now = now or timezone.now()
+    due = (
+        Lead.objects.filter(overdue_condition(now))
+        .filter(
+            Q(overdue_notified_at__isnull=True) | Q(overdue_notified_at__lt=F("next_follow_up_at"))
+        )
+        .order_by("pk")
+        .values_list("pk", "owner_id", "company", "name")[:OVERDUE_BATCH]
+    )
+    rows = list(due)
+    if not rows:
+        return 0
+    by_owner: dict[int | None, list[str]] = {}
+    for _pk, owner_id, company, name in rows:
+        by_owner.setdefault(owner_id, []).append(company or name)
+    with transaction.atomic():
+        Lead.objects.filter(pk__in=[r[0] for r in rows]).update(overdue_notified_at=now)
+        for owner_id, names in by_owner.items():
+            text = _("【绘管家】%(n)d 条客户申请回访已逾期：%(l)s%(m)s，请尽快回访。") % {
+                "n": len(names),
+                "l": "、".join(names[:5]),
+                "m": _(" 等") if len(names) > 5 else "",
+            }
+            notifications.announce(
+                kind="callback_overdue",
+                text=text if owner_id else _("（公海）") + text,
+                user_ids=[owner_id] if owner_id else None,
+                perm="" if owner_id else "leads.assign_lead",
+            )
+    return len(rows)

@@ -21,25 +21,12 @@ from apps.core import registry
 from apps.core.errors import Forbidden, ValidationFailed
 from apps.notifications import services
 from apps.notifications.models import Delivery, Robot
-from apps.sms.tests.test_gateways import FakeProvider
+from apps.notifications.tests.conftest import OK
 
 pytestmark = pytest.mark.django_db
 
 KEY = "wecom-key-3f9a1c"
 SECRET = "SEC0d9c7b1e8f2a4c6e"
-OK = {"errcode": 0, "errmsg": "ok"}
-
-
-@pytest.fixture
-def fake(settings):
-    server = FakeProvider()
-    server.thread.start()
-    server.body = OK
-    settings.ROBOT_TIMEOUT = 2
-    settings.ROBOT_MAX_ATTEMPTS = 3
-    yield server
-    server.server.shutdown()
-    server.server.server_close()
 
 
 @pytest.fixture
