@@ -42,6 +42,7 @@ from apps.core.records import update_each, update_if
 
 from . import schemas, tenantdb
 from .models import DataSource, Rollout, RolloutTenant, TenantSchema
+from .provisioning import announce_failure
 from .selectors import MANAGE, normalise_host, pools_configured_on
 from .tenantdb import TenantDBError
 
@@ -391,6 +392,11 @@ def dispatch(rollout_id: int) -> list[int]:
             audit.record(
                 actor=None, action="tenant_rollout_pause", obj=rollout, message=rollout.message
             )
+            announce_failure(
+                rollout.created_by,
+                _("租户库升级至 %(v)s 已暂停") % {"v": rollout.target_version},
+                rollout.message,
+            )
             return []
         running = dict(
             tenants.filter(status=Status.RUNNING)
@@ -438,6 +444,12 @@ def _finish(rollout: Rollout) -> None:
             "v": rollout.target_version, "m": rollout.message,
         },
     )  # fmt: skip
+    if counts.get(Status.FAILED):
+        announce_failure(
+            rollout.created_by,
+            _("租户库升级至 %(v)s 结束，有租户失败") % {"v": rollout.target_version},
+            rollout.message,
+        )
     logger.info("租户库升级 %s 结束：%s", rollout.pk, rollout.message)
 
 

@@ -99,3 +99,27 @@ def test_an_overdue_call_back_is_announced_once_per_due_moment(
         assert announce_overdue() == 0  # not yet
         assert announce_overdue(now=later + dt.timedelta(minutes=1)) == 1
     assert len(texts(fake)) == 2
+
+
+def test_a_failed_provisioning_reaches_whoever_started_it(
+    eager, fake, admin_user, devops, ops, mysql_account, tenant_settings,
+    django_capture_on_commit_callbacks,
+):  # fmt: skip
+    from apps.customers.tests.factories import make_customer
+    from apps.datasources.services import ProvisioningFailed, datasource_configure
+
+    services.robot_save(
+        actor=admin_user,
+        data={"name": "运维群", "kind": "wecom", "webhook": f"{fake.url}send?key=k"},
+        members=[devops],
+    )
+    customer = make_customer(actor=ops, complete=True, name="绿城物业")
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(ProvisioningFailed):
+        datasource_configure(
+            actor=devops,
+            customer=customer,
+            data=mysql_account.data(password="Wrong#Pass2026"),
+        )
+    (text,) = texts(fake)
+    assert text.startswith("【绘管家】配置数据源 DS-") and "绿城物业" in text
+    assert "账号或密码错误" in text and "Wrong#Pass2026" not in text
