@@ -130,6 +130,8 @@ ROUTES = [
     Route("audit:export", MANAGERS),
     Route("audit:reads", ADMIN),  # 运营主管 lack the data-source permission registry reads need
     Route("notifications:preferences", SIGNED_IN),
+    Route("console:inbox", SIGNED_IN),
+    Route("console:inbox_count", SIGNED_IN),
     Route("notifications:robot_list", ADMIN),
     Route("notifications:robot_create", ADMIN),
     Route("notifications:robot_edit", ADMIN, args="robot"),

@@ -16,10 +16,12 @@ class MenuItem:
     url_name: str
     perm: str | tuple[str, ...] | None  # None: every signed-in member; a tuple: any of them
     section: str
+    badge: str = ""  # URL name of a count loaded after the page
 
 
 MENU: list[MenuItem] = [
     MenuItem(_("工作台"), "console:dashboard", None, "dashboard"),
+    MenuItem(_("待办"), "console:inbox", None, "inbox", badge="console:inbox_count"),
     MenuItem(_("客户申请"), "leads:list", "leads.view_lead", "leads"),
     MenuItem(_("待回访"), "leads:to_call", "leads.view_lead", "to_call"),
     MenuItem(_("客户"), "customers:list", "customers.view_customer", "customers"),
@@ -45,7 +47,12 @@ def _allowed(user, perm: str | tuple[str, ...] | None) -> bool:
 
 def menu_for(user) -> list[dict]:
     return [
-        {"label": item.label, "url": reverse(item.url_name), "section": item.section}
+        {
+            "label": item.label,
+            "url": reverse(item.url_name),
+            "section": item.section,
+            "badge": reverse(item.badge) if item.badge else "",
+        }
         for item in MENU
         if _allowed(user, item.perm)
     ]
