@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from apps.accounts.api import router as accounts_router
 from apps.api.api import api
+from apps.console.api import router as console_router
 from apps.contracts.api import router as contracts_router
 from apps.customers.api import router as customers_router
 from apps.datasources.api import registry_router
@@ -25,6 +26,7 @@ for router in (
     public_router,
     leads_router,
     datasources_router,
+    console_router,
 ):
     api.add_router("", router)
 

@@ -2,14 +2,32 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from . import inbox
+from . import figures, inbox
 from .dashboard import dashboard_context
+from .forms import FiguresForm
 
 
 def dashboard(request: HttpRequest) -> HttpResponse:
-    return render(request, "console/dashboard.html", dashboard_context(request.user))
+    """工作台: the counts, the charts of ``figures`` for the filters in the query string."""
+    form = FiguresForm(request.GET or None, user=request.user)
+    filters = form.filters() if form.is_valid() else figures.Filters()
+    context = dashboard_context(request.user)
+    context.update(
+        {
+            "figures": figures.figures(request.user, filters),
+            "figures_form": form,
+            "figures_links": {
+                "leads": reverse("leads:list"),
+                "customers": reverse("customers:list"),
+                "contracts": reverse("contracts:list"),
+                "query": form.list_query() if form.is_valid() else "",
+            },
+        }
+    )
+    return render(request, "console/dashboard.html", context)
 
 
 @require_GET

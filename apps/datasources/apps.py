@@ -114,6 +114,20 @@ def _register() -> None:
     )
     registry.register_customer_filter(
         registry.CustomerFilter(
+            param="impl",
+            label=_("实施状态"),
+            choices=(
+                ("none", _("未配置数据源")),
+                ("0", _("未实施")),
+                ("1", _("实施中")),
+                ("2", _("已上线")),
+            ),
+            condition=_impl_condition,
+            order=40,
+        )
+    )
+    registry.register_customer_filter(
+        registry.CustomerFilter(
             param="schema",
             label=_("表结构版本"),
             choices=schemas.FILTER_CHOICES,
@@ -141,3 +155,14 @@ def _provisioning_counts() -> list[tuple[dict[str, str], float]]:
         ({"status": status}, float(counts.get(status, 0)))
         for status in ProvisioningRun.Status.values
     ]
+
+
+def _impl_condition(value: str):
+    """The customer list's 实施状态 filter: a data source's status, or none configured."""
+    from django.db.models import Q
+
+    if value == "none":
+        return Q(datasource__isnull=True)
+    if value in {"0", "1", "2"}:
+        return Q(datasource__impl_status=int(value))
+    return None
