@@ -70,8 +70,14 @@ def _day_start(day: dt.date) -> dt.datetime:
     return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
 
 
+# Registration times outside these (a row written by hand, say) are left out of the
+# figures: they are no one's real activity, and date arithmetic on them can overflow.
+SANE_FROM = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+SANE_TO = dt.datetime(2999, 12, 31, tzinfo=dt.UTC)
+
+
 def leads_of(user: Any, f: Filters):
-    qs = visible_leads(user)
+    qs = visible_leads(user).filter(registered_at__gte=SANE_FROM, registered_at__lt=SANE_TO)
     if f.date_from:
         qs = qs.filter(registered_at__gte=_day_start(f.date_from))
     if f.date_to:
@@ -256,7 +262,7 @@ def expiring(contracts, today: dt.date) -> list[dict[str, Any]]:
 
 
 def contract_value(contracts, f: Filters) -> list[dict[str, Any]]:
-    qs = contracts
+    qs = contracts.filter(start_date__gte=SANE_FROM.date(), start_date__lt=SANE_TO.date())
     if f.date_from:
         qs = qs.filter(start_date__gte=f.date_from)
     if f.date_to:
