@@ -700,6 +700,32 @@ def _finish_failed(pipeline: _Pipeline, *, actor, customer: Customer, exc: BaseE
     logger.warning("配置数据源 %s 失败：%s", run.name, message)
 
 
+def fail_job(record: Any, message: str, *, secret_field: str, action: str, what: str) -> bool:
+    """Mark a job still under way (a relocation, a rotation: a model with ``ACTIVE``,
+    ``steps``, ``started_by`` and ``customer``) failed — once — erasing the secret it kept,
+    telling whoever started it, and auditing it as ``action``: 「what：message」."""
+    model = type(record)
+    with transaction.atomic():
+        updated = model.objects.filter(pk=record.pk, status__in=model.ACTIVE).update(
+            status=model.Status.FAILED,
+            message=message[:1000],
+            failed_step=next(
+                (s["code"] for s in record.steps or [] if s.get("status") == "failed"), ""
+            ),
+            finished_at=timezone.now(),
+            **{secret_field: ""},
+        )
+        if updated:
+            announce_failure(record.started_by, what, message)
+            audit.record(
+                actor=record.started_by,
+                action=action,
+                obj=record.customer,
+                message=_("%(w)s：%(m)s") % {"w": what, "m": message},
+            )
+    return bool(updated)
+
+
 def announce_failure(actor: Any, what: str, message: str) -> None:
     """Tell whoever started it (through their robots) that a data-source job failed."""
     if getattr(actor, "pk", None):

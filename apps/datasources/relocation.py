@@ -56,7 +56,7 @@ from .provisioning import (
     _host_lock,
     _Pipeline,
     _StepFailed,
-    announce_failure,
+    fail_job,
     failure_text,
     step_rows,
 )
@@ -521,29 +521,13 @@ def _step_failure(pipeline: _Pipeline, exc: BaseException) -> str:
 
 
 def _fail(relocation: Relocation, message: str) -> None:
-    with transaction.atomic():
-        updated = Relocation.objects.filter(pk=relocation.pk, status__in=Relocation.ACTIVE).update(
-            status=Relocation.Status.FAILED,
-            message=message[:1000],
-            failed_step=next(
-                (s["code"] for s in relocation.steps or [] if s.get("status") == "failed"), ""
-            ),
-            secret_encrypted="",
-            finished_at=timezone.now(),
-        )
-        if updated:
-            announce_failure(
-                relocation.started_by,
-                _("迁移数据源 %(n)s 失败") % {"n": relocation.source_name},
-                message,
-            )
-            audit.record(
-                actor=relocation.started_by,
-                action="datasource_relocate_failed",
-                obj=relocation.customer,
-                message=_("迁移数据源 %(s)s 失败：%(m)s")
-                % {"s": relocation.source_name, "m": message},
-            )
+    fail_job(
+        relocation,
+        message,
+        secret_field="secret_encrypted",
+        action="datasource_relocate_failed",
+        what=_("迁移数据源 %(n)s 失败") % {"n": relocation.source_name},
+    )
 
 
 def reap_stale(*, now=None) -> int:

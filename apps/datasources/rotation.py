@@ -45,7 +45,7 @@ from apps.customers.services import registry_changed
 
 from . import generations, tenantdb
 from .models import CredentialRotation, DataSource, RetiredDataSource
-from .provisioning import _Pipeline, _StepFailed, announce_failure, failure_text, step_rows
+from .provisioning import _Pipeline, _StepFailed, fail_job, failure_text, step_rows
 from .selectors import MANAGE
 from .services import allocate_names
 from .tenantdb import TenantDBError
@@ -351,31 +351,13 @@ def _step_failure(pipeline: _Pipeline, exc: BaseException) -> str:
 
 
 def _fail(rotation: CredentialRotation, message: str) -> None:
-    with transaction.atomic():
-        updated = CredentialRotation.objects.filter(
-            pk=rotation.pk, status__in=CredentialRotation.ACTIVE
-        ).update(
-            status=CredentialRotation.Status.FAILED,
-            message=message[:1000],
-            failed_step=next(
-                (s["code"] for s in rotation.steps or [] if s.get("status") == "failed"), ""
-            ),
-            admin_secret_encrypted="",
-            finished_at=timezone.now(),
-        )
-        if updated:
-            announce_failure(
-                rotation.started_by,
-                _("轮换数据源 %(n)s 的账号失败") % {"n": rotation.source_name},
-                message,
-            )
-            audit.record(
-                actor=rotation.started_by,
-                action="datasource_rotate_failed",
-                obj=rotation.customer,
-                message=_("轮换数据源 %(n)s 的账号失败：%(m)s")
-                % {"n": rotation.source_name, "m": message},
-            )
+    fail_job(
+        rotation,
+        message,
+        secret_field="admin_secret_encrypted",
+        action="datasource_rotate_failed",
+        what=_("轮换数据源 %(n)s 的账号失败") % {"n": rotation.source_name},
+    )
 
 
 def rotation_progress(rotation: CredentialRotation) -> list[dict[str, Any]]:
