@@ -100,7 +100,7 @@ def test_the_password_appears_only_in_the_registry_answer(
 
     def keep(label: str, response) -> None:
         assert response.status_code < 500, (label, response.status_code)
-        content = response.content
+        content = response.getvalue()
         if response.get("Content-Type", "").startswith("application/vnd.openxmlformats"):
             seen[label] = xlsx_text(content)
         else:

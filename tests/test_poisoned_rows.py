@@ -203,7 +203,7 @@ def test_every_text_column_comes_back_as_plain_text(client_for, admin_user, expo
     values = {k: v[: limits[k]] if limits[k] else v for k, v in values.items()}
     model.objects.update(**values)
     response = client_for(admin_user).get(reverse(export))
-    sheet = load_workbook(io.BytesIO(response.content)).active
+    sheet = load_workbook(io.BytesIO(response.getvalue())).active
     texts = [
         cell
         for row in sheet.iter_rows(min_row=2)

@@ -5,6 +5,8 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
+from apps.core.permissions import has_perm
+
 from . import figures, inbox
 from .dashboard import dashboard_context
 from .forms import FiguresForm
@@ -19,6 +21,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         {
             "figures": figures.figures(request.user, filters),
             "figures_form": form,
+            "show_leads": has_perm(request.user, "leads.view_lead"),
+            "show_customers": has_perm(request.user, "customers.view_customer"),
+            "show_contracts": has_perm(request.user, "contracts.view_contract"),
             "figures_links": {
                 "leads": reverse("leads:list"),
                 "customers": reverse("customers:list"),

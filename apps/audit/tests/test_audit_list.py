@@ -284,7 +284,7 @@ def test_export_is_an_excel_file_with_chinese_headers(client_for, admin_user, ma
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     )
     assert "attachment" in response["Content-Disposition"]
-    wb = load_workbook(io.BytesIO(response.content))
+    wb = load_workbook(io.BytesIO(response.getvalue()))
     ws = wb.active
     values = list(ws.iter_rows(values_only=True))
     assert values[0] == (
@@ -318,7 +318,7 @@ def test_export_follows_filters_like_the_list(client_for, admin_user, manager, o
     admin = client_for(admin_user)
     params = {"actor": str(ops.pk)}
     listed_rows = listed(admin.get(LIST, params))
-    ws = load_workbook(io.BytesIO(admin.get(EXPORT, params).content)).active
+    ws = load_workbook(io.BytesIO(admin.get(EXPORT, params).getvalue())).active
     exported = [r[7] for r in ws.iter_rows(min_row=2, values_only=True)]
     assert exported == [r.object_repr for r in listed_rows] and len(exported) == 1
 

@@ -48,7 +48,7 @@ def test_page_list_filter_and_export(client_for, ops, pair):
     assert [c.pk for c in listing.context["rows"]] == [never.pk]
     listing = client.get(reverse("customers:list"), {"status": "0"})
     assert [c.pk for c in listing.context["rows"]] == [was_open.pk]
-    sheet = load_workbook(io.BytesIO(client.get(reverse("customers:export")).content)).active
+    sheet = load_workbook(io.BytesIO(client.get(reverse("customers:export")).getvalue())).active
     statuses = {row[1]: row[10] for row in sheet.iter_rows(min_row=2, values_only=True)}
     assert statuses == {"从未开通物业": "未开通", "开通后关闭物业": "关闭"}
 

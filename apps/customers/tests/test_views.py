@@ -299,7 +299,7 @@ def test_export_uses_the_same_scope_and_filters(client_for, ops, ops2):
     make_customer(actor=ops2, name="别人的")
     response = client_for(ops).get(reverse("customers:export"), {"q": "物业"})
     assert response["Content-Type"].startswith("application/vnd.openxmlformats")
-    sheet = load_workbook(io.BytesIO(response.content)).active
+    sheet = load_workbook(io.BytesIO(response.getvalue())).active
     rows = list(sheet.iter_rows(values_only=True))
     assert rows[0][:2] == ("企业号", "企业名称")
     assert [r[0] for r in rows[1:]] == [mine.enterprise_no]

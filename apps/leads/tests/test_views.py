@@ -552,6 +552,6 @@ def test_export_uses_the_same_scope_and_filters(client_for, ops, ops2):
     lead_create_offline(actor=ops2, name="别人的申请", phone="13800000012", company="乙物业")
     response = client_for(ops).get("/leads/export/", {"channel": "offline"})
     assert response["Content-Type"].startswith("application/vnd.openxmlformats")
-    rows = list(load_workbook(io.BytesIO(response.content)).active.iter_rows(values_only=True))
+    rows = list(load_workbook(io.BytesIO(response.getvalue())).active.iter_rows(values_only=True))
     assert rows[0][:3] == ("姓名", "电话", "公司名")
     assert [(r[0], r[1], r[4]) for r in rows[1:]] == [("我的申请", "13800000011", "线下")]
