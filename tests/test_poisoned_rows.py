@@ -138,7 +138,7 @@ def _pages(objects: dict) -> list[str]:
     ]
 
 
-EXPORTS = ["customers:export", "leads:export", "audit:export"]
+EXPORTS = ["customers:export", "leads:export", "contracts:export", "audit:export"]
 
 
 def test_every_page_and_api_read_tolerates_poisoned_rows(client_for, manager, admin_user):
@@ -185,7 +185,12 @@ def test_every_export_tolerates_poisoned_rows_and_writes_text(client_for, admin_
 
 @pytest.mark.parametrize(
     ("export", "model", "prefix"),
-    [("customers:export", Customer, "="), ("leads:export", Lead, "+"), ("leads:export", Lead, "@")],
+    [
+        ("customers:export", Customer, "="),
+        ("leads:export", Lead, "+"),
+        ("leads:export", Lead, "@"),
+        ("contracts:export", Contract, "-"),
+    ],
 )
 def test_every_text_column_comes_back_as_plain_text(client_for, admin_user, export, model, prefix):
     """Every text column of the exported records set to a formula with a control character:

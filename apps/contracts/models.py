@@ -107,7 +107,10 @@ class Contract(models.Model):
         verbose_name = _("合同")
         verbose_name_plural = _("合同")
         ordering = ["-created_at", "-id"]
-        permissions = [("view_contract_file", _("下载合同扫描件"))]
+        permissions = [
+            ("view_contract_file", _("下载合同扫描件")),
+            ("export_contract", _("导出合同")),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(end_date__gte=models.F("start_date")),

@@ -6,6 +6,7 @@ app_name = "contracts"
 urlpatterns = [
     path("", views.list_view, name="list"),
     path("new/", views.create_view, name="create"),
+    path("export/", views.export_view, name="export"),
     path("<int:pk>/", views.detail_view, name="detail"),
     path("<int:pk>/edit/", views.edit_view, name="edit"),
     path("<int:pk>/status/", views.status_view, name="status"),

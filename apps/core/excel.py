@@ -67,7 +67,10 @@ def cell(sheet: WriteOnlyWorksheet, value: Any) -> WriteOnlyCell | Any:
         value = value.strftime("%Y-%m-%d %H:%M:%S")
     elif isinstance(value, dt.date):
         value = value.isoformat()
-    text = WriteOnlyCell(sheet, value=safe_text(str(value)))
+    value = str(value)
+    if not value.startswith(FORMULA_START) and not _ILLEGAL.search(value):
+        return value  # plain text: openpyxl writes a str that is no formula as a string
+    text = WriteOnlyCell(sheet, value=safe_text(value))
     text.data_type = "s"
     if text.value.startswith(FORMULA_START):
         text.quotePrefix = True

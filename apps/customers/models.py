@@ -142,6 +142,7 @@ class Customer(models.Model):
             ("assign_customer", _("分配客户负责人")),
             ("extend_trial", _("延长试用期")),
             ("view_customer_file", _("下载营业执照扫描件")),
+            ("export_customer", _("导出客户")),
         ]
         indexes = [
             models.Index(fields=["owner", "-created_at"]),

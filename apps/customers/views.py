@@ -77,6 +77,7 @@ def list_view(request: HttpRequest) -> HttpResponse:
 
 def export_view(request: HttpRequest) -> HttpResponse:
     """The filtered list as Excel (same selector, so the same rows the user may see)."""
+    require_perm(request.user, "customers.export_customer")
     qs = customer_list(user=request.user, filters=_filters(request))
     headers = [
         "企业号", "企业名称", "营业执照号", "所属省份", "所属城市", "企业详细地址", "办公电话",

@@ -153,6 +153,7 @@ class Lead(models.Model):
             ("claim_lead", _("从公海领取线索")),
             ("assign_lead", _("分配线索")),
             ("convert_lead", _("线索转为客户")),
+            ("export_lead", _("导出客户申请")),
         ]
         indexes = [
             models.Index(fields=["owner", "-registered_at"]),

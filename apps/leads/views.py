@@ -103,11 +103,17 @@ def list_view(request: HttpRequest) -> HttpResponse:
 
 def export_view(request: HttpRequest) -> HttpResponse:
     """The filtered leads as Excel: the same selector, so the same rows the user may see."""
+    require_perm(request.user, "leads.export_lead")
     qs = selectors.lead_list(user=request.user, filters=_filters(request))
     headers = [
         "姓名", "电话", "公司名", "注册时间", "渠道", "渠道来源", "状态", "负责人",
         "回访次数", "最近回访时间", "下次回访时间", "无意向原因", "重复申请次数",
     ]  # fmt: skip
+
+    # Labels looked up once, not translated again on every row.
+    channels = {value: str(label) for value, label in Lead._meta.get_field("channel").choices}
+    statuses = {value: str(label) for value, label in Lead.Status.choices}
+    reasons = {value: str(label) for value, label in Lead.LostReason.choices}
 
     def to_row(lead: Lead) -> list:
         return [
@@ -115,14 +121,14 @@ def export_view(request: HttpRequest) -> HttpResponse:
             lead.display_phone,
             lead.company,
             local_text(lead.registered_at),
-            lead.get_channel_display(),
+            channels.get(lead.channel, lead.channel),
             lead.channel_ref,
-            lead.get_status_display(),
+            statuses.get(lead.status, lead.status),
             lead.owner.display_name if lead.owner_id else "",
             lead.follow_up_count,
             local_text(lead.last_follow_up_at),
             local_text(lead.next_follow_up_at),
-            lead.get_lost_reason_display(),
+            reasons.get(lead.lost_reason, lead.lost_reason),
             lead.repeat_count,
         ]
 

@@ -29,3 +29,15 @@ def make_token(user, *, scopes=(ApiToken.SCOPE_API,), **fields: Any) -> str:
         **fields,
     )
     return raw
+
+
+def grant(user, perm: str) -> None:
+    """Give ``user`` one permission (``app_label.codename``) beyond their role."""
+    from django.contrib.auth.models import Permission
+
+    app_label, codename = perm.split(".", 1)
+    user.user_permissions.add(
+        Permission.objects.get(content_type__app_label=app_label, codename=codename)
+    )
+    for cache in ("_perm_cache", "_user_perm_cache", "_group_perm_cache"):
+        user.__dict__.pop(cache, None)

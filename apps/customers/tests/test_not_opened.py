@@ -11,6 +11,7 @@ from django.apps import apps as django_apps
 from django.urls import reverse
 from openpyxl import load_workbook
 
+from apps.accounts.tests.factories import grant
 from apps.customers.models import Customer
 from apps.customers.services import customer_activate, customer_close
 from apps.customers.tests.factories import make_customer
@@ -48,6 +49,8 @@ def test_page_list_filter_and_export(client_for, ops, pair):
     assert [c.pk for c in listing.context["rows"]] == [never.pk]
     listing = client.get(reverse("customers:list"), {"status": "0"})
     assert [c.pk for c in listing.context["rows"]] == [was_open.pk]
+    assert client.get(reverse("customers:export")).status_code == 403  # a manager's permission
+    grant(ops, "customers.export_customer")
     sheet = load_workbook(io.BytesIO(client.get(reverse("customers:export")).getvalue())).active
     statuses = {row[1]: row[10] for row in sheet.iter_rows(min_row=2, values_only=True)}
     assert statuses == {"从未开通物业": "未开通", "开通后关闭物业": "关闭"}

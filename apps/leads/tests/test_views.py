@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 from PIL import Image, ImageDraw
 
-from apps.accounts.tests.factories import make_staff
+from apps.accounts.tests.factories import grant, make_staff
 from apps.audit.models import AuditLog
 from apps.customers.models import Customer
 from apps.customers.tests.factories import make_customer
@@ -548,6 +548,8 @@ def test_export_uses_the_same_scope_and_filters(client_for, ops, ops2):
 
     from apps.leads.services import lead_create_offline
 
+    assert client_for(ops).get("/leads/export/").status_code == 403  # a manager's permission
+    grant(ops, "leads.export_lead")  # given to a specialist here, to test the scope
     lead_create_offline(actor=ops, name="我的申请", phone="13800000011", company="甲物业")
     lead_create_offline(actor=ops2, name="别人的申请", phone="13800000012", company="乙物业")
     response = client_for(ops).get("/leads/export/", {"channel": "offline"})
