@@ -104,7 +104,7 @@ def list_view(request: HttpRequest) -> HttpResponse:
 def export_view(request: HttpRequest) -> HttpResponse:
     """The filtered leads as Excel: the same selector, so the same rows the user may see."""
     require_perm(request.user, "leads.export_lead")
-    qs = selectors.lead_list(user=request.user, filters=_filters(request))
+    qs = _mode_rows(request, request.GET.get("mode", "list"))
     headers = [
         "姓名", "电话", "公司名", "注册时间", "渠道", "渠道来源", "状态", "负责人",
         "回访次数", "最近回访时间", "下次回访时间", "无意向原因", "重复申请次数",
@@ -135,22 +135,36 @@ def export_view(request: HttpRequest) -> HttpResponse:
     return xlsx_response("客户申请", headers, qs.iterator(chunk_size=2000), to_row)
 
 
+def _mode_filters(request: HttpRequest, mode: str) -> selectors.LeadFilters:
+    """The filters of a list page: 全部 as asked, 公海 unassigned (open unless another
+    status is asked for), 待回访 without status or sort of its own."""
+    if mode == "pool":
+        return _filters(request, owner="none", status=request.GET.get("status") or selectors.OPEN)
+    if mode == "to_call":
+        return _filters(request, status="", sort="")
+    return _filters(request)
+
+
+def _mode_rows(request: HttpRequest, mode: str):
+    """The rows a list page shows (its export writes the same)."""
+    filters = _mode_filters(request, mode)
+    if mode == "to_call":
+        return selectors.to_call_list(user=request.user, filters=filters)
+    return selectors.lead_list(user=request.user, filters=filters)
+
+
 def pool_view(request: HttpRequest) -> HttpResponse:
     """公海: unassigned leads, open ones unless another status is asked for."""
-    status = request.GET.get("status") or selectors.OPEN
-    filters = _filters(request, owner="none", status=status)
-    qs = selectors.lead_list(user=request.user, filters=filters)
-    context = _list_context(request, filters, "pool")
-    return _render_list(request, qs, context, "leads/_list_table.html")
+    context = _list_context(request, _mode_filters(request, "pool"), "pool")
+    return _render_list(request, _mode_rows(request, "pool"), context, "leads/_list_table.html")
 
 
 def to_call_view(request: HttpRequest) -> HttpResponse:
     """待回访: leads never followed up or whose next follow-up time has passed, the one
     waiting longest first, with how long each has waited."""
-    filters = _filters(request, status="", sort="")
-    qs = selectors.to_call_list(user=request.user, filters=filters)
-    context = _list_context(request, filters, "to_call")
-    return _render_list(request, qs, context, "leads/_to_call_table.html")
+    context = _list_context(request, _mode_filters(request, "to_call"), "to_call")
+    rows = _mode_rows(request, "to_call")
+    return _render_list(request, rows, context, "leads/_to_call_table.html")
 
 
 def detail_view(request: HttpRequest, pk: int) -> HttpResponse:

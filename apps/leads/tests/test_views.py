@@ -557,3 +557,29 @@ def test_export_uses_the_same_scope_and_filters(client_for, ops, ops2):
     rows = list(load_workbook(io.BytesIO(response.getvalue())).active.iter_rows(values_only=True))
     assert rows[0][:3] == ("姓名", "电话", "公司名")
     assert [(r[0], r[1], r[4]) for r in rows[1:]] == [("我的申请", "13800000011", "线下")]
+
+
+def test_the_pool_and_to_call_pages_export_their_own_rows(client_for, manager, ops):
+    import io
+
+    from openpyxl import load_workbook
+
+    from apps.leads.models import Lead
+    from apps.leads.services import lead_create_offline
+
+    pool = lead_create_offline(actor=manager, name="公海的", phone="13800000021")
+    mine = lead_create_offline(actor=manager, name="小王的", phone="13800000022")
+    Lead.objects.filter(pk=pool.pk).update(owner=None)
+    Lead.objects.filter(pk=mine.pk).update(owner=ops)
+    client = client_for(manager)
+
+    def names(query: str) -> set[str]:
+        response = client.get(f"/leads/export/?{query}")
+        sheet = load_workbook(io.BytesIO(response.getvalue())).active
+        return {row[0] for row in sheet.iter_rows(min_row=2, values_only=True)}
+
+    assert names("") == {"公海的", "小王的"}
+    assert names("mode=pool") == {"公海的"}
+    assert names("mode=to_call") == {"公海的", "小王的"}
+    page = client.get("/leads/pool/").content.decode()
+    assert "/leads/export/?mode=pool&amp;" in page
