@@ -130,6 +130,8 @@ ROUTES = [
     Route("audit:export", MANAGERS),
     Route("audit:reads", ADMIN),  # 运营主管 lack the data-source permission registry reads need
     Route("contracts:export", MANAGERS),
+    Route("leads:import", MANAGERS),
+    Route("leads:import_template", MANAGERS),
     Route("notifications:preferences", SIGNED_IN),
     Route("console:inbox", SIGNED_IN),
     Route("console:inbox_count", SIGNED_IN),

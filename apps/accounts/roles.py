@@ -66,6 +66,7 @@ ROLES: dict[str, Role] = {
                 "customers.extend_trial",
                 "customers.export_customer",
                 "leads.export_lead",
+                "leads.import_lead",
                 "contracts.export_contract",
                 "accounts.data_scope_all",
                 "audit.view_scoped_auditlog",

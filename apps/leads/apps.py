@@ -20,6 +20,7 @@ class LeadsConfig(AppConfig):
         registry.register_actions(
             {
                 "apply": _("公开报名"),
+                "import": _("Excel 导入"),
                 "repeat_apply": _("重复申请"),
                 "claim": _("领取"),
                 "follow_up": _("回访"),

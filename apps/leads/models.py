@@ -154,6 +154,7 @@ class Lead(models.Model):
             ("assign_lead", _("分配线索")),
             ("convert_lead", _("线索转为客户")),
             ("export_lead", _("导出客户申请")),
+            ("import_lead", _("导入客户申请")),
         ]
         indexes = [
             models.Index(fields=["owner", "-registered_at"]),

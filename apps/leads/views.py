@@ -4,6 +4,7 @@ service, and render; every rule lives in ``services``."""
 from __future__ import annotations
 
 import datetime as dt
+from urllib.parse import quote
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
@@ -11,13 +12,13 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.accounts.scope import sees_all
 from apps.audit.selectors import history
 from apps.core.bulk import bulk_assign
 from apps.core.errors import Conflict, DomainError, ValidationFailed
-from apps.core.excel import local_text, xlsx_response
+from apps.core.excel import XLSX, local_text, xlsx_response
 from apps.core.forms import apply_errors, submit
 from apps.core.listing import paginate
 from apps.core.navigation import hx_redirect, safe_next
@@ -25,7 +26,7 @@ from apps.core.permissions import has_perm, require_perm
 from apps.customers import selectors as customer_selectors
 from apps.customers.forms import new_customer_form
 
-from . import qr, selectors, services
+from . import importing, qr, selectors, services
 from .forms import (
     CloseForm,
     FollowUpForm,
@@ -469,3 +470,34 @@ def qr_svg_view(request: HttpRequest, pk: int) -> HttpResponse:
     return _qr_download(
         channel, qr.svg_bytes(qr.channel_url(channel)), "image/svg+xml", "svg", request
     )
+
+
+@require_http_methods(["GET", "POST"])
+def import_view(request: HttpRequest) -> HttpResponse:
+    """导入: upload the filled template; every row is checked first, then all are imported
+    or none (errors listed by row and column)."""
+    require_perm(request.user, importing.PERM)
+    result, error = None, ""
+    if request.method == "POST":
+        try:
+            result = importing.leads_import(actor=request.user, upload=request.FILES.get("file"))
+        except DomainError as exc:
+            error = exc.message
+        else:
+            if result.created:
+                messages.success(request, _("已导入 %(n)d 条客户申请") % {"n": result.created})
+                return redirect("leads:list")
+    return render(
+        request,
+        "leads/import.html",
+        {"nav": "leads", "result": result, "error": error, "max_rows": importing.MAX_ROWS},
+    )
+
+
+@require_GET
+def import_template_view(request: HttpRequest) -> HttpResponse:
+    require_perm(request.user, importing.PERM)
+    response = HttpResponse(importing.template_bytes(), content_type=XLSX)
+    name = quote("客户申请导入模板.xlsx")
+    response["Content-Disposition"] = f"attachment; filename*=UTF-8''{name}"
+    return response
