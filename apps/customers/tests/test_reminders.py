@@ -24,7 +24,6 @@ from apps.customers.tests.factories import make_customer
 from apps.datasources.tests.factories import make_datasource
 from apps.sms.tests.test_gateways import (
     ALIYUN_OK,
-    provider,  # noqa: F401 — the fake provider fixture
     tencent_reply,
     verify_aliyun_request,
     verify_tencent_request,
@@ -42,7 +41,7 @@ def _settings(settings):
 
 
 @pytest.fixture
-def aliyun(provider, settings):  # noqa: F811
+def aliyun(provider, settings):
     settings.SMS_BACKEND = "aliyun"
     settings.SMS_NOTICE_TEMPLATE_ID = NOTICE_TEMPLATE
     provider.body = ALIYUN_OK
@@ -149,7 +148,7 @@ def test_a_contract_end_and_a_grace_end_are_warned_and_a_renewal_starts_afresh(
 
 
 @pytest.mark.django_db
-def test_tencent_fills_the_template_by_position(provider, settings, owner, package):  # noqa: F811
+def test_tencent_fills_the_template_by_position(provider, settings, owner, package):
     settings.SMS_BACKEND = "tencent"
     settings.SMS_NOTICE_TEMPLATE_ID = "1900001"
     provider.body = tencent_reply()
