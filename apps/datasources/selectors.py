@@ -103,90 +103,65 @@ def active_run(*, user, customer: Customer) -> ProvisioningRun | None:
     return _runs(customer).filter(status__in=ProvisioningRun.ACTIVE).order_by("-pk").first()
 
 
-def relocations(*, user, customer: Customer, limit: int = 5) -> QuerySet[Relocation]:
-    """The customer's latest 迁移数据源 records, newest first, without their secret."""
+# The customer's data-source jobs and earlier generations: each list newest first, without
+# the secrets they keep; one record of it, or 404. Manage permission for all of them.
+_JOBS: dict[str, tuple[type, tuple[str, ...], str, tuple[str, ...], str]] = {
+    # name: (model, related, secret, order, what is missing)
+    "relocation": (Relocation, ("started_by",), "secret_encrypted",
+                   ("-started_at", "-id"), "迁移记录不存在"),
+    "rotation": (CredentialRotation, ("started_by",), "admin_secret_encrypted",
+                 ("-started_at", "-id"), "轮换记录不存在"),
+    "retired": (RetiredDataSource, ("retired_by", "removed_by"), "password_encrypted",
+                ("-generation", "-id"), "历代数据源记录不存在"),
+    "clearing": (TableClearing, ("started_by", "restored_by"), "",
+                 ("-started_at", "-id"), "清空数据表记录不存在"),
+}  # fmt: skip
+
+
+def _jobs(kind: str, user, customer: Customer) -> QuerySet:
     require_perm(user, MANAGE)
-    return (
-        Relocation.objects.filter(customer=customer)
-        .select_related("started_by")
-        .defer("secret_encrypted")
-        .order_by("-started_at", "-id")[:limit]
-    )
+    model, related, secret, order, _missing = _JOBS[kind]
+    qs = model.objects.filter(customer=customer).select_related(*related).order_by(*order)
+    return qs.defer(secret) if secret else qs
+
+
+def _job(kind: str, user, customer: Customer, pk: int) -> Any:
+    found = _jobs(kind, user, customer).filter(pk=pk).first()
+    if found is None:
+        raise NotFound(_(_JOBS[kind][4]))
+    return found
+
+
+def relocations(*, user, customer: Customer, limit: int = 5) -> QuerySet[Relocation]:
+    return _jobs("relocation", user, customer)[:limit]
 
 
 def relocation(*, user, customer: Customer, relocation_id: int) -> Relocation:
-    require_perm(user, MANAGE)
-    found = (
-        Relocation.objects.filter(pk=relocation_id, customer=customer)
-        .select_related("started_by")
-        .defer("secret_encrypted")
-        .first()
-    )
-    if found is None:
-        raise NotFound(_("迁移记录不存在"))
-    return found
+    return _job("relocation", user, customer, relocation_id)
 
 
 def rotations(*, user, customer: Customer, limit: int = 5) -> QuerySet[CredentialRotation]:
-    """The customer's latest 轮换账号 records, newest first, without the DBA's password."""
-    require_perm(user, MANAGE)
-    return (
-        CredentialRotation.objects.filter(customer=customer)
-        .select_related("started_by")
-        .defer("admin_secret_encrypted")
-        .order_by("-started_at", "-id")[:limit]
-    )
+    return _jobs("rotation", user, customer)[:limit]
 
 
 def rotation(*, user, customer: Customer, rotation_id: int) -> CredentialRotation:
-    require_perm(user, MANAGE)
-    found = (
-        CredentialRotation.objects.filter(pk=rotation_id, customer=customer)
-        .select_related("started_by")
-        .defer("admin_secret_encrypted")
-        .first()
-    )
-    if found is None:
-        raise NotFound(_("轮换记录不存在"))
-    return found
+    return _job("rotation", user, customer, rotation_id)
 
 
 def retired_datasources(*, user, customer: Customer) -> QuerySet[RetiredDataSource]:
-    """The customer's earlier data-source generations, newest first, without secrets."""
-    require_perm(user, MANAGE)
-    return (
-        RetiredDataSource.objects.filter(customer=customer)
-        .select_related("retired_by", "removed_by")
-        .defer("password_encrypted")
-        .order_by("-generation", "-id")
-    )
+    return _jobs("retired", user, customer)
 
 
 def retired_datasource(*, user, customer: Customer, retired_id: int) -> RetiredDataSource:
-    require_perm(user, MANAGE)
-    found = RetiredDataSource.objects.filter(pk=retired_id, customer=customer).first()
-    if found is None:
-        raise NotFound(_("历代数据源记录不存在"))
-    return found
+    return _job("retired", user, customer, retired_id)
 
 
 def table_clearings(*, user, customer: Customer, limit: int = 5) -> QuerySet[TableClearing]:
-    """The customer's latest 清空数据表 records, newest first."""
-    require_perm(user, MANAGE)
-    return (
-        TableClearing.objects.filter(customer=customer)
-        .select_related("started_by", "restored_by")
-        .order_by("-started_at", "-id")[:limit]
-    )
+    return _jobs("clearing", user, customer)[:limit]
 
 
 def table_clearing(*, user, customer: Customer, clearing_id: int) -> TableClearing:
-    """One of the customer's 清空数据表 records, or 404."""
-    require_perm(user, MANAGE)
-    clearing = TableClearing.objects.filter(pk=clearing_id, customer=customer).first()
-    if clearing is None:
-        raise NotFound(_("清空数据表记录不存在"))
-    return clearing
+    return _job("clearing", user, customer, clearing_id)
 
 
 def datasource_history(customer: Customer, limit: int = 50) -> QuerySet[AuditLog]:
