@@ -30,6 +30,7 @@ from apps.datasources.models import (
     TableClearing,
 )
 from apps.datasources.tests.factories import make_datasource
+from apps.leads.models import PlacementRule
 from apps.leads.services import lead_create_offline, qr_channel_create
 from apps.notifications.models import Robot
 
@@ -99,6 +100,11 @@ ROUTES = [
     Route("leads:qr_edit", MANAGERS, args="qrchannel"),
     Route("leads:qr_png", MANAGERS, args="qrchannel"),
     Route("leads:qr_svg", MANAGERS, args="qrchannel"),
+    Route("leads:rules", MANAGERS),
+    Route("leads:rule_create", MANAGERS),
+    Route("leads:rule_edit", MANAGERS, args="rule"),
+    # The manager deletes the rule; the admin after them finds it gone.
+    Route("leads:rule_delete", MANAGERS, "post", args="rule", ok=(302, 404)),
     Route("datasources:panel", VIEW, args="customer", scoped=True),
     Route("datasources:configure", DATASOURCE, args="customer"),
     Route("datasources:check", DATASOURCE, "post", args="customer"),
@@ -258,11 +264,13 @@ def world(db):
     )  # fmt: skip
     rollout = Rollout.objects.create(target_version="0002", status=Rollout.Status.FINISHED)
     package = package_create(actor=users["admin"], data={"name": "矩阵版", "modules": ["property"]})
+    rule = PlacementRule.objects.create(name="矩阵规则")
     robot = Robot.objects.create(
         name="矩阵群", kind="wecom", webhook_encrypted=crypto.encrypt("http://127.0.0.1:1/hook")
     )
     objects = {
         "robot": robot.pk,
+        "rule": rule.pk,
         "package": package.pk,
         "rollout": rollout.pk,
         "run": (customer.pk, run.pk),

@@ -67,6 +67,8 @@ ROLES: dict[str, Role] = {
                 "customers.export_customer",
                 "leads.export_lead",
                 "leads.import_lead",
+                "leads.merge_lead",
+                "leads.manage_pool_rules",
                 "contracts.export_contract",
                 "accounts.data_scope_all",
                 "audit.view_scoped_auditlog",

@@ -3,7 +3,7 @@ export, detail page and API call."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.db.models import Q, QuerySet
@@ -59,12 +59,21 @@ def check_owner(owner, *, perm: str, what: str) -> None:
         raise ValidationFailed(_("负责人：") + message, fields={"owner": [message]})
 
 
-def reassign(model: type, records: Iterable[Any], owner, *, actor) -> int:
+def reassign(
+    model: type,
+    records: Iterable[Any],
+    owner,
+    *,
+    actor,
+    stamp: Callable[[Any, int | None, Any], None] | None = None,
+    stamp_fields: tuple[str, ...] = (),
+) -> int:
     """Give ``records`` of ``model`` to ``owner`` (None: the pool) — the one bulk change of
     owner behind every 批量分配. The rows are locked in id order (concurrent assignments
     cannot deadlock), one UPDATE writes those whose owner changes and one INSERT their
-    audit rows (「分配给 王磊」). A record that has gone is refused (403). Returns how many
-    changed."""
+    audit rows (「分配给 王磊」). A record that has gone is refused (403). ``stamp(row,
+    previous_owner_id, now)`` sets ``stamp_fields`` on each changed row (a lead's 领取时间).
+    Returns how many changed."""
 
     ids = {record.pk for record in records}
     locked = list(model.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
@@ -76,10 +85,13 @@ def reassign(model: type, records: Iterable[Any], owner, *, actor) -> int:
     entries = []
     for row in changed:
         entries.append((row, {"owner": [row.owner_id, new_owner_id]}))
+        previous = row.owner_id
         row.owner = owner
         row.updated_at = now
+        if stamp is not None:
+            stamp(row, previous, now)
     if changed:
-        model.objects.bulk_update(changed, ["owner", "updated_at"])
+        model.objects.bulk_update(changed, ["owner", "updated_at", *stamp_fields])
         who = owner.display_name if owner else _("公海（未分配）")
         message = _("分配给 %(who)s") % {"who": who}
         audit.record_many(actor=actor, action="assign", entries=entries, message=message)

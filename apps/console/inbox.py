@@ -6,6 +6,8 @@ Sections, each shown to those who may act on it and counted in the menu:
 
 - 新分配给我的客户申请 — my leads never followed up (the first call);
 - 今天待回访 — my open leads whose next call-back is today or earlier (逾期 marked);
+- 即将退回公海 — my open leads that the 公海规则 return to the pool within its warning
+  days unless followed up;
 - 待开通 — my customers not yet opened that have a data source;
 - 等待配置数据源 — customers not opened without a data source or a run under way
   (开发运维);
@@ -30,6 +32,7 @@ from apps.customers.lifecycle import trial_extendable
 from apps.customers.models import Customer, ServiceState
 from apps.customers.selectors import visible_customers
 from apps.datasources.models import DataSource, ProvisioningRun
+from apps.leads import pool
 from apps.leads.models import Lead
 from apps.leads.selectors import is_overdue, visible_leads
 
@@ -60,7 +63,7 @@ def _next(url: str, back: str) -> str:
     return f"{url}?{urlencode({'next': back})}"
 
 
-def _lead_items(leads: QuerySet[Lead], now: dt.datetime, back: str) -> list[Item]:
+def _lead_items(leads: QuerySet[Lead] | list[Lead], now: dt.datetime, back: str) -> list[Item]:
     items = []
     for lead in leads[:LIMIT]:
         overdue = is_overdue(lead, now)
@@ -102,6 +105,22 @@ def sections(user: Any, *, now: dt.datetime | None = None, items: bool = True) -
         if items and section.count:
             section.items = _lead_items(due, now, back)
         found.append(section)
+        rules = pool.policy()
+        if rules.recycle_days:
+            leaving = (
+                pool.warned(rules, now)
+                .filter(owner=user)
+                .order_by("owned_since", "last_follow_up_at", "pk")
+            )
+            section = Section("recycling", "即将退回公海", leaving.count())
+            section.more_url = reverse("leads:list") + "?owner=me"
+            if items and section.count:
+                rows = list(leaving[:LIMIT])
+                section.items = _lead_items(rows, now, back)
+                for item, lead in zip(section.items, rows, strict=True):
+                    item.detail = pool.warning(lead, rules, now) or item.detail
+                    item.alert = True
+            found.append(section)
 
     if has_perm(user, "customers.activate_customer"):
         waiting = (

@@ -28,6 +28,7 @@ MENU: list[MenuItem] = [
     MenuItem(_("合同"), "contracts:list", "contracts.view_contract", "contracts"),
     MenuItem(_("套餐"), "customers:package_list", "customers.manage_package", "packages"),
     MenuItem(_("二维码渠道"), "leads:qr_list", "leads.manage_qrchannel", "qr"),
+    MenuItem(_("公海与分配规则"), "leads:rules", "leads.manage_pool_rules", "rules"),
     MenuItem(_("租户库升级"), "fleet:list", "datasources.manage_datasource", "fleet"),
     MenuItem(
         _("操作日志"), "audit:list", ("audit.view_auditlog", "audit.view_scoped_auditlog"), "audit"

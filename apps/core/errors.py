@@ -54,6 +54,10 @@ class ErrorCode(StrEnum):
     LEAD_CLOSED = "lead_closed"  # 申请已关闭
     NOT_CLOSED = "not_closed"  # 申请未关闭
     SMS_SEND_FAILED = "sms_send_failed"  # 短信发送失败
+    HOLD_LIMIT = "hold_limit"  # 持有的客户申请已达上限
+    CLAIM_LIMIT = "claim_limit"  # 今日领取已达上限
+    RECLAIM_WAIT = "reclaim_wait"  # 退回公海后原负责人暂不能领取
+    MERGE_REFUSED = "merge_refused"  # 这两条记录不能合并
 
     # Data sources and the registry
     DATASOURCE_EXISTS = "datasource_exists"  # 已配置数据源

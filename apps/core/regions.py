@@ -48,3 +48,25 @@ def is_province(code: str) -> bool:
 
 def city_in_province(city_code: str, province_code: str) -> bool:
     return _load()[2].get(city_code) == province_code
+
+
+_SUFFIXES = ("省", "市", "壮族自治区", "回族自治区", "维吾尔自治区", "自治区", "特别行政区")
+
+
+def province_code(text: str) -> str | None:
+    """A province typed as its code or its name, full (广东省) or short (广东): its code;
+    "" for nothing typed; None for something that is not a province."""
+    text = (text or "").strip()
+    if not text:
+        return ""
+    if is_province(text):
+        return text
+    for code, full in provinces():
+        short = full
+        for suffix in _SUFFIXES:
+            if short.endswith(suffix):
+                short = short[: -len(suffix)]
+                break
+        if text in (full, short):
+            return code
+    return None

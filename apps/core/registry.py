@@ -260,3 +260,26 @@ def register_notice_kind(kind: NoticeKind) -> None:
 
 def notice_kinds() -> list[NoticeKind]:
     return sorted(_notice_kinds.values(), key=lambda k: (k.order, k.code))
+
+
+@dataclass(frozen=True)
+class DailyJob:
+    """Work of an app that the daily sweep (``manage.py daily_sweep`` and the beat) runs
+    after the service states: ``run(now)`` is idempotent and returns how many records it
+    changed; ``summary`` says it in a sentence (``%(n)d`` for that number)."""
+
+    code: str
+    run: Callable[[Any], int]
+    summary: Label
+    order: int = 100
+
+
+_daily_jobs: dict[str, DailyJob] = {}
+
+
+def register_daily_job(job: DailyJob) -> None:
+    _daily_jobs[job.code] = job
+
+
+def daily_jobs() -> list[DailyJob]:
+    return sorted(_daily_jobs.values(), key=lambda j: (j.order, j.code))

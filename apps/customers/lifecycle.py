@@ -209,11 +209,24 @@ def daily_sweep(*, today: dt.date | None = None) -> Counter:
 def daily(*, today: dt.date | None = None) -> tuple[Counter, Counter]:
     """The day's work (``manage.py daily_sweep`` and the beat task): bring the states up to
     date, then send the 到期提醒 due on them. Returns (moves per state, reminders by
-    outcome); idempotent."""
+    outcome); idempotent. The other apps' daily work follows (``other_daily_jobs``)."""
     from .reminders import send_reminders
 
     today = today or timezone.localdate()
     return daily_sweep(today=today), send_reminders(today=today)
+
+
+def other_daily_jobs(*, today: dt.date | None = None) -> list[tuple[str, int, str]]:
+    """Run the daily work other apps registered (``core.registry.DailyJob``), on ``today``
+    at the present time of day. Returns (code, how many changed, the sentence saying it)."""
+    now = timezone.localtime()
+    if today is not None:
+        now = now.replace(year=today.year, month=today.month, day=today.day)
+    done = []
+    for job in registry.daily_jobs():
+        n = job.run(now)
+        done.append((job.code, n, str(job.summary) % {"n": n}))
+    return done
 
 
 # --- 试用 -----------------------------------------------------------------------------------

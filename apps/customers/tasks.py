@@ -10,7 +10,8 @@ from apps.core.tasking import RETRY
 
 @shared_task(name="customers.daily_sweep", **RETRY)
 def daily_sweep() -> dict[str, dict[str, int]]:
-    from .lifecycle import daily
+    from .lifecycle import daily, other_daily_jobs
 
     moves, reminders = daily()
-    return {"moves": dict(moves), "reminders": dict(reminders)}
+    others = {code: n for code, n, _text in other_daily_jobs()}
+    return {"moves": dict(moves), "reminders": dict(reminders), "others": others}

@@ -15,6 +15,7 @@ class LeadsConfig(AppConfig):
             registry.NoticeKind("lead_new", _("新的自助申请"), "leads.claim_lead", 10),
             registry.NoticeKind("lead_assigned", _("分配给我的客户申请"), "leads.view_lead", 20),
             registry.NoticeKind("callback_overdue", _("回访逾期"), "leads.view_lead", 25),
+            registry.NoticeKind("lead_recycled", _("客户申请退回公海"), "leads.view_lead", 27),
         ):
             registry.register_notice_kind(kind)
         registry.register_actions(
@@ -26,6 +27,9 @@ class LeadsConfig(AppConfig):
                 "follow_up": _("回访"),
                 "reopen": _("重新打开"),
                 "convert": _("转为客户"),
+                "recycle": _("退回公海"),
+                "merge": _("合并"),
+                "merged_into": _("被合并"),
             }
         )
         registry.register_audit_type(
@@ -39,6 +43,25 @@ class LeadsConfig(AppConfig):
                 customer_field="customer",
             )
         )
+        for code, label, model in (
+            ("poolpolicy", _("公海规则"), "leads.poolpolicy"),
+            ("placementrule", _("分配规则"), "leads.placementrule"),
+        ):
+            registry.register_audit_type(
+                registry.AuditType(
+                    code=code,
+                    label=label,
+                    model=model,
+                    view_perm="leads.manage_pool_rules",
+                    extra_labels={"specialists": _("轮流分配给")},
+                    region_fields=("province",),
+                )
+            )
+        registry.register_daily_job(
+            registry.DailyJob(
+                "recycle_leads", _recycle, _("%(n)d 条客户申请超期未回访，已退回公海")
+            )
+        )
         registry.register_audit_type(
             registry.AuditType(
                 code="qrchannel",
@@ -48,3 +71,9 @@ class LeadsConfig(AppConfig):
                 name_fields=("id", "name", "code"),
             )
         )
+
+
+def _recycle(now) -> int:
+    from .pool import recycle
+
+    return recycle(now=now)

@@ -9,8 +9,9 @@ from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.models import User
 from apps.core import forms as core_forms
+from apps.core import regions
 
-from .models import FollowUp, Lead, QrChannel
+from .models import FollowUp, Lead, PlacementRule, PoolPolicy, QrChannel
 
 DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"]
 
@@ -25,6 +26,7 @@ class LeadForm(core_forms.Form):
         widget=forms.TextInput(attrs={"placeholder": _("11 位手机号"), "inputmode": "tel"}),
     )
     company = forms.CharField(label=_("公司名"), max_length=100, required=False)
+    province = forms.ChoiceField(label=_("所在省份"), required=False, choices=())
     notes = forms.CharField(
         label=_("备注"),
         max_length=2000,
@@ -32,8 +34,16 @@ class LeadForm(core_forms.Form):
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": _("在哪里认识、需求、约定等")}),
     )
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["province"].choices = province_choices(_("不填"))
+
     def service_data(self) -> dict:
         return {name: self.cleaned_data.get(name) or "" for name in self.fields}
+
+
+def province_choices(empty: str) -> list[tuple[str, str]]:
+    return [("", empty), *regions.provinces()]
 
 
 class FollowUpForm(core_forms.Form):
@@ -127,3 +137,46 @@ class QrChannelForm(core_forms.ModelForm):
 
     def service_data(self) -> dict:
         return {name: self.cleaned_data.get(name) for name in self.fields}
+
+
+class PoolPolicyForm(core_forms.ModelForm):
+    """公海规则: the rules live in ``pool.policy_update``."""
+
+    class Meta:
+        model = PoolPolicy
+        fields = [
+            "recycle_days",
+            "warn_days",
+            "hold_limit",
+            "daily_claim_limit",
+            "reclaim_wait_days",
+        ]
+
+    def service_data(self) -> dict:
+        return {name: self.cleaned_data.get(name) for name in self.fields}
+
+
+class PlacementRuleForm(core_forms.ModelForm):
+    province = forms.ChoiceField(label=_("省份"), required=False, choices=())
+    specialists = forms.ModelMultipleChoiceField(
+        label=_("轮流分配给"),
+        queryset=User.objects.none(),
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("新的客户申请依次分给这些专员；达到持有上限、停用的专员会被跳过"),
+    )
+
+    class Meta:
+        model = PlacementRule
+        fields = ["name", "position", "province", "channel", "specialists", "is_active"]
+
+    def __init__(self, *args, owners=None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["province"].choices = province_choices(_("任何省份"))
+        self.fields["channel"].choices = [("", _("任何渠道")), *self.fields["channel"].choices[1:]]
+        if owners is not None:
+            self.fields["specialists"].queryset = owners
+
+    def service_data(self) -> dict:
+        data = {name: self.cleaned_data.get(name) for name in self.fields}
+        data["specialists"] = list(data["specialists"] or [])
+        return data

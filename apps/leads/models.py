@@ -7,7 +7,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from apps.core import fields
+from apps.core import fields, regions
 from apps.core import validators as v
 
 
@@ -81,6 +81,7 @@ class Lead(models.Model):
         _("电话"), max_length=20, unique=True, error_messages={"unique": _("该手机号已有申请")}
     )
     company = models.CharField(_("公司名"), max_length=100, blank=True, db_index=True)
+    province = models.CharField(_("所在省份"), max_length=6, blank=True)
     registered_at = fields.DateTimeField(_("注册时间"), default=timezone.now, db_index=True)
     channel = models.CharField(_("渠道"), max_length=10, choices=Channel.choices, db_index=True)
     channel_ref = models.CharField(_("渠道来源"), max_length=64, blank=True)
@@ -103,6 +104,20 @@ class Lead(models.Model):
         on_delete=models.PROTECT,
         related_name="leads",
     )
+    # Since when the current owner holds it (a lead not followed up for 公海规则's N days
+    # since then, or since its last call-back, returns to the pool).
+    owned_since = fields.DateTimeField(_("领取/分配时间"), null=True, blank=True)
+    # Who last held it before it went back to the pool, and when (they wait D days before
+    # claiming it again).
+    released_from = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("原负责人"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    released_at = fields.DateTimeField(_("退回公海时间"), null=True, blank=True)
     lost_reason = models.CharField(
         _("无意向原因"), max_length=20, choices=LostReason.choices, blank=True
     )
@@ -143,7 +158,7 @@ class Lead(models.Model):
     )
     updated_at = fields.DateTimeField(_("更新时间"), auto_now=True)
 
-    AUDIT_EXCLUDE = ("user_agent", "overdue_notified_at")
+    AUDIT_EXCLUDE = ("user_agent", "overdue_notified_at", "owned_since")
 
     class Meta:
         verbose_name = _("客户申请")
@@ -155,6 +170,7 @@ class Lead(models.Model):
             ("convert_lead", _("线索转为客户")),
             ("export_lead", _("导出客户申请")),
             ("import_lead", _("导入客户申请")),
+            ("merge_lead", _("合并重复的客户申请")),
         ]
         indexes = [
             models.Index(fields=["owner", "-registered_at"]),
@@ -172,6 +188,10 @@ class Lead(models.Model):
     @property
     def display_phone(self) -> str:
         return v.normalize_mobile(self.phone)
+
+    @property
+    def province_name(self) -> str:
+        return regions.name(self.province)
 
     @property
     def is_open(self) -> bool:
@@ -216,3 +236,100 @@ class FollowUp(models.Model):
 
     def __str__(self) -> str:
         return f"{self.lead} {self.get_result_display()}"
+
+
+class LeadClaim(models.Model):
+    """One 领取 from the pool: counts a specialist's claims of the day (公海规则's J)."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    at = fields.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "at"])]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.lead_id} {self.at:%Y-%m-%d %H:%M}"
+
+
+class PoolPolicy(models.Model):
+    """公海规则 (one row, edited by a manager): 0 switches a limit off."""
+
+    recycle_days = models.PositiveSmallIntegerField(
+        _("未回访自动退回公海（天）"),
+        default=0,
+        help_text=_("负责人领取或最近一次回访后超过这么多天未回访，退回公海；0 表示不退回"),
+    )
+    warn_days = models.PositiveSmallIntegerField(
+        _("提前提醒（天）"),
+        default=3,
+        help_text=_("退回前这么多天起，在待办和客户申请页提醒负责人"),
+    )
+    hold_limit = models.PositiveIntegerField(
+        _("每人最多持有（条）"),
+        default=0,
+        help_text=_("一名专员名下未结束的客户申请上限；0 表示不限"),
+    )
+    daily_claim_limit = models.PositiveIntegerField(
+        _("每人每天最多领取（条）"), default=0, help_text=_("0 表示不限")
+    )
+    reclaim_wait_days = models.PositiveSmallIntegerField(
+        _("原负责人再次领取需等待（天）"),
+        default=0,
+        help_text=_("退回公海后，原负责人这么多天内不能再领取；0 表示不限"),
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    updated_at = fields.DateTimeField(_("更新时间"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("公海规则")
+        verbose_name_plural = _("公海规则")
+        permissions = [("manage_pool_rules", _("管理公海与分配规则"))]
+
+    def __str__(self) -> str:
+        return str(_("公海规则"))
+
+
+class PlacementRule(models.Model):
+    """分配规则: a new lead nobody owns, from this province and/or channel, goes to the next
+    of the named specialists in turn (round-robin, skipping whoever is at the holding cap).
+    Rules are tried in ``position`` order; the first that matches places the lead."""
+
+    name = models.CharField(_("规则名称"), max_length=50)
+    position = models.PositiveIntegerField(_("顺序"), default=0)
+    province = models.CharField(
+        _("省份"), max_length=6, blank=True, help_text=_("留空表示任何省份")
+    )
+    channel = models.CharField(
+        _("渠道"),
+        max_length=10,
+        choices=Channel.choices,
+        blank=True,
+        help_text=_("留空表示任何渠道"),
+    )
+    specialists = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, verbose_name=_("轮流分配给"), related_name="+"
+    )
+    # The specialist who got the last lead: the next goes to the one after.
+    last_placed = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    is_active = models.BooleanField(_("启用"), default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+    )
+    updated_at = fields.DateTimeField(_("更新时间"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("分配规则")
+        verbose_name_plural = _("分配规则")
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def province_name(self) -> str:
+        return regions.name(self.province)

@@ -10,18 +10,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, F, Prefetch, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from apps.accounts.models import User
 from apps.accounts.scope import owners_holding, scoped, sees_all
 from apps.core import validators as v
 from apps.core.errors import NotFound
 from apps.core.inputs import ascii_digits, parse_id
 from apps.core.permissions import has_perm, require_perm
 
-from .models import SELF_APPLIED, Lead, QrChannel
+from .models import SELF_APPLIED, Lead, PlacementRule, QrChannel
 
 SORTS = {
     "registered": "registered_at",
@@ -166,7 +167,7 @@ def access_lead(user, pk: int | str, *, perm: str = "leads.view_lead") -> Lead:
     try:
         return (
             visible_leads(user)
-            .select_related("owner", "qr_channel", "customer", "created_by")
+            .select_related("owner", "qr_channel", "customer", "created_by", "released_from")
             .get(pk=parse_id(pk))
         )
     except (Lead.DoesNotExist, ValueError, TypeError):
@@ -323,3 +324,19 @@ def assignable_owners() -> QuerySet:
     from .services import OWNER_PERM
 
     return owners_holding(OWNER_PERM)
+
+
+def placement_rules() -> list[PlacementRule]:
+    """分配规则 in the order they are tried, each with its specialists (two queries)."""
+    return list(
+        PlacementRule.objects.prefetch_related(
+            Prefetch("specialists", queryset=User.objects.order_by("pk"))
+        ).order_by("position", "pk")
+    )
+
+
+def access_placement_rule(pk: int | str) -> PlacementRule:
+    rule = PlacementRule.objects.filter(pk=parse_id(pk)).first() if parse_id(pk) else None
+    if rule is None:
+        raise NotFound()
+    return rule

@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 
 from apps.accounts.scope import check_owner, reassign
 from apps.audit import services as audit
+from apps.core import regions
 from apps.core import validators as v
 from apps.core.errors import Conflict, ErrorCode, ValidationFailed
 from apps.core.forms import with_label
@@ -29,6 +30,7 @@ from apps.core.records import UNSET, refuse_unknown
 from apps.notifications import services as notifications
 from apps.sms.services import sms_verify_code
 
+from . import pool
 from .models import SELF_APPLIED, Channel, FollowUp, Lead, QrChannel
 
 log = logging.getLogger(__name__)
@@ -106,6 +108,7 @@ def lead_register(
                 channel_ref=ref,
                 qr_channel=qr,
                 owner=owner,
+                owned_since=now if owner is not None else None,
                 registered_at=now,
                 last_applied_at=now,
                 source_ip=ip,
@@ -115,6 +118,11 @@ def lead_register(
     except IntegrityError:
         lead = _record_repeat(data, channel, ref, now, consented=consented)
         return RegistrationResult(lead, created=False)
+    if owner is None:
+        owner = pool.place(lead)
+        if owner is not None:
+            lead.owner, lead.owned_since = owner, now
+            lead.save(update_fields=["owner", "owned_since"])
     audit.record(
         actor=None,
         action="apply",
@@ -156,6 +164,8 @@ def _record_repeat(
             lead.status = Lead.Status.NEW
             lead.lost_reason = ""
             lead.lost_note = ""
+            if lead.owner_id is not None:
+                lead.owned_since = now
             message += _("，已重新打开")
         change.message = message
         lead.save()
@@ -223,7 +233,16 @@ OWNER_PERM = "leads.change_lead"
 # A next call-back is planned within this horizon; later is a typo, not a plan.
 NEXT_FOLLOW_UP_HORIZON = dt.timedelta(days=2 * 365)
 NO_ANSWER_RETRY = dt.timedelta(days=1)
-EDITABLE_FIELDS = ("name", "phone", "company", "notes")
+EDITABLE_FIELDS = ("name", "phone", "company", "notes", "province")
+
+
+def clean_province(value: str) -> str:
+    """所在省份 by code or name ("" for none), or a 422 naming the field."""
+    code = regions.province_code(str(value or ""))
+    if code is None:
+        message = _("请选择有效的省份")
+        raise ValidationFailed(_("所在省份：") + message, fields={"province": [message]})
+    return code
 
 
 def _owner_name(user) -> str:
@@ -274,13 +293,14 @@ def _lock(lead: Lead) -> Lead:
 
 @transaction.atomic
 def lead_create_offline(
-    *, actor, name: str, phone: str, company: str = "", notes: str = ""
+    *, actor, name: str, phone: str, company: str = "", notes: str = "", province: str = ""
 ) -> Lead:
     """线下录入: staff enter an applicant they met or who called (no SMS). Channel 线下,
     owned by the member of staff who entered it. A phone already on a lead is refused,
     naming that lead."""
     require_perm(actor, "leads.add_lead")
     data = clean_applicant(name=name, phone=phone, company=company)
+    data["province"] = clean_province(province)
     notes = _clean_notes(notes)
     duplicate = _duplicate_phone(data["phone"])
     if duplicate is not None:
@@ -294,6 +314,7 @@ def lead_create_offline(
                 channel=Channel.OFFLINE,
                 channel_ref=clean_channel_ref(actor.username),
                 owner=actor,
+                owned_since=now,
                 created_by=actor,
                 registered_at=now,
                 last_applied_at=now,
@@ -319,9 +340,11 @@ def lead_update(*, actor, lead: Lead, data: dict[str, Any]) -> Lead:
         duplicate = _duplicate_phone(cleaned["phone"], exclude_pk=lead.pk)
         if duplicate is not None:
             raise duplicate
+    province = clean_province(data["province"]) if "province" in data else lead.province
     with audit.tracked(lead, actor=actor):
         if "notes" in data:
             lead.notes = _clean_notes(data["notes"] or "")
+        lead.province = province
         for name, value in cleaned.items():
             setattr(lead, name, value)
         try:
@@ -349,9 +372,19 @@ def lead_claim(*, actor, lead: Lead) -> Lead:
         raise Conflict(_("该客户申请已转化，无需领取"), code=ErrorCode.ALREADY_CONVERTED)
     _check_owner(actor)
     with audit.tracked(lead, actor=actor, action="claim", always=True):
-        lead.owner = actor
+        _take(actor, lead)
         lead.save()
     return lead
+
+
+def _take(actor, lead: Lead) -> None:
+    """A specialist takes a pool lead (the row locked): the 公海规则 checked, the claim
+    counted, the clock started."""
+    now = timezone.now()
+    pool.check_claim(actor, lead, now=now)
+    pool.record_claim(actor, lead, now)
+    lead.owner = actor
+    lead.owned_since = now
 
 
 @transaction.atomic
@@ -361,7 +394,12 @@ def lead_assign(*, actor, leads: Iterable[Lead], owner) -> int:
     require_perm(actor, "leads.assign_lead")
     _check_owner(owner)
     leads = list(leads)
-    changed = reassign(Lead, leads, owner, actor=actor)
+    if owner is not None:
+        adding = sum(1 for lead in leads if lead.owner_id != owner.pk and lead.is_open)
+        pool.check_hold(owner, adding)
+    changed = reassign(
+        Lead, leads, owner, actor=actor, stamp=pool.stamp_owner, stamp_fields=pool.STAMP_FIELDS
+    )
     if changed and owner is not None and owner.pk != getattr(actor, "pk", None):
         names = "、".join((lead.company or lead.name) for lead in leads[:5])
         more = _(" 等 %(n)d 条") % {"n": len(leads)} if len(leads) > 5 else ""
@@ -470,7 +508,7 @@ def lead_follow_up(
     with audit.tracked(lead, actor=actor, action="follow_up", message=message, always=True):
         follow_up.save()
         if lead.owner_id is None and has_perm(actor, "leads.claim_lead"):
-            lead.owner = actor
+            _take(actor, lead)
         lead.last_follow_up_at = now
         lead.follow_up_count += 1
         lead.next_follow_up_at = next_follow_up_at
@@ -510,6 +548,8 @@ def lead_reopen(*, actor, lead: Lead) -> Lead:
         lead.lost_reason = ""
         lead.lost_note = ""
         lead.next_follow_up_at = timezone.now()
+        if lead.owner_id is not None:
+            lead.owned_since = lead.next_follow_up_at  # the recycling clock starts again
         lead.save()
     return lead
 

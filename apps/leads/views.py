@@ -26,11 +26,13 @@ from apps.core.permissions import has_perm, require_perm
 from apps.customers import selectors as customer_selectors
 from apps.customers.forms import new_customer_form
 
-from . import importing, qr, selectors, services
+from . import importing, pool, qr, selectors, services
 from .forms import (
     CloseForm,
     FollowUpForm,
     LeadForm,
+    PlacementRuleForm,
+    PoolPolicyForm,
     QrChannelForm,
     default_next_follow_up,
 )
@@ -176,6 +178,7 @@ def detail_view(request: HttpRequest, pk: int) -> HttpResponse:
         "nav": "leads",
         "lead": lead,
         "overdue": selectors.is_overdue(lead),
+        "recycle_warning": pool.warning(lead),
         "follow_ups": list(selectors.follow_ups_of(lead)),
         "history": history(lead, viewer=user),
         "can_change": has_perm(user, "leads.change_lead"),
@@ -228,6 +231,7 @@ def edit_view(request: HttpRequest, pk: int) -> HttpResponse:
         "name": lead.name,
         "phone": lead.display_phone,
         "company": lead.company,
+        "province": lead.province,
         "notes": lead.notes,
     }
     form = LeadForm(request.POST or None, initial=initial)
@@ -501,3 +505,55 @@ def import_template_view(request: HttpRequest) -> HttpResponse:
     name = quote("客户申请导入模板.xlsx")
     response["Content-Disposition"] = f"attachment; filename*=UTF-8''{name}"
     return response
+
+
+# --- 公海与分配规则 -------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def rules_view(request: HttpRequest) -> HttpResponse:
+    """公海规则 (the form) and the 分配规则 in the order they are tried."""
+    require_perm(request.user, pool.PERM)
+    form = PoolPolicyForm(request.POST or None, instance=pool.policy())
+    done = submit(
+        request, form, lambda: pool.policy_update(actor=request.user, data=form.service_data())
+    )
+    if done:
+        messages.success(request, _("已保存公海规则"))
+        return redirect("leads:rules")
+    return render(
+        request,
+        "leads/rules.html",
+        {"form": form, "rules": selectors.placement_rules(), "nav": "rules"},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def rule_edit_view(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    require_perm(request.user, pool.PERM)
+    rule = selectors.access_placement_rule(pk) if pk is not None else None
+    form = PlacementRuleForm(
+        request.POST or None, instance=rule, owners=selectors.assignable_owners()
+    )
+    done = submit(
+        request,
+        form,
+        lambda: pool.rule_save(actor=request.user, rule=rule, data=form.service_data()),
+    )
+    if done:
+        messages.success(request, _("已保存分配规则"))
+        return redirect("leads:rules")
+    title = _("编辑分配规则") if rule else _("新建分配规则")
+    return render(
+        request,
+        "leads/rule_form.html",
+        {"form": form, "rule": rule, "nav": "rules", "title": title},
+    )
+
+
+@require_POST
+def rule_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
+    require_perm(request.user, pool.PERM)
+    pool.rule_delete(actor=request.user, rule=selectors.access_placement_rule(pk))
+    messages.success(request, _("已删除分配规则"))
+    return redirect("leads:rules")

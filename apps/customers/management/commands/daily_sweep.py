@@ -1,6 +1,6 @@
 """manage.py daily_sweep [--today YYYY-MM-DD]: bring every customer's service state up to
-date (试用中 → 宽限期 → 已停用 …), then send the 到期提醒 due. Safe to run twice; beat runs
-it daily."""
+date (试用中 → 宽限期 → 已停用 …), send the 到期提醒 due, then the other apps' daily work
+(客户申请 not followed up return to the pool). Safe to run twice; beat runs it daily."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import datetime as dt
 
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.customers.lifecycle import daily, state_label
+from apps.customers.lifecycle import daily, other_daily_jobs, state_label
 from apps.customers.models import ServiceState
 
 
@@ -48,3 +48,6 @@ class Command(BaseCommand):
                 if reminders[key]
             )
             self.stdout.write(f"到期提醒：{sent}")
+        for _code, n, text in other_daily_jobs(today=today):
+            if n:
+                self.stdout.write(text)
