@@ -1,127 +1,98 @@
 """Excel import of leads (线下拓客 spreadsheets) from the template the console provides.
 
 Every row is checked by the same rules as 线下录入 (``clean_applicant``: name, mainland
-mobile — Unicode digits read as ASCII — company, notes; control characters refused) before
-anything is written; a phone already on a lead, or twice in the file, is an error of its
-row. With any error nothing is imported and every error is reported by row and column;
-otherwise all rows are created in one transaction, owned by the importer, channel 线下, with
-one audit row each written in one statement. Formula-looking text is kept as typed: it is
-text here, and every export writes it as text.
+mobile — Unicode digits read as ASCII — company, notes; control characters refused; the
+province by name from the dropdown) before anything is written; a phone already on a lead,
+or twice in the file, is an error of its row, and so is a 负责人 who cannot hold leads or
+would go over the 公海规则's holding cap. With any error nothing is imported and every error
+is reported by row and column; otherwise all rows are created in one transaction, channel
+线下, with one audit row each written in one statement. A row without 负责人 goes by the
+分配规则 (``pool.place``), else to the importer. Formula-looking text is kept as typed: it
+is text here, and every export writes it as text.
 """
 
 from __future__ import annotations
 
-import io
-import zipfile
-from dataclasses import dataclass, field
+from collections import Counter
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from openpyxl import Workbook, load_workbook
-from openpyxl.utils.exceptions import InvalidFileException
 
 from apps.audit import services as audit
+from apps.core import regions
 from apps.core.errors import Conflict, ValidationFailed
+from apps.core.importing import (
+    Column,
+    ImportResult,
+    RowError,
+    errors_of,
+    read_rows,
+)
+from apps.core.importing import template_bytes as build_template
 from apps.core.permissions import require_perm
 
+from . import pool
 from .models import Channel, Lead
-from .services import _clean_notes, clean_applicant, clean_channel_ref
+from .selectors import assignable_owners
+from .services import _clean_notes, clean_applicant, clean_channel_ref, clean_province
 
 PERM = "leads.import_lead"
 MAX_ROWS = 5000
-MAX_BYTES = 5 * 2**20
-# (field, header, required)
-COLUMNS = (
-    ("name", "姓名", True),
-    ("phone", "手机号", True),
-    ("company", "公司名", False),
-    ("notes", "备注", False),
-)
-LABELS = {name: header for name, header, _required in COLUMNS}
 
 
-@dataclass(frozen=True)
-class RowError:
-    row: int  # the spreadsheet's row number (the header is row 1)
-    column: str
-    message: str
+def columns() -> tuple[Column, ...]:
+    return (
+        Column("name", "姓名", required=True, width=14, example="张三"),
+        Column("phone", "手机号", required=True, width=16, text=True, example="13800138000"),
+        Column("company", "公司名", width=30, example="阳光物业服务有限公司"),
+        Column(
+            "province",
+            "所在省份",
+            width=14,
+            choices=tuple(name for _code, name in regions.provinces()),
+            example="广东省",
+        ),
+        Column(
+            "owner",
+            "负责人",
+            width=14,
+            choices=tuple(sorted({u.display_name for u in assignable_owners()})),
+            strict=False,  # a username is accepted too
+        ),
+        Column("notes", "备注", width=40),
+    )
 
 
-@dataclass
-class ImportResult:
-    created: int = 0
-    errors: list[RowError] = field(default_factory=list)
+def labels() -> dict[str, str]:
+    return {c.name: c.header for c in columns()}
 
 
 def template_bytes() -> bytes:
-    """The template: the headers (required ones marked ＊), widths, one example row."""
-    book = Workbook()
-    sheet = book.active
-    sheet.title = "客户申请"
-    sheet.append([f"{h}＊" if required else h for _n, h, required in COLUMNS])
-    sheet.append(["张三", "13800138000", "阳光物业服务有限公司", "示例行，导入前请删除"])
-    for letter, width in zip("ABCD", (14, 16, 30, 40), strict=True):
-        sheet.column_dimensions[letter].width = width
-    for cell in sheet["B"]:
-        cell.number_format = "@"  # phones stay text
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()
+    return build_template(
+        "客户申请", columns(), note="示例行，导入前请删除；负责人留空时按分配规则分配"
+    )
 
 
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)  # a phone typed as a number
-    return str(value).strip()
-
-
-def read_rows(upload: Any) -> list[tuple[int, dict[str, str]]]:
-    """(row number, {field: text}) of every non-empty row, or a 422 naming ``file``."""
-
-    def refuse(message: str) -> ValidationFailed:
-        return ValidationFailed(_("文件：%(m)s") % {"m": message}, fields={"file": [message]})
-
-    if upload is None:
-        raise refuse(_("请选择要导入的 Excel 文件（.xlsx）"))
-    if upload.size > MAX_BYTES:
-        raise refuse(_("文件不能超过 5 MB"))
-    try:
-        book = load_workbook(upload, read_only=True, data_only=True)
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError):
-        raise refuse(_("不是有效的 .xlsx 文件，请使用下载的导入模板")) from None
-    try:
-        rows = book.worksheets[0].iter_rows(values_only=True)
-        header = [_text(h).rstrip("＊*") for h in next(rows, ())]
-        positions = {}
-        for name, label, _required in COLUMNS:
-            if label not in header:
-                raise refuse(_("缺少「%(c)s」列，请使用下载的导入模板") % {"c": label})
-            positions[name] = header.index(label)
-        found: list[tuple[int, dict[str, str]]] = []
-        for number, row in enumerate(rows, start=2):
-            values = {n: _text(row[i]) if i < len(row) else "" for n, i in positions.items()}
-            if not any(values.values()):
-                continue
-            if len(found) >= MAX_ROWS:
-                raise refuse(_("一次最多导入 %(n)d 行") % {"n": MAX_ROWS})
-            found.append((number, values))
-    finally:
-        book.close()
-    if not found:
-        raise refuse(_("文件中没有数据行"))
+def _owners() -> dict[str, Any]:
+    """Who a 负责人 cell may name: a display name or a username (None: ambiguous)."""
+    found: dict[str, Any] = {}
+    for user in assignable_owners():
+        for key in {user.display_name, user.username}:
+            found[key] = None if key in found and found[key] != user else user
     return found
 
 
 def leads_import(*, actor: Any, upload: Any) -> ImportResult:
     """Check every row, then import all of them or none (see the module)."""
     require_perm(actor, PERM)
-    rows = read_rows(upload)
+    cols = columns()
+    label = {c.name: c.header for c in cols}
+    rows = read_rows(upload, cols, max_rows=MAX_ROWS)
+    owners = _owners()
     errors: list[RowError] = []
-    clean: list[tuple[int, dict[str, str], str]] = []
+    clean: list[tuple[int, dict[str, str], str, Any]] = []
     seen: dict[str, int] = {}
     for number, values in rows:
         try:
@@ -129,50 +100,63 @@ def leads_import(*, actor: Any, upload: Any) -> ImportResult:
                 name=values["name"], phone=values["phone"], company=values["company"]
             )
             notes = _clean_notes(values["notes"])
+            data["province"] = clean_province(values["province"])
         except ValidationFailed as exc:
-            for name, messages in exc.fields.items():
-                errors.append(RowError(number, LABELS.get(name, name), messages[0]))
+            errors.extend(errors_of(number, exc, label))
             continue
+        owner = None
+        if values["owner"]:
+            owner = owners.get(values["owner"])
+            if owner is None:
+                problem = (
+                    _("有多名员工叫这个名字，请填写用户名")
+                    if values["owner"] in owners
+                    else _("不是可负责客户申请的在职员工")
+                )
+                errors.append(RowError(number, label["owner"], problem))
+                continue
         if data["phone"] in seen:
             errors.append(
                 RowError(
                     number,
-                    LABELS["phone"],
+                    label["phone"],
                     _("与第 %(r)d 行的手机号重复") % {"r": seen[data["phone"]]},
                 )
             )
             continue
         seen[data["phone"]] = number
-        clean.append((number, data, notes))
+        clean.append((number, data, notes, owner))
     taken = set(
-        Lead.objects.filter(phone__in=[d["phone"] for _n, d, _t in clean]).values_list(
+        Lead.objects.filter(phone__in=[row[1]["phone"] for row in clean]).values_list(
             "phone", flat=True
         )
     )
-    for number, data, _notes in clean:
+    for number, data, _notes, _owner in clean:
         if data["phone"] in taken:
-            errors.append(RowError(number, LABELS["phone"], _("该手机号已有客户申请，不重复导入")))
+            errors.append(RowError(number, label["phone"], _("该手机号已有客户申请，不重复导入")))
+    errors.extend(_over_the_cap(clean, label["owner"]))
     if errors:
         return ImportResult(0, sorted(errors, key=lambda e: (e.row, e.column)))
     now = timezone.now()
     ref = clean_channel_ref(actor.username)
     try:
         with transaction.atomic():
-            Lead.objects.bulk_create(
-                [
-                    Lead(
-                        **data,
-                        notes=notes,
-                        channel=Channel.OFFLINE,
-                        channel_ref=ref,
-                        owner=actor,
-                        created_by=actor,
-                        registered_at=now,
-                        last_applied_at=now,
-                    )
-                    for _n, data, notes in clean
-                ]
-            )
+            pending: Counter[int] = Counter()
+            leads = []
+            for _n, data, notes, owner in clean:
+                lead = Lead(
+                    **data,
+                    notes=notes,
+                    channel=Channel.OFFLINE,
+                    channel_ref=ref,
+                    created_by=actor,
+                    registered_at=now,
+                    last_applied_at=now,
+                )
+                lead.owner = owner or pool.place(lead, pending) or actor
+                lead.owned_since = now
+                leads.append(lead)
+            Lead.objects.bulk_create(leads)
             created = list(Lead.objects.filter(phone__in=list(seen)).order_by("pk"))
             audit.record_many(
                 actor=actor,
@@ -183,3 +167,29 @@ def leads_import(*, actor: Any, upload: Any) -> ImportResult:
     except IntegrityError:  # the same phone entered meanwhile
         raise Conflict(_("导入期间有相同手机号的申请被录入，未导入任何行，请重试")) from None
     return ImportResult(len(created), [])
+
+
+def _over_the_cap(clean: list[tuple[int, dict, str, Any]], column: str) -> list[RowError]:
+    """Rows that would give a named 负责人 more open leads than the holding cap allows."""
+    rules = pool.policy()
+    if not rules.hold_limit:
+        return []
+    errors = []
+    given: Counter[int] = Counter()
+    held: dict[int, int] = {}
+    for number, _data, _notes, owner in clean:
+        if owner is None:
+            continue
+        if owner.pk not in held:
+            held[owner.pk] = pool.held(owner)
+        given[owner.pk] += 1
+        if held[owner.pk] + given[owner.pk] > rules.hold_limit:
+            errors.append(
+                RowError(
+                    number,
+                    column,
+                    _("%(who)s 已持有 %(n)d 条，最多持有 %(k)d 条")
+                    % {"who": owner.display_name, "n": held[owner.pk], "k": rules.hold_limit},
+                )
+            )
+    return errors

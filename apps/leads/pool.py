@@ -303,11 +303,13 @@ def _eligible(user) -> bool:
     return user.is_active and has_perm(user, OWNER_PERM)
 
 
-def place(lead: Lead) -> Any:
+def place(lead: Lead, pending: Counter[int] | None = None) -> Any:
     """The specialist the first matching 分配规则 gives a new, unowned lead to (None: it
     stays in the pool). The rule's row is locked, so concurrent arrivals take turns; a
-    specialist who left, lost the role or is at the holding cap is skipped."""
+    specialist who left, lost the role or is at the holding cap is skipped. ``pending``
+    counts leads given in this transaction but not yet written (an import)."""
     rules = policy()
+    pending = pending if pending is not None else Counter()
     for rule in PlacementRule.objects.filter(is_active=True).order_by("position", "pk"):
         if rule.province and rule.province != lead.province:
             continue
@@ -326,10 +328,11 @@ def place(lead: Lead) -> Any:
                 continue
             if rules.hold_limit:
                 _lock_person(person)
-                if held(person) >= rules.hold_limit:
+                if held(person) + pending[person.pk] >= rules.hold_limit:
                     continue
             rule.last_placed = person
             rule.save(update_fields=["last_placed", "updated_at"])
+            pending[person.pk] += 1
             return person
     return None
 

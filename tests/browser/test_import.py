@@ -27,10 +27,11 @@ def test_download_fill_and_import(page, tmp_path):
 
     book = load_workbook(template)
     sheet = book.active
-    assert [c.value for c in sheet[1]] == ["姓名＊", "手机号＊", "公司名", "备注"]
+    header = ["姓名＊", "手机号＊", "公司名", "所在省份", "负责人", "备注"]
+    assert [c.value for c in sheet[1]] == header
     sheet.delete_rows(2)  # the example row
-    sheet.append(["孙经理", "13900000001", "孙氏物业", "展会名片"])
-    sheet.append(["周女士", "1390000", "周记物业", ""])  # a short phone
+    sheet.append(["孙经理", "13900000001", "孙氏物业", "浙江省", "", "展会名片"])
+    sheet.append(["周女士", "1390000", "周记物业", "", "主管老张", ""])  # a short phone
     filled = tmp_path / "filled.xlsx"
     book.save(filled)
 
@@ -47,4 +48,7 @@ def test_download_fill_and_import(page, tmp_path):
     page.click("#btn-import")
     page.wait_for_selector(".msg-success:has-text('已导入 2 条客户申请')")
     assert "孙经理" in page.inner_text("main") and "周女士" in page.inner_text("main")
-    assert set(Lead.objects.values_list("name", flat=True)) == {"孙经理", "周女士"}
+    assert set(Lead.objects.values_list("name", "province")) == {
+        ("孙经理", "330000"),
+        ("周女士", ""),
+    }

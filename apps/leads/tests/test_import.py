@@ -38,9 +38,26 @@ def xlsx(*rows, header=HEADER) -> SimpleUploadedFile:
     return SimpleUploadedFile("leads.xlsx", buffer.getvalue())
 
 
-def test_the_template_has_the_columns(client_for, manager):
-    sheet = load_workbook(io.BytesIO(template_bytes())).active
-    assert [c.value for c in sheet[1]] == HEADER
+def test_the_template_has_the_columns_and_dropdowns(client_for, manager, ops):
+    book = load_workbook(io.BytesIO(template_bytes()))
+    sheet = book.active
+    assert [c.value for c in sheet[1]] == [
+        "姓名＊",
+        "手机号＊",
+        "公司名",
+        "所在省份",
+        "负责人",
+        "备注",
+    ]
+    lists = book["选项"]
+    assert lists.sheet_state == "hidden"
+    provinces = [c.value for c in lists["A"]]
+    assert provinces[0] == "所在省份" and "广东省" in provinces and "北京市" in provinces
+    assert ops.display_name in [c.value for c in lists["B"]]
+    validations = {str(v.sqref): v for v in sheet.data_validations.dataValidation}
+    assert validations["D2:D5001"].formula1 == "'选项'!$A$2:$A$" + str(len(provinces))
+    assert validations["D2:D5001"].showErrorMessage  # provinces: the list only
+    assert not validations["E2:E5001"].showErrorMessage  # a username is accepted too
     response = client_for(manager).get("/leads/import/template.xlsx")
     assert response.status_code == 200 and "attachment" in response["Content-Disposition"]
 
@@ -115,3 +132,57 @@ def test_importing_is_a_managers_permission(ops, client_for, manager):
         "/leads/import/", {"file": xlsx(("张三", "13800000001", "", ""))}, follow=True
     )
     assert "已导入 1 条客户申请" in response.content.decode()
+
+
+def test_province_by_name_owner_by_name_and_placement_by_rule(manager, ops):
+    from apps.accounts.tests.factories import make_staff
+    from apps.leads import pool
+
+    placed = make_staff("imp_ops", "ops", name="周七")
+    pool.rule_save(
+        actor=manager, data={"name": "广东", "province": "广东", "specialists": [placed]}
+    )
+    header = [*HEADER[:3], "所在省份", "负责人", "备注"]
+    result = leads_import(
+        actor=manager,
+        upload=xlsx(
+            ("张三", "13800000001", "", "广东省", "", ""),  # the rule places it
+            ("李四", "13800000002", "", "北京", ops.username, ""),  # by username
+            ("王五", "13800000003", "", "", ops.display_name, ""),  # by name
+            ("赵六", "13800000004", "", "", "", ""),  # no rule: the importer
+            header=header,
+        ),
+    )
+    assert result.errors == [] and result.created == 4
+    owners = {lead.name: (lead.owner, lead.province) for lead in Lead.objects.all()}
+    assert owners == {
+        "张三": (placed, "440000"),
+        "李四": (ops, "110000"),
+        "王五": (ops, ""),
+        "赵六": (manager, ""),
+    }
+    assert all(lead.owned_since for lead in Lead.objects.all())
+
+
+def test_bad_provinces_owners_and_the_holding_cap_are_row_errors(manager, ops):
+    from apps.accounts.tests.factories import make_staff
+    from apps.leads import pool
+
+    make_staff("imp_dev", "devops", name="运维甲")
+    pool.policy_update(actor=manager, data={"hold_limit": 1})
+    header = [*HEADER[:3], "所在省份", "负责人", "备注"]
+    result = leads_import(
+        actor=manager,
+        upload=xlsx(
+            ("张三", "13800000001", "", "火星", "", ""),
+            ("李四", "13800000002", "", "", "运维甲", ""),  # cannot hold leads
+            ("王五", "13800000003", "", "", ops.username, ""),
+            ("赵六", "13800000004", "", "", ops.username, ""),  # over the cap of 1
+            header=header,
+        ),
+    )
+    assert [(e.row, e.column) for e in result.errors] == [
+        (2, "所在省份"), (3, "负责人"), (5, "负责人"),
+    ]  # fmt: skip
+    assert "最多持有 1 条" in result.errors[2].message
+    assert not Lead.objects.exists()
