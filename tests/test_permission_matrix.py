@@ -100,6 +100,8 @@ ROUTES = [
     Route("leads:qr_edit", MANAGERS, args="qrchannel"),
     Route("leads:qr_png", MANAGERS, args="qrchannel"),
     Route("leads:qr_svg", MANAGERS, args="qrchannel"),
+    Route("customers:import", MANAGERS),
+    Route("customers:import_template", MANAGERS),
     Route("leads:rules", MANAGERS),
     Route("leads:rule_create", MANAGERS),
     Route("leads:rule_edit", MANAGERS, args="rule"),

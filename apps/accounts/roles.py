@@ -65,6 +65,8 @@ ROLES: dict[str, Role] = {
                 "customers.manage_package",
                 "customers.extend_trial",
                 "customers.export_customer",
+                "customers.import_customer",
+                "customers.merge_customer",
                 "leads.export_lead",
                 "leads.import_lead",
                 "leads.merge_lead",

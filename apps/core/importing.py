@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.http import HttpResponse
 from django.utils.translation import gettext as _
 from openpyxl import Workbook, load_workbook
 from openpyxl.utils import get_column_letter, quote_sheetname
@@ -156,3 +157,47 @@ def errors_of(number: int, exc: ValidationFailed, labels: dict[str, str]) -> lis
         RowError(number, labels.get(name, name), messages[0])
         for name, messages in exc.fields.items()
     ]
+
+
+def import_page(
+    request: Any,
+    *,
+    perm: str,
+    run: Callable[[Any, Any], ImportResult],
+    done_message: str,
+    done_url: str,
+    context: dict[str, Any],
+) -> HttpResponse:
+    """The import page every list shares: upload the filled template; every row is checked
+    first, then all are imported (→ ``done_url`` with ``done_message`` % n) or none
+    (errors listed by row and column). ``context`` names the page (``title``,
+    ``template_url``, ``back_url``, ``description``, ``nav``)."""
+    from django.contrib import messages
+    from django.shortcuts import redirect, render
+
+    from .errors import DomainError
+    from .permissions import require_perm
+
+    require_perm(request.user, perm)
+    result, error = None, ""
+    if request.method == "POST":
+        try:
+            result = run(request.user, request.FILES.get("file"))
+        except DomainError as exc:
+            error = exc.message
+        else:
+            if result.created:
+                messages.success(request, done_message % {"n": result.created})
+                return redirect(done_url)
+    return render(request, "partials/import.html", {**context, "result": result, "error": error})
+
+
+def template_response(content: bytes, filename: str) -> HttpResponse:
+    """The template as a download named ``filename``."""
+    from urllib.parse import quote
+
+    from .excel import XLSX
+
+    response = HttpResponse(content, content_type=XLSX)
+    response["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(filename)}"
+    return response

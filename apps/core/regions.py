@@ -70,3 +70,20 @@ def province_code(text: str) -> str | None:
         if text in (full, short):
             return code
     return None
+
+
+def city_code(text: str, province: str) -> str | None:
+    """A city of ``province`` typed as its code or its name, full (深圳市) or without 市:
+    its code; "" for nothing typed; None for something that is not a city there."""
+    text = (text or "").strip()
+    if not text:
+        return ""
+    for code, full in cities(province):
+        if text in (code, full, full.removesuffix("市")):
+            return code
+    return None
+
+
+def city_names() -> list[str]:
+    """Every city's name once (the import template's dropdown)."""
+    return sorted({city["name"] for p in _load()[0] for city in p["cities"]})

@@ -143,6 +143,8 @@ class Customer(models.Model):
             ("extend_trial", _("延长试用期")),
             ("view_customer_file", _("下载营业执照扫描件")),
             ("export_customer", _("导出客户")),
+            ("import_customer", _("导入客户")),
+            ("merge_customer", _("合并重复的客户")),
         ]
         indexes = [
             models.Index(fields=["owner", "-created_at"]),

@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.accounts.scope import sees_all
 from apps.audit.selectors import can_read as can_read_audit
@@ -19,11 +19,12 @@ from apps.core.errors import DomainError, ErrorCode, ValidationFailed
 from apps.core.excel import local_text, xlsx_response
 from apps.core.files import serve_private
 from apps.core.forms import apply_errors, submit
+from apps.core.importing import import_page, template_response
 from apps.core.listing import paginate
 from apps.core.navigation import hx_redirect
 from apps.core.permissions import has_perm, require_perm
 
-from . import lifecycle, services
+from . import importing, lifecycle, services
 from . import packages as packages_
 from .forms import (
     CloseForm,
@@ -453,3 +454,32 @@ def extend_trial_view(request: HttpRequest, pk: int) -> HttpResponse:
         "left": max(0, settings.TRIAL_MAX_EXTENSIONS - customer.trial_extensions),
     }
     return _modal(request, "customers/_extend_trial_modal.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def import_view(request: HttpRequest) -> HttpResponse:
+    return import_page(
+        request,
+        perm=importing.PERM,
+        run=lambda actor, upload: importing.customers_import(actor=actor, upload=upload),
+        done_message=_("已导入 %(n)d 个客户"),
+        done_url=reverse("customers:list"),
+        context={
+            "nav": "customers",
+            "title": _("导入客户"),
+            "template_url": reverse("customers:import_template"),
+            "back_url": reverse("customers:list"),
+            "max_rows": importing.MAX_ROWS,
+            "description": _(
+                "按模板填写企业名称（必填）及营业执照号、省份、城市、地址、电话、邮箱、联系人等资料；"
+                "资料可以不全，开通和签合同前再补齐。每个客户自动分配企业号；负责人留空时归你负责；"
+                "营业执照号或企业名称已有客户的行不会重复导入。"
+            ),
+        },
+    )
+
+
+@require_GET
+def import_template_view(request: HttpRequest) -> HttpResponse:
+    require_perm(request.user, importing.PERM)
+    return template_response(importing.template_bytes(), "客户导入模板.xlsx")

@@ -4,7 +4,6 @@ service, and render; every rule lives in ``services``."""
 from __future__ import annotations
 
 import datetime as dt
-from urllib.parse import quote
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
@@ -18,8 +17,9 @@ from apps.accounts.scope import sees_all
 from apps.audit.selectors import history
 from apps.core.bulk import bulk_assign
 from apps.core.errors import Conflict, DomainError, ValidationFailed
-from apps.core.excel import XLSX, local_text, xlsx_response
+from apps.core.excel import local_text, xlsx_response
 from apps.core.forms import apply_errors, submit
+from apps.core.importing import import_page, template_response
 from apps.core.listing import paginate
 from apps.core.navigation import hx_redirect, safe_next
 from apps.core.permissions import has_perm, require_perm
@@ -478,33 +478,31 @@ def qr_svg_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def import_view(request: HttpRequest) -> HttpResponse:
-    """导入: upload the filled template; every row is checked first, then all are imported
-    or none (errors listed by row and column)."""
-    require_perm(request.user, importing.PERM)
-    result, error = None, ""
-    if request.method == "POST":
-        try:
-            result = importing.leads_import(actor=request.user, upload=request.FILES.get("file"))
-        except DomainError as exc:
-            error = exc.message
-        else:
-            if result.created:
-                messages.success(request, _("已导入 %(n)d 条客户申请") % {"n": result.created})
-                return redirect("leads:list")
-    return render(
+    return import_page(
         request,
-        "leads/import.html",
-        {"nav": "leads", "result": result, "error": error, "max_rows": importing.MAX_ROWS},
+        perm=importing.PERM,
+        run=lambda actor, upload: importing.leads_import(actor=actor, upload=upload),
+        done_message=_("已导入 %(n)d 条客户申请"),
+        done_url=reverse("leads:list"),
+        context={
+            "nav": "leads",
+            "title": _("导入客户申请"),
+            "template_url": reverse("leads:import_template"),
+            "back_url": reverse("leads:list"),
+            "max_rows": importing.MAX_ROWS,
+            "description": _(
+                "按模板填写姓名、手机号（必填）、公司名、所在省份、负责人、备注。"
+                "负责人留空的申请按分配规则分配，没有匹配的规则时归你负责；渠道为线下；"
+                "已有客户申请的手机号不会重复导入。"
+            ),
+        },
     )
 
 
 @require_GET
 def import_template_view(request: HttpRequest) -> HttpResponse:
     require_perm(request.user, importing.PERM)
-    response = HttpResponse(importing.template_bytes(), content_type=XLSX)
-    name = quote("客户申请导入模板.xlsx")
-    response["Content-Disposition"] = f"attachment; filename*=UTF-8''{name}"
-    return response
+    return template_response(importing.template_bytes(), "客户申请导入模板.xlsx")
 
 
 # --- 公海与分配规则 -------------------------------------------------------------------------

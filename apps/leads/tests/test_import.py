@@ -186,3 +186,19 @@ def test_bad_provinces_owners_and_the_holding_cap_are_row_errors(manager, ops):
     ]  # fmt: skip
     assert "最多持有 1 条" in result.errors[2].message
     assert not Lead.objects.exists()
+
+
+def test_hostile_cells_are_refused_by_row_and_column(manager):
+    result = leads_import(
+        actor=manager,
+        upload=xlsx(
+            ("张\x7f三", "13800000001", "", ""),  # DEL in a name
+            ("李四", "13800000002", "阳光\t物业", ""),  # a tab in a one-line field
+            ("王五", "١٣٨٠٠٠٠٠٠٠٣", "", "第一行\n第二行"),  # Arabic-Indic digits; notes
+        ),
+    )
+    assert [(e.row, e.column) for e in result.errors] == [(2, "姓名"), (3, "公司名")]
+    assert not Lead.objects.exists()
+    result = leads_import(actor=manager, upload=xlsx(("王五", "١٣٨٠٠٠٠٠٠٠٣", "", "第一行\n第二行")))
+    assert result.created == 1
+    assert Lead.objects.get().phone == "+8613800000003"
