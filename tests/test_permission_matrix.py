@@ -101,6 +101,8 @@ ROUTES = [
     Route("leads:qr_png", MANAGERS, args="qrchannel"),
     Route("leads:qr_svg", MANAGERS, args="qrchannel"),
     Route("customers:import", MANAGERS),
+    Route("customers:merge", MANAGERS, args="customer"),
+    Route("leads:merge", MANAGERS, args="lead"),
     Route("customers:import_template", MANAGERS),
     Route("leads:rules", MANAGERS),
     Route("leads:rule_create", MANAGERS),

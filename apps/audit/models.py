@@ -86,3 +86,27 @@ class ReadTally(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source_label or self.source} → {self.object_key}: {self.count}"
+
+
+class HistoryAlias(models.Model):
+    """A record merged into another: the rows about it (``object_id``) show in the history
+    of the one that absorbed it (``alias_of``). Audit rows are never rewritten."""
+
+    input_guard = False  # written by the platform from primary keys
+
+    content_type = models.ForeignKey(ContentType, on_delete=models.PROTECT, related_name="+")
+    object_id = models.CharField(max_length=64)
+    alias_of = models.CharField(max_length=64)
+    at = fields.DateTimeField(default=timezone.now)
+
+    class Meta:
+        default_permissions = ()
+        indexes = [models.Index(fields=["content_type", "alias_of"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["content_type", "object_id"], name="audit_history_alias_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.object_id} → {self.alias_of}"

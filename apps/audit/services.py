@@ -21,7 +21,7 @@ from django.db import models
 
 from apps.core import context, registry
 
-from .models import AuditLog
+from .models import AuditLog, HistoryAlias
 
 REDACTED = "******"
 ALWAYS_EXCLUDE = {"id", "created_at", "updated_at"}
@@ -219,13 +219,31 @@ def record_entries(*, actor, entries: list[Entry]) -> list[AuditLog]:
     return AuditLog.objects.bulk_create(rows)
 
 
+def carry_history(merged: models.Model, into: models.Model) -> None:
+    """``merged`` is being merged into ``into``: from now on the rows about it — and about
+    whatever was merged into it before — show in ``into``'s history. Call it inside the
+    merge's transaction, before ``merged`` is deleted."""
+    ct = ContentType.objects.get_for_model(into)
+    HistoryAlias.objects.filter(content_type=ct, alias_of=str(merged.pk)).update(
+        alias_of=str(into.pk)
+    )
+    HistoryAlias.objects.create(content_type=ct, object_id=str(merged.pk), alias_of=str(into.pk))
+
+
+def history_ids(obj: models.Model) -> list[str]:
+    """The object ids whose rows make ``obj``'s history: its own and those merged into it."""
+    ct = ContentType.objects.get_for_model(obj)
+    merged = HistoryAlias.objects.filter(content_type=ct, alias_of=str(obj.pk))
+    return [str(obj.pk), *merged.values_list("object_id", flat=True)]
+
+
 def history_for(obj: models.Model, limit: int = 50):
-    """Audit rows about ``obj``, newest first (one query) — without the actions their app
-    shows elsewhere (registered with ``own_history=False``)."""
+    """Audit rows about ``obj`` and the records merged into it, newest first (two queries)
+    — without the actions their app shows elsewhere (registered with ``own_history=False``)."""
     ct = ContentType.objects.get_for_model(obj)
     elsewhere = [a.code for a in registry.actions() if not a.own_history]
     return (
-        AuditLog.objects.filter(content_type=ct, object_id=str(obj.pk))
+        AuditLog.objects.filter(content_type=ct, object_id__in=history_ids(obj))
         .exclude(action__in=elsewhere)
         .select_related("actor")
         .order_by("-at", "-id")[:limit]

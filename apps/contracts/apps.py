@@ -26,8 +26,15 @@ class ContractsConfig(AppConfig):
             )
         )
         registry.register_service_periods("contracts", service_periods)
+        registry.register_customer_merge_step(registry.MergeStep("contracts", _merge_step, 40))
         registry.register_customer_panel(
             registry.CustomerPanel(
                 "contracts", "contracts/_customer_panel.html", customer_panel, order=20
             )
         )
+
+
+def _merge_step(actor, keep, drop) -> str:
+    from .services import contracts_follow_merge
+
+    return contracts_follow_merge(actor=actor, keep=keep, drop=drop)

@@ -102,3 +102,19 @@ def contract_set_status(*, actor, contract: Contract, status: str, reason: str =
         contract.save(update_fields=["status", "updated_at"])
     service_refresh([contract.customer_id], actor=actor)
     return contract
+
+
+def contracts_follow_merge(*, actor, keep, drop) -> str:
+    """A customer merge's part for contracts: ``drop``'s contracts become ``keep``'s, each
+    audited (「客户」 from one to the other)."""
+    rows = list(Contract.objects.select_for_update().filter(customer=drop).order_by("pk"))
+    if not rows:
+        return ""
+    Contract.objects.filter(pk__in=[c.pk for c in rows]).update(customer=keep)
+    audit.record_many(
+        actor=actor,
+        action="update",
+        entries=[(c, {"customer": [drop.pk, keep.pk]}) for c in rows],
+        message=_("随客户合并转到 %(no)s") % {"no": keep.enterprise_no},
+    )
+    return _("合同 %(n)d 份") % {"n": len(rows)}

@@ -156,3 +156,13 @@ def claim(
     ):
         return None
     return model._default_manager.select_related(*related).get(pk=pk)
+
+
+def lock_pair(model: type[models.Model], first: Any, second: Any) -> tuple[Any, Any] | None:
+    """Both rows, locked in id order (two concurrent merges cannot deadlock), fresh from the
+    database; None when either has gone."""
+    rows = model.objects.select_for_update().filter(pk__in=[first.pk, second.pk]).order_by("pk")
+    found = {row.pk: row for row in rows}
+    if first.pk not in found or second.pk not in found:
+        return None
+    return found[first.pk], found[second.pk]

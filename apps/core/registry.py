@@ -283,3 +283,26 @@ def register_daily_job(job: DailyJob) -> None:
 
 def daily_jobs() -> list[DailyJob]:
     return sorted(_daily_jobs.values(), key=lambda j: (j.order, j.code))
+
+
+@dataclass(frozen=True)
+class MergeStep:
+    """What an app does when one customer is merged into another: ``run(actor, keep,
+    drop)`` moves its rows from ``drop`` to ``keep`` (or raises ``Conflict`` to refuse the
+    merge) and returns what it moved in a phrase (「合同 2 份」, "" for nothing). Steps run
+    in ``order`` inside the merge's transaction, refusals first."""
+
+    code: str
+    run: Callable[[Any, Any, Any], str]
+    order: int = 100
+
+
+_customer_merge_steps: dict[str, MergeStep] = {}
+
+
+def register_customer_merge_step(step: MergeStep) -> None:
+    _customer_merge_steps[step.code] = step
+
+
+def customer_merge_steps() -> list[MergeStep]:
+    return sorted(_customer_merge_steps.values(), key=lambda s: (s.order, s.code))

@@ -145,3 +145,31 @@ def assignable_owners() -> QuerySet:
     from .services import OWNER_PERM
 
     return owners_holding(OWNER_PERM)
+
+
+def find_customer(user, text: str) -> Customer | None:
+    """The customer a 合并 form names — by 企业号 or number — if the user may see it."""
+    text = (text or "").strip().upper()
+    if not text:
+        return None
+    customers = visible_customers(user).select_related("owner")
+    found = customers.filter(enterprise_no=text).first()
+    if found is None and parse_id(text.lstrip("#")) is not None:
+        found = customers.filter(pk=parse_id(text.lstrip("#"))).first()
+    return found
+
+
+def merge_candidates(user, customer: Customer, limit: int = 5) -> list[Customer]:
+    """Customers that look like the same company: the same name or contact phone."""
+    match = Q(pk__in=[])
+    if customer.name:
+        match |= Q(name=customer.name)
+    if customer.contact_phone:
+        match |= Q(contact_phone=customer.contact_phone)
+    return list(
+        visible_customers(user)
+        .filter(match)
+        .exclude(pk=customer.pk)
+        .select_related("owner")
+        .order_by("-created_at", "-pk")[:limit]
+    )

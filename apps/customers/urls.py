@@ -15,6 +15,7 @@ urlpatterns = [
     path("packages/<int:pk>/edit/", views.package_edit_view, name="package_edit"),
     path("<int:pk>/", views.detail_view, name="detail"),
     path("<int:pk>/edit/", views.edit_view, name="edit"),
+    path("<int:pk>/merge/", views.merge_view, name="merge"),
     path("<int:pk>/activate/", views.activate_view, name="activate"),
     path("<int:pk>/close/", views.close_view, name="close"),
     path("<int:pk>/trial/", views.trial_view, name="trial"),

@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.accounts.scope import sees_all
@@ -21,10 +22,11 @@ from apps.core.files import serve_private
 from apps.core.forms import apply_errors, submit
 from apps.core.importing import import_page, template_response
 from apps.core.listing import paginate
+from apps.core.merging import MergeKind, merge_page
 from apps.core.navigation import hx_redirect
 from apps.core.permissions import has_perm, require_perm
 
-from . import importing, lifecycle, services
+from . import importing, lifecycle, merging, services
 from . import packages as packages_
 from .forms import (
     CloseForm,
@@ -43,6 +45,8 @@ from .selectors import (
     assignable_owners,
     customer_list,
     extra_filters,
+    find_customer,
+    merge_candidates,
     visible_customers,
 )
 
@@ -483,3 +487,54 @@ def import_view(request: HttpRequest) -> HttpResponse:
 def import_template_view(request: HttpRequest) -> HttpResponse:
     require_perm(request.user, importing.PERM)
     return template_response(importing.template_bytes(), "客户导入模板.xlsx")
+
+
+# --- 合并 ----------------------------------------------------------------------------------
+
+
+def _customer_facts(c: Customer) -> list[tuple[str, str]]:
+    return [
+        (_("企业号"), c.enterprise_no),
+        (_("企业名称"), c.name),
+        (_("营业执照号"), c.license_no or ""),
+        (_("所在地区"), " ".join(filter(None, [c.province_name, regions.name(c.city)]))),
+        (_("联系人"), c.contact_name),
+        (_("联系电话"), c.contact_phone),
+        (_("状态"), c.get_status_display()),
+        (_("负责人"), c.owner.display_name if c.owner_id else _("未分配")),
+        (_("创建时间"), local_text(c.created_at)),
+    ]
+
+
+MERGE = MergeKind(
+    noun=_lazy("客户"),
+    placeholder=_lazy("企业号"),
+    description=_lazy(
+        "同一企业重复建档时合并为一个：保留的客户得到另一个的合同、客户申请、操作日志，"
+        "并补上自己缺少的资料；另一个客户随后删除，企业号不再使用。已配置数据源的客户"
+        "只能作为保留的一方（两个都已配置数据源时不能合并）。"
+    ),
+    find=find_customer,
+    candidates=merge_candidates,
+    key=lambda c: c.enterprise_no,
+    label=lambda c: f"{c.enterprise_no} {c.name}".strip(),
+    facts=_customer_facts,
+    merge=merging.customer_merge,
+    done=lambda c: reverse("customers:detail", args=[c.pk]),
+    nav="customers",
+)
+
+
+@require_http_methods(["GET", "POST"])
+def merge_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """合并: find the duplicate, compare the two, choose which survives."""
+    require_perm(request.user, merging.PERM)
+    customer = access_customer(request.user, pk)
+    return merge_page(
+        request,
+        customer,
+        MERGE,
+        title=_("合并客户：%(no)s %(name)s")
+        % {"no": customer.enterprise_no, "name": customer.name},
+        back_url=reverse("customers:detail", args=[customer.pk]),
+    )

@@ -64,6 +64,7 @@ def _register() -> None:
         perm=manage,
     )
     registry.register_actions({"registry_read": _("读取租户注册表")}, perm=manage, counted=True)
+    registry.register_customer_merge_step(registry.MergeStep("datasources", _merge_step, 10))
     registry.register_actions(
         {
             "tenant_rollout_start": _("发起租户库升级"),
@@ -166,3 +167,10 @@ def _impl_condition(value: str):
     if value in {"0", "1", "2"}:
         return Q(datasource__impl_status=int(value))
     return None
+
+
+def _merge_step(actor, keep, drop) -> str:
+    from .services import refuse_customer_merge
+
+    refuse_customer_merge(keep, drop)
+    return ""

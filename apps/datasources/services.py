@@ -317,3 +317,33 @@ def __getattr__(name: str) -> Any:
     import importlib
 
     return getattr(importlib.import_module(f"{__package__}.{module}"), name)
+
+
+def refuse_customer_merge(keep: Customer, drop: Customer) -> None:
+    """A tenant database belongs to its 企业号: the customer merged away (``drop``) may have
+    no data source and no data-source history (runs, clearings, moves, old databases)."""
+    from .models import CredentialRotation, Relocation, TableClearing
+
+    def has_any(customer: Customer) -> bool:
+        return any(
+            model.objects.filter(customer=customer).exists()
+            for model in (
+                DataSource,
+                ProvisioningRun,
+                DataSourceTombstone,
+                TableClearing,
+                RetiredDataSource,
+                Relocation,
+                CredentialRotation,
+            )
+        )
+
+    if not has_any(drop):
+        return
+    if DataSource.objects.filter(customer=keep).exists():
+        message = _("两个客户都已配置数据源，不能合并")
+    else:
+        message = _("「%(name)s」已配置数据源或有配置记录，请以它为保留的客户") % {
+            "name": drop.name or drop.enterprise_no
+        }
+    raise Conflict(message, code=ErrorCode.MERGE_REFUSED)

@@ -57,6 +57,7 @@ class LeadsConfig(AppConfig):
                     region_fields=("province",),
                 )
             )
+        registry.register_customer_merge_step(registry.MergeStep("leads", _merge_step, 50))
         registry.register_daily_job(
             registry.DailyJob(
                 "recycle_leads", _recycle, _("%(n)d 条客户申请超期未回访，已退回公海")
@@ -77,3 +78,9 @@ def _recycle(now) -> int:
     from .pool import recycle
 
     return recycle(now=now)
+
+
+def _merge_step(actor, keep, drop) -> str:
+    from .merging import customer_merge_step
+
+    return customer_merge_step(actor, keep, drop)

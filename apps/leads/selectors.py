@@ -340,3 +340,30 @@ def access_placement_rule(pk: int | str) -> PlacementRule:
     if rule is None:
         raise NotFound()
     return rule
+
+
+def find_lead(user, text: str) -> Lead | None:
+    """The lead a 合并 form names — by its number (#12 or 12) or its phone — if the user may
+    see it."""
+    text = ascii_digits((text or "").strip()).lstrip("#")
+    if not text:
+        return None
+    leads = visible_leads(user).select_related("owner", "qr_channel")
+    if v.is_mobile(text):
+        return leads.filter(phone=v.mobile_e164(text)).first()
+    pk = parse_id(text)
+    return leads.filter(pk=pk).first() if pk is not None else None
+
+
+def merge_candidates(user, lead: Lead, limit: int = 5) -> list[Lead]:
+    """Leads that look like the same applicant: the same company or the same name."""
+    match = Q(name=lead.name)
+    if lead.company:
+        match |= Q(company=lead.company)
+    return list(
+        visible_leads(user)
+        .filter(match)
+        .exclude(pk=lead.pk)
+        .select_related("owner")
+        .order_by("-registered_at", "-pk")[:limit]
+    )

@@ -19,6 +19,7 @@ urlpatterns = [
     path("<int:pk>/close/", views.close_view, name="close"),
     path("<int:pk>/reopen/", views.reopen_view, name="reopen"),
     path("<int:pk>/convert/", views.convert_view, name="convert"),
+    path("<int:pk>/merge/", views.merge_view, name="merge"),
     path("rules/", views.rules_view, name="rules"),
     path("rules/new/", views.rule_edit_view, name="rule_create"),
     path("rules/<int:pk>/edit/", views.rule_edit_view, name="rule_edit"),

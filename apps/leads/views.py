@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.accounts.scope import sees_all
@@ -21,12 +22,13 @@ from apps.core.excel import local_text, xlsx_response
 from apps.core.forms import apply_errors, submit
 from apps.core.importing import import_page, template_response
 from apps.core.listing import paginate
+from apps.core.merging import MergeKind, merge_page
 from apps.core.navigation import hx_redirect, safe_next
 from apps.core.permissions import has_perm, require_perm
 from apps.customers import selectors as customer_selectors
 from apps.customers.forms import new_customer_form
 
-from . import importing, pool, qr, selectors, services
+from . import importing, merging, pool, qr, selectors, services
 from .forms import (
     CloseForm,
     FollowUpForm,
@@ -555,3 +557,53 @@ def rule_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
     pool.rule_delete(actor=request.user, rule=selectors.access_placement_rule(pk))
     messages.success(request, _("已删除分配规则"))
     return redirect("leads:rules")
+
+
+# --- 合并 ----------------------------------------------------------------------------------
+
+
+def _lead_facts(lead: Lead) -> list[tuple[str, str]]:
+    return [
+        (_("编号"), f"#{lead.pk}"),
+        (_("姓名"), lead.name),
+        (_("电话"), lead.display_phone),
+        (_("公司名"), lead.company),
+        (_("所在省份"), lead.province_name),
+        (_("渠道"), lead.get_channel_display()),
+        (_("注册时间"), local_text(lead.registered_at)),
+        (_("状态"), lead.get_status_display()),
+        (_("负责人"), lead.owner.display_name if lead.owner_id else _("公海")),
+        (_("回访次数"), str(lead.follow_up_count)),
+    ]
+
+
+MERGE = MergeKind(
+    noun=_lazy("客户申请"),
+    placeholder=_lazy("编号或手机号"),
+    description=_lazy(
+        "同一申请人重复登记时合并为一条：保留的一条得到另一条的回访记录、领取记录、转化的客户"
+        "与操作日志，并以最早的登记作为渠道来源；另一条的姓名和手机号写入备注，然后删除。"
+    ),
+    find=selectors.find_lead,
+    candidates=selectors.merge_candidates,
+    key=lambda lead: str(lead.pk),
+    label=lambda lead: f"#{lead.pk} {lead.name} {lead.company}".strip(),
+    facts=_lead_facts,
+    merge=merging.lead_merge,
+    done=lambda lead: reverse("leads:detail", args=[lead.pk]),
+    nav="leads",
+)
+
+
+@require_http_methods(["GET", "POST"])
+def merge_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """合并: find the duplicate, compare the two, choose which survives."""
+    require_perm(request.user, merging.PERM)
+    lead = selectors.access_lead(request.user, pk)
+    return merge_page(
+        request,
+        lead,
+        MERGE,
+        title=_("合并客户申请：#%(id)d %(name)s") % {"id": lead.pk, "name": lead.name},
+        back_url=reverse("leads:detail", args=[lead.pk]),
+    )
