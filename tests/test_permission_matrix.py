@@ -97,6 +97,7 @@ ROUTES = [
     Route("leads:convert", WORK, args="lead", scoped=True),
     Route("leads:qr_list", MANAGERS),
     Route("leads:qr_create", MANAGERS),
+    Route("leads:qr_export", MANAGERS),
     Route("leads:qr_edit", MANAGERS, args="qrchannel"),
     Route("leads:qr_png", MANAGERS, args="qrchannel"),
     Route("leads:qr_svg", MANAGERS, args="qrchannel"),
@@ -120,6 +121,7 @@ ROUTES = [
     Route("fleet:plan", DATASOURCE, query="target=0002"),
     Route("fleet:start", DATASOURCE, "post", data={"target": "0042"}, ok=(302,)),
     Route("fleet:detail", DATASOURCE, args="rollout"),
+    Route("fleet:export", DATASOURCE, args="rollout"),
     Route("fleet:progress", DATASOURCE, args="rollout"),
     Route("fleet:pause", DATASOURCE, "post", args="rollout", ok=(302,)),
     Route("fleet:resume", DATASOURCE, "post", args="rollout", ok=(302,)),
@@ -151,11 +153,13 @@ ROUTES = [
     Route("notifications:robot_test", ADMIN, "post", args="robot", ok=(302,)),
     Route("customers:package_list", WORK),
     Route("customers:package_create", MANAGERS),
+    Route("customers:package_export", MANAGERS),
     Route(
         "customers:package_edit", MANAGERS, args="package"
     ),  # 运营主管 lack the data-source permission registry reads need
     Route("accounts:staff_list", ADMIN),
     Route("accounts:staff_create", ADMIN),
+    Route("accounts:staff_export", ADMIN),
     Route("accounts:staff_edit", ADMIN, args="staff"),
     Route("accounts:staff_password", ADMIN, args="staff"),
     Route(
@@ -167,6 +171,7 @@ ROUTES = [
     Route("accounts:two_factor_verify", SIGNED_IN, ok=(302,)),  # no device yet: to setup
     Route("accounts:token_list", ADMIN),
     Route("accounts:token_issue", ADMIN),
+    Route("accounts:token_export", ADMIN),
     Route("accounts:token_revoke", ADMIN, "post", args="token", ok=(302,)),
 ]
 # Open to everyone (or handled by the login flow itself).

@@ -13,12 +13,13 @@ from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_otp import login as otp_login
 
 from apps.audit import services as audit
 from apps.audit.selectors import history
 from apps.core.errors import Conflict, ValidationFailed
+from apps.core.excel import table_response
 from apps.core.forms import apply_errors, submit
 from apps.core.listing import paginate
 from apps.core.navigation import hx_redirect, safe_next
@@ -64,13 +65,16 @@ def _modal_or_page(request: HttpRequest) -> str:
 
 
 @require_http_methods(["GET"])
-def staff_list(request: HttpRequest) -> HttpResponse:
-    filters = selectors.StaffFilters(
+def _staff_filters(request: HttpRequest) -> selectors.StaffFilters:
+    return selectors.StaffFilters(
         q=request.GET.get("q", ""),
         role=request.GET.get("role", ""),
         active=request.GET.get("active", ""),
     )
-    qs = selectors.staff_list(user=request.user, filters=filters)
+
+
+def staff_list(request: HttpRequest) -> HttpResponse:
+    qs = selectors.staff_list(user=request.user, filters=_staff_filters(request))
     context = paginate(request, qs)
     context["rows"] = [
         {
@@ -205,6 +209,60 @@ def staff_unlock(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_http_methods(["GET"])
+@require_GET
+def staff_export(request: HttpRequest) -> HttpResponse:
+    """The staff the filters show, with their roles (never a password or a secret)."""
+    qs = selectors.staff_list(user=request.user, filters=_staff_filters(request))
+
+    def roles(member) -> str:
+        return "、".join(str(ROLES[c].label) for c in selectors.staff_roles(member) if c in ROLES)
+
+    return table_response(
+        "员工",
+        [
+            (_("用户名"), lambda m: m.username),
+            (_("姓名"), lambda m: m.name),
+            (_("手机号"), lambda m: m.phone),
+            (_("角色"), roles),
+            (_("状态"), lambda m: _("在职") if m.is_active else _("已停用")),
+            (_("二次验证"), lambda m: _("已启用") if m.second_factor_enabled else ""),
+            (_("最近登录"), lambda m: m.last_login),
+            (_("创建时间"), lambda m: m.date_joined),
+        ],
+        qs.iterator(chunk_size=2000),
+    )
+
+
+@require_GET
+def token_export(request: HttpRequest) -> HttpResponse:
+    """The tokens the filter shows — their names and prefixes, never a secret or a hash."""
+    qs = selectors.token_list(
+        user=request.user, filters=selectors.TokenFilters(status=request.GET.get("status", ""))
+    )
+
+    def state(token) -> str:
+        if token.revoked_at:
+            return _("已吊销")
+        return _("有效") if token.is_active else _("已过期")
+
+    return table_response(
+        "API令牌",
+        [
+            (_("名称"), lambda t: t.name),
+            (_("前缀"), lambda t: t.prefix),
+            (_("账号"), lambda t: t.user.display_name),
+            (_("权限范围"), lambda t: "、".join(t.scope_labels)),
+            (_("状态"), state),
+            (_("签发人"), lambda t: t.created_by.display_name if t.created_by_id else ""),
+            (_("签发时间"), lambda t: t.created_at),
+            (_("过期时间"), lambda t: t.expires_at),
+            (_("吊销时间"), lambda t: t.revoked_at),
+            (_("最近使用"), lambda t: t.last_used_at),
+        ],
+        qs.iterator(chunk_size=2000),
+    )
+
+
 def token_list(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status", "")
     qs = selectors.token_list(user=request.user, filters=selectors.TokenFilters(status=status))

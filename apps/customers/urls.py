@@ -12,6 +12,7 @@ urlpatterns = [
     path("assign/", views.assign_view, name="assign"),
     path("packages/", views.package_list_view, name="package_list"),
     path("packages/new/", views.package_create_view, name="package_create"),
+    path("packages/export/", views.package_export_view, name="package_export"),
     path("packages/<int:pk>/edit/", views.package_edit_view, name="package_edit"),
     path("<int:pk>/", views.detail_view, name="detail"),
     path("<int:pk>/edit/", views.edit_view, name="edit"),

@@ -17,7 +17,7 @@ from apps.audit.selectors import history
 from apps.core import regions, registry
 from apps.core.bulk import bulk_assign
 from apps.core.errors import DomainError, ErrorCode, ValidationFailed
-from apps.core.excel import local_text, xlsx_response
+from apps.core.excel import local_text, table_response, xlsx_response
 from apps.core.files import serve_private
 from apps.core.forms import apply_errors, submit
 from apps.core.importing import import_page, template_response
@@ -348,6 +348,24 @@ def license_scan_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 # --- 套餐 --------------------------------------------------------------------------------
+
+
+@require_GET
+def package_export_view(request: HttpRequest) -> HttpResponse:
+    require_perm(request.user, packages_.MANAGE)
+    labels = dict(settings.CUSTOMER_MODULES)
+    return table_response(
+        "套餐",
+        [
+            (_("套餐名称"), lambda p: p.name),
+            (_("包含模块"), lambda p: "、".join(str(labels.get(m, m)) for m in p.modules or [])),
+            (_("账号数上限"), lambda p: p.max_accounts),
+            (_("小区数上限"), lambda p: p.max_communities),
+            (_("状态"), lambda p: _("启用") if p.is_active else _("停用")),
+            (_("备注"), lambda p: p.remarks),
+        ],
+        packages_.package_list(user=request.user).iterator(chunk_size=2000),
+    )
 
 
 def package_list_view(request: HttpRequest) -> HttpResponse:

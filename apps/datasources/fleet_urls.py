@@ -10,6 +10,7 @@ urlpatterns = [
     path("start/", views.start_view, name="start"),
     path("<int:pk>/", views.rollout_detail, name="detail"),
     path("<int:pk>/progress/", views.progress_view, name="progress"),
+    path("<int:pk>/export/", views.export_view, name="export"),
     path("<int:pk>/pause/", views.steer_view, {"action": "pause"}, name="pause"),
     path("<int:pk>/resume/", views.steer_view, {"action": "resume"}, name="resume"),
     path("<int:pk>/retry/", views.steer_view, {"action": "retry"}, name="retry"),

@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.core.errors import DomainError
+from apps.core.excel import table_response
 from apps.core.inputs import parse_id
 from apps.core.listing import paginate
 from apps.core.navigation import hx_redirect
@@ -120,6 +121,36 @@ def rollout_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "status_choices": Status.choices,
     }
     return render(request, "fleet/detail.html", context)
+
+
+@require_GET
+def export_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Every tenant of the rollout (the status filter applied), its outcome and message."""
+    require_perm(request.user, MANAGE)
+    rollout = get_object_or_404(Rollout, pk=pk)
+    tenants = rollout.tenants.order_by("wave", "id")
+    status = request.GET.get("status", "")
+    if status in Status.values:
+        tenants = tenants.filter(status=status)
+    return table_response(
+        f"租户库升级-{rollout.pk}",
+        [
+            (_("批次"), lambda t: _("金丝雀") if t.wave == 0 else t.wave),
+            (_("数据源名称"), lambda t: t.name),
+            (_("数据源类型"), lambda t: t.get_db_type_display()),
+            (_("数据库服务器"), lambda t: t.server),
+            (_("已上线"), lambda t: _("是") if t.online else ""),
+            (_("状态"), lambda t: t.get_status_display()),
+            (_("原版本"), lambda t: t.from_version),
+            (_("升级后版本"), lambda t: t.to_version),
+            (_("执行次数"), lambda t: t.attempts),
+            (_("用时（毫秒）"), lambda t: t.duration_ms),
+            (_("开始时间"), lambda t: t.started_at),
+            (_("结束时间"), lambda t: t.finished_at),
+            (_("说明"), lambda t: t.message),
+        ],
+        tenants.iterator(chunk_size=2000),
+    )
 
 
 @require_GET

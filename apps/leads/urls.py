@@ -26,6 +26,7 @@ urlpatterns = [
     path("rules/<int:pk>/delete/", views.rule_delete_view, name="rule_delete"),
     path("qr/", views.qr_list_view, name="qr_list"),
     path("qr/new/", views.qr_create_view, name="qr_create"),
+    path("qr/export/", views.qr_export_view, name="qr_export"),
     path("qr/<int:pk>/edit/", views.qr_edit_view, name="qr_edit"),
     path("qr/<int:pk>/qr.png", views.qr_png_view, name="qr_png"),
     path("qr/<int:pk>/qr.svg", views.qr_svg_view, name="qr_svg"),

@@ -18,7 +18,7 @@ from apps.accounts.scope import sees_all
 from apps.audit.selectors import history
 from apps.core.bulk import bulk_assign
 from apps.core.errors import Conflict, DomainError, ValidationFailed
-from apps.core.excel import local_text, xlsx_response
+from apps.core.excel import local_text, table_response, xlsx_response
 from apps.core.forms import apply_errors, submit
 from apps.core.importing import import_page, template_response
 from apps.core.listing import paginate
@@ -405,6 +405,27 @@ def qr_list_view(request: HttpRequest) -> HttpResponse:
     for channel in channels:
         channel.url = qr.channel_url(channel)
     return render(request, "leads/qr_list.html", {"channels": channels, "nav": "qr"})
+
+
+@require_GET
+def qr_export_view(request: HttpRequest) -> HttpResponse:
+    """The QR channels with their figures, as on the page."""
+    channels = selectors.qr_channel_list(user=request.user)
+    return table_response(
+        "二维码渠道",
+        [
+            (_("名称"), lambda c: c.name),
+            (_("渠道码"), lambda c: c.code),
+            (_("活动"), lambda c: c.campaign),
+            (_("负责人"), lambda c: c.owner.display_name if c.owner_id else _("公海")),
+            (_("状态"), lambda c: _("启用") if c.is_active else _("停用")),
+            (_("报名"), lambda c: c.registrations),
+            (_("转化"), lambda c: c.conversions),
+            (_("报名地址"), qr.channel_url),
+            (_("创建时间"), lambda c: c.created_at),
+        ],
+        channels.iterator(chunk_size=2000),
+    )
 
 
 @require_http_methods(["GET", "POST"])
