@@ -2,7 +2,7 @@
 """Export benchmark: what does the leads list's Excel export cost at ``--rows`` (100 000)
 leads — time and the Python heap's peak — next to the floor measured in the same run: the
 raw query through the driver, written with openpyxl's write-only mode to a temporary file
-(the same rows and thirteen columns, joined to the owner's name; no formula or control-
+(the same rows and fourteen columns, joined to the owner's name; no formula or control-
 character rules, no local times, no response).
 
 The export is the real view (``leads:export``) called through Django's test client as a
@@ -29,9 +29,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-# The export's thirteen columns (the floor writes the same, raw).
+# The export's fourteen columns (the floor writes the same, raw).
 HEADERS = [
-    "姓名", "电话", "公司名", "注册时间", "渠道", "渠道来源", "状态", "负责人",
+    "姓名", "电话", "公司名", "所在省份", "注册时间", "渠道", "渠道来源", "状态", "负责人",
     "回访次数", "最近回访时间", "下次回访时间", "无意向原因", "重复申请次数",
 ]  # fmt: skip
 
@@ -78,6 +78,7 @@ def seed(n: int):
                 name=f"申请人{i}",
                 phone=f"139{i:08d}",
                 company=f"第{i}号物业服务有限公司",
+                province=("440000", "110000", "")[i % 3],
                 channel="web",
                 registered_at=now,
                 last_applied_at=now,
@@ -129,7 +130,7 @@ def main(argv: list[str] | None = None) -> None:
             sheet.append(HEADERS)
             with connection.cursor() as cursor:
                 cursor.execute(
-                    "SELECT l.name, l.phone, l.company, l.registered_at, l.channel, "
+                    "SELECT l.name, l.phone, l.company, l.province, l.registered_at, l.channel, "
                     "l.channel_ref, l.status, u.name, l.follow_up_count, l.last_follow_up_at, "
                     "l.next_follow_up_at, l.lost_reason, l.repeat_count FROM leads_lead l "
                     "LEFT JOIN accounts_user u ON u.id = l.owner_id "

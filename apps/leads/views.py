@@ -111,7 +111,7 @@ def export_view(request: HttpRequest) -> HttpResponse:
     require_perm(request.user, "leads.export_lead")
     qs = _mode_rows(request, request.GET.get("mode", "list"))
     headers = [
-        "姓名", "电话", "公司名", "注册时间", "渠道", "渠道来源", "状态", "负责人",
+        "姓名", "电话", "公司名", "所在省份", "注册时间", "渠道", "渠道来源", "状态", "负责人",
         "回访次数", "最近回访时间", "下次回访时间", "无意向原因", "重复申请次数",
     ]  # fmt: skip
 
@@ -125,6 +125,7 @@ def export_view(request: HttpRequest) -> HttpResponse:
             lead.name,
             lead.display_phone,
             lead.company,
+            lead.province_name,
             local_text(lead.registered_at),
             channels.get(lead.channel, lead.channel),
             lead.channel_ref,

@@ -556,7 +556,7 @@ def test_export_uses_the_same_scope_and_filters(client_for, ops, ops2):
     assert response["Content-Type"].startswith("application/vnd.openxmlformats")
     rows = list(load_workbook(io.BytesIO(response.getvalue())).active.iter_rows(values_only=True))
     assert rows[0][:3] == ("姓名", "电话", "公司名")
-    assert [(r[0], r[1], r[4]) for r in rows[1:]] == [("我的申请", "13800000011", "线下")]
+    assert [(r[0], r[1], r[5]) for r in rows[1:]] == [("我的申请", "13800000011", "线下")]
 
 
 def test_the_pool_and_to_call_pages_export_their_own_rows(client_for, manager, ops):
