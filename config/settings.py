@@ -353,6 +353,9 @@ DB_PREPARED_REGISTRY = os.environ.get("DB_PREPARED_REGISTRY", "1") == "1"
 AUDIT_TALLY_FLUSH_SECONDS = float(os.environ.get("AUDIT_TALLY_FLUSH_SECONDS", "5"))
 LIST_PAGE_SIZE = 20
 LIST_PAGE_SIZE_CHOICES = [20, 50, 100]
+# Lists count at most this many rows; past it they say 「超过 10,000 条」 (or, for a whole
+# table, the database's estimate 「约 …」) and page on with cursors.
+LIST_COUNT_CAP = int(os.environ.get("LIST_COUNT_CAP", "10000"))
 
 # --- SMS verification codes (public registration) -------------------------------------------
 # Gateway: console (development: the code goes to the log, phone masked), aliyun, tencent, or

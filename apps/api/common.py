@@ -34,7 +34,7 @@ from apps.core import inputs
 from apps.core.errors import DomainError, ErrorCode, NotFound, ValidationFailed
 from apps.core.fields import readable_datetime
 from apps.core.files import serve_private
-from apps.core.listing import page_rows
+from apps.core.listing import count_rows, encode_cursor, keyset_order, list_page, page_rows
 
 
 def _numeric(annotation: Any) -> bool:
@@ -156,10 +156,17 @@ class StaffRef(Schema):
 
 
 class PageMeta(Schema):
-    count: int = Field(..., description="符合条件的总条数")
+    count: int = Field(
+        ...,
+        description="符合条件的总条数；count_exact 为 false 时为下限（超过统计上限）或整表的估计值",
+    )
+    count_exact: bool = Field(True, description="count 是否为精确值")
     page: int = Field(..., description="当前页码（从 1 开始）")
     page_size: int = Field(..., description="每页条数")
-    pages: int = Field(..., description="总页数")
+    pages: int = Field(..., description="总页数（count 不精确时按 count 估算）")
+    next_cursor: str | None = Field(
+        None, description="下一页的游标：作为 after 参数传回即取下一页（深翻页时比页码快）"
+    )
 
 
 PAGE_SIZE_MAX = max(settings.LIST_PAGE_SIZE_CHOICES)
@@ -182,20 +189,37 @@ class PageQuery(Input):
 
     page: int = Field(1, ge=1, le=PAGE_MAX, description="页码（从 1 开始）")
     page_size: int = Field(settings.LIST_PAGE_SIZE, ge=1, le=PAGE_SIZE_MAX, description="每页条数")
+    after: str = Field(
+        "", max_length=2000, description="上一页响应的 next_cursor：取它之后的一页（page 仅作显示）"
+    )
 
 
 def paginate(qs: QuerySet, query: PageQuery) -> dict[str, Any]:
-    """One COUNT and one SELECT of the page; a page past the end is empty, not an error."""
-    page, page_size = query.page, query.page_size
-    total = qs.count()
-    start = (page - 1) * page_size
-    items = page_rows(qs, start, start + page_size) if start < total else []
+    """The page asked for — by number, or after a cursor — and the list's size, counted up
+    to ``LIST_COUNT_CAP`` (``core.listing``); a numbered page past the end is empty."""
+    page_size = query.page_size
+    total = count_rows(qs)
+    if query.after:
+        page = list_page(qs, {"after": query.after, "page": query.page}, page_size, total)
+        items, number, cursor = page.object_list, page.number, page.next_cursor
+    else:
+        number = query.page
+        start = (number - 1) * page_size
+        items = []
+        if not total.exact or start < total.value:
+            items = page_rows(qs, start, start + page_size + 1)
+        more = len(items) > page_size
+        items = items[:page_size]
+        order = keyset_order(qs)
+        cursor = encode_cursor(items[-1], order) if (more and order) else ""
     return {
         "items": items,
-        "count": total,
-        "page": page,
+        "count": total.value,
+        "count_exact": total.exact,
+        "page": number,
         "page_size": page_size,
-        "pages": max(1, math.ceil(total / page_size)),
+        "pages": max(1, math.ceil(total.value / page_size)),
+        "next_cursor": cursor or None,
     }
 
 

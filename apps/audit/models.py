@@ -14,7 +14,7 @@ class AuditLog(models.Model):
 
     input_guard = False  # written by the platform from trusted values
 
-    at = fields.DateTimeField(_("时间"), default=timezone.now, db_index=True)
+    at = fields.DateTimeField(_("时间"), default=timezone.now)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("操作人"),
@@ -26,7 +26,7 @@ class AuditLog(models.Model):
     actor_name = models.CharField(_("操作人"), max_length=150, blank=True)
     ip = models.GenericIPAddressField(_("来源 IP"), null=True, blank=True)
     request_id = models.CharField(_("请求号"), max_length=64, blank=True)
-    action = models.CharField(_("操作"), max_length=40, db_index=True)
+    action = models.CharField(_("操作"), max_length=40)
     content_type = models.ForeignKey(
         ContentType, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -39,7 +39,15 @@ class AuditLog(models.Model):
         verbose_name = _("操作日志")
         verbose_name_plural = _("操作日志")
         ordering = ["-at", "-id"]
-        indexes = [models.Index(fields=["content_type", "object_id", "-at"])]
+        # The 操作日志's filters, each an index range read newest first at ten million rows:
+        # by object, by actor, by action, by object type (the date bounds the same ranges).
+        indexes = [
+            models.Index(fields=["content_type", "object_id", "-at"]),
+            models.Index(fields=["actor", "-at", "-id"], name="audit_actor_at"),
+            models.Index(fields=["action", "-at", "-id"], name="audit_action_at"),
+            models.Index(fields=["content_type", "-at", "-id"], name="audit_type_at"),
+            models.Index(fields=["-at", "-id"], name="audit_at_id"),
+        ]
         permissions = [("view_scoped_auditlog", _("可查看权限范围内的业务操作日志"))]
 
     def __str__(self) -> str:
