@@ -10,13 +10,17 @@ from django.conf import settings
 from django.db.models import Q, QuerySet
 
 from apps.accounts.scope import owners_holding, scoped
-from apps.core import registry
+from apps.core import registry, search
 from apps.core import validators as v
 from apps.core.errors import NotFound
 from apps.core.inputs import ascii_digits, parse_id
 from apps.core.permissions import has_perm, require_perm
 
 from .models import Customer, ServiceState
+
+# The substring search's index (apps.core.search; migration 0014_name_search).
+SEARCH_COLUMNS = ("name", "contact_name")
+SEARCH_INDEX = 1
 
 SORTS = {
     "created": "created_at",
@@ -78,7 +82,7 @@ def search_condition(q: str) -> Q:
     if digits.isascii() and digits.isdigit() and len(digits) >= 7:
         phone = v.normalize_mobile(digits) if v.is_mobile(digits) else q
         return Q(contact_phone=phone)
-    return Q(name__icontains=q) | Q(contact_name__icontains=q)
+    return search.contains(Customer, SEARCH_COLUMNS, q, index=SEARCH_INDEX)
 
 
 def visible_customers(user) -> QuerySet[Customer]:

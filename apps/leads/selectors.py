@@ -17,12 +17,17 @@ from django.utils.translation import gettext as _
 
 from apps.accounts.models import User
 from apps.accounts.scope import owners_holding, scoped, sees_all
+from apps.core import search
 from apps.core import validators as v
 from apps.core.errors import NotFound
 from apps.core.inputs import ascii_digits, parse_id
 from apps.core.permissions import has_perm, require_perm
 
 from .models import SELF_APPLIED, Lead, PlacementRule, QrChannel
+
+# The substring search's index (apps.core.search; migration 0008_name_search).
+SEARCH_COLUMNS = ("name", "company")
+SEARCH_INDEX = 2
 
 SORTS = {
     "registered": "registered_at",
@@ -97,7 +102,7 @@ def search_condition(q: str) -> Q:
             return Q(phone=v.mobile_e164(digits))
         if 4 <= len(digits) <= 11:
             return Q(phone__contains=digits)
-    return Q(name__icontains=q) | Q(company__icontains=q)
+    return search.contains(Lead, SEARCH_COLUMNS, q, index=SEARCH_INDEX)
 
 
 def visible_leads(user) -> QuerySet[Lead]:

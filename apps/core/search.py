@@ -1,0 +1,228 @@
+"""Substring search on names through an index, on every database the platform runs on.
+
+One interface — ``contains(model, columns, text, index=…)``, a condition meaning "one of
+these columns contains ``text``, ignoring case", exactly what ``icontains`` means — and
+behind it each backend's own index, created by the app's migration (``index_operation``):
+
+- **PostgreSQL**: ``pg_trgm`` GIN indexes on ``UPPER(column)``, the expression Django's
+  ``icontains`` compares, so the planner serves the plain condition from them.
+- **SQLite**: an FTS5 table with the ``trigram`` tokenizer over the columns, kept by
+  triggers; the condition reads candidate rows from it and keeps the ``LIKE`` for exactness.
+- **MySQL and MariaDB**: neither has an n-gram full-text parser everywhere (MariaDB has
+  none), so the platform keeps its own inverted index of two-character grams
+  (``core_searchgram``: index, gram, row), written by triggers on the table — every write
+  reaches it, bulk inserts and ``UPDATE``s included; a row matches when it holds every
+  gram of the text, and the ``LIKE`` then confirms it.
+
+Text shorter than the index's gram (three characters for trigrams, two for grams), or with
+letters the gram index may fold differently from the column's collation (accented Latin,
+other scripts), is matched by the plain ``LIKE`` — the same rows, found by reading the
+table. The results are always those of ``icontains``.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Any
+
+from django.db import connections, migrations, router
+from django.db.models import Q
+from django.db.models.expressions import RawSQL
+
+GRAM_TABLE = "core_searchgram"
+PROCEDURE = "hgj_index_grams"
+
+
+def plain(columns: tuple[str, ...], text: str) -> Q:
+    condition = Q()
+    for column in columns:
+        condition |= Q(**{f"{column}__icontains": text})
+    return condition
+
+
+def fts_table(table: str) -> str:
+    return f"{table}_search"
+
+
+def _gram_safe(text: str) -> bool:
+    """Characters whose lower case is the same in Python and in MySQL's collations: ASCII
+    and CJK ideographs (and their punctuation), nothing a collation folds by accent."""
+    for char in text:
+        if char.isascii():
+            continue
+        if unicodedata.category(char) in {"Lo", "Nd", "Po", "Ps", "Pe", "Zs"} and (
+            not unicodedata.decomposition(char)
+        ):
+            continue
+        return False
+    return True
+
+
+def grams(text: str) -> list[str]:
+    text = text.lower()
+    return sorted({text[i : i + 2] for i in range(len(text) - 1)})
+
+
+def contains(model: type, columns: tuple[str, ...], text: str, *, index: int) -> Q:
+    """Rows where one of ``columns`` contains ``text`` ignoring case (see the module);
+    ``index`` is the number the app's migration gave this index."""
+    condition = plain(columns, text)
+    connection = connections[router.db_for_read(model)]
+    table = model._meta.db_table
+    if connection.vendor == "sqlite" and len(text) >= 3:
+        quoted = text.replace('"', '""')
+        match = "{" + " ".join(columns) + "} : " + f'"{quoted}"'
+        found = RawSQL(
+            f'SELECT rowid FROM "{fts_table(table)}" WHERE "{fts_table(table)}" MATCH %s',
+            [match],
+        )
+        return Q(**{f"{model._meta.pk.name}__in": found}) & condition
+    if connection.vendor == "mysql" and len(text) >= 2 and _gram_safe(text):
+        wanted = grams(text)
+        marks = ", ".join(["%s"] * len(wanted))
+        found = RawSQL(
+            f"SELECT row_id FROM {GRAM_TABLE} WHERE idx = %s AND gram IN ({marks}) "
+            "GROUP BY row_id HAVING COUNT(*) = %s",
+            [index, *wanted, len(wanted)],
+        )
+        return Q(**{f"{model._meta.pk.name}__in": found}) & condition
+    return condition
+
+
+# --- Migrations --------------------------------------------------------------------------------
+
+
+def _quote(connection: Any, name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+def _create(schema_editor: Any, table: str, columns: tuple[str, ...], index: int) -> None:
+    connection = schema_editor.connection
+    q = lambda name: _quote(connection, name)  # noqa: E731
+    if connection.vendor == "postgresql":
+        schema_editor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        for column in columns:
+            schema_editor.execute(
+                f"CREATE INDEX IF NOT EXISTS {q(f'{table}_{column}_trgm')} ON {q(table)} "
+                f"USING gin ((UPPER(({q(column)})::text)) gin_trgm_ops)"
+            )
+    elif connection.vendor == "sqlite":
+        fts = fts_table(table)
+        cols = ", ".join(columns)
+        new = ", ".join(f"new.{c}" for c in columns)
+        old = ", ".join(f"old.{c}" for c in columns)
+        schema_editor.execute(
+            f"CREATE VIRTUAL TABLE {q(fts)} USING fts5({cols}, content={q(table)}, "
+            "content_rowid='id', tokenize='trigram')"
+        )
+        schema_editor.execute(
+            f"CREATE TRIGGER {q(fts + '_ai')} AFTER INSERT ON {q(table)} BEGIN "
+            f"INSERT INTO {q(fts)}(rowid, {cols}) VALUES (new.id, {new}); END"
+        )
+        schema_editor.execute(
+            f"CREATE TRIGGER {q(fts + '_ad')} AFTER DELETE ON {q(table)} BEGIN "
+            f"INSERT INTO {q(fts)}({q(fts)}, rowid, {cols}) VALUES ('delete', old.id, {old}); END"
+        )
+        schema_editor.execute(
+            f"CREATE TRIGGER {q(fts + '_au')} AFTER UPDATE OF {cols} ON {q(table)} BEGIN "
+            f"INSERT INTO {q(fts)}({q(fts)}, rowid, {cols}) VALUES ('delete', old.id, {old}); "
+            f"INSERT INTO {q(fts)}(rowid, {cols}) VALUES (new.id, {new}); END"
+        )
+        schema_editor.execute(f"INSERT INTO {q(fts)}({q(fts)}) VALUES ('rebuild')")
+    elif connection.vendor == "mysql":
+        text = "CONCAT_WS(' ', " + ", ".join(f"NEW.{q(c)}" for c in columns) + ")"
+        changed = " OR ".join(f"NOT (OLD.{q(c)} <=> NEW.{q(c)})" for c in columns)
+        for event, body in (
+            ("INSERT", f"CALL {PROCEDURE}({index}, NEW.id, {text})"),
+            ("UPDATE", f"IF {changed} THEN CALL {PROCEDURE}({index}, NEW.id, {text}); END IF"),
+        ):
+            schema_editor.execute(
+                f"CREATE TRIGGER {q(f'{table}_grams_{event.lower()}')} AFTER {event} ON "
+                f"{q(table)} FOR EACH ROW BEGIN {body}; END"
+            )
+        schema_editor.execute(
+            f"CREATE TRIGGER {q(f'{table}_grams_delete')} AFTER DELETE ON {q(table)} "
+            f"FOR EACH ROW DELETE FROM {GRAM_TABLE} WHERE idx = {index} AND row_id = OLD.id"
+        )
+        # The rows already there, in one statement per gram position.
+        joined = "LOWER(CONCAT_WS(' ', " + ", ".join(q(c) for c in columns) + "))"
+        schema_editor.execute(
+            f"INSERT IGNORE INTO {GRAM_TABLE} (idx, gram, row_id) "
+            f"SELECT {index}, SUBSTRING({joined}, n.i, 2), t.id FROM {q(table)} t "
+            "JOIN (WITH RECURSIVE seq (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq "
+            "WHERE i < 1000) SELECT i FROM seq) n ON n.i < CHAR_LENGTH("
+            f"CONCAT_WS(' ', " + ", ".join(f"t.{q(c)}" for c in columns) + "))"
+        )
+
+
+def _drop(schema_editor: Any, table: str, columns: tuple[str, ...], index: int) -> None:
+    connection = schema_editor.connection
+    q = lambda name: _quote(connection, name)  # noqa: E731
+    if connection.vendor == "postgresql":
+        for column in columns:
+            schema_editor.execute(f"DROP INDEX IF EXISTS {q(f'{table}_{column}_trgm')}")
+    elif connection.vendor == "sqlite":
+        fts = fts_table(table)
+        for suffix in ("_ai", "_ad", "_au"):
+            schema_editor.execute(f"DROP TRIGGER IF EXISTS {q(fts + suffix)}")
+        schema_editor.execute(f"DROP TABLE IF EXISTS {q(fts)}")
+    elif connection.vendor == "mysql":
+        for event in ("insert", "update", "delete"):
+            schema_editor.execute(f"DROP TRIGGER IF EXISTS {q(f'{table}_grams_{event}')}")
+        schema_editor.execute(f"DELETE FROM {GRAM_TABLE} WHERE idx = {index}")
+
+
+def index_operation(table: str, columns: tuple[str, ...], index: int) -> migrations.RunPython:
+    """The migration operation that creates (and, reversed, drops) the search index of
+    ``columns`` of ``table`` on whatever database the migration runs."""
+
+    def forward(apps: Any, schema_editor: Any) -> None:
+        _create(schema_editor, table, columns, index)
+
+    def backward(apps: Any, schema_editor: Any) -> None:
+        _drop(schema_editor, table, columns, index)
+
+    return migrations.RunPython(forward, backward, atomic=False)
+
+
+def gram_table_operation() -> migrations.RunPython:
+    """The MySQL/MariaDB gram table and the procedure its triggers call (other databases:
+    nothing)."""
+
+    def forward(apps: Any, schema_editor: Any) -> None:
+        if schema_editor.connection.vendor != "mysql":
+            return
+        schema_editor.execute(
+            f"CREATE TABLE IF NOT EXISTS {GRAM_TABLE} ("
+            "idx SMALLINT NOT NULL, "
+            "gram VARCHAR(2) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL, "
+            "row_id BIGINT NOT NULL, "
+            "PRIMARY KEY (idx, gram, row_id), KEY core_searchgram_row (idx, row_id)"
+            ") ENGINE=InnoDB"
+        )
+        schema_editor.execute(f"DROP PROCEDURE IF EXISTS {PROCEDURE}")
+        schema_editor.execute(
+            f"CREATE PROCEDURE {PROCEDURE}(IN p_idx SMALLINT, IN p_row BIGINT, "
+            "IN p_text TEXT CHARACTER SET utf8mb4) "
+            "MODIFIES SQL DATA "
+            "BEGIN "
+            "DECLARE i INT DEFAULT 1; "
+            "DECLARE n INT; "
+            "SET p_text = LOWER(COALESCE(p_text, '')); "
+            "SET n = CHAR_LENGTH(p_text); "
+            f"DELETE FROM {GRAM_TABLE} WHERE idx = p_idx AND row_id = p_row; "
+            "WHILE i < n DO "
+            f"INSERT IGNORE INTO {GRAM_TABLE} (idx, gram, row_id) "
+            "VALUES (p_idx, SUBSTRING(p_text, i, 2), p_row); "
+            "SET i = i + 1; "
+            "END WHILE; "
+            "END"
+        )
+
+    def backward(apps: Any, schema_editor: Any) -> None:
+        if schema_editor.connection.vendor != "mysql":
+            return
+        schema_editor.execute(f"DROP PROCEDURE IF EXISTS {PROCEDURE}")
+        schema_editor.execute(f"DROP TABLE IF EXISTS {GRAM_TABLE}")
+
+    return migrations.RunPython(forward, backward, atomic=False)
