@@ -11,9 +11,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.accounts.scope import scope_filter
+from apps.core import search
 from apps.core.errors import NotFound
 from apps.core.inputs import parse_id
 from apps.core.permissions import has_perm, require_perm
+from apps.customers.models import Customer
+from apps.customers.selectors import SEARCH_INDEX as CUSTOMER_SEARCH_INDEX
 
 from .models import Contract
 
@@ -48,8 +51,12 @@ def contract_list(*, user, filters: ContractFilters) -> QuerySet[Contract]:
     qs = visible_contracts(user).select_related("customer")
     q = filters.q.strip()
     if q:
+        # The customer's name through the customers' search index (apps.core.search).
+        named = Customer.objects.filter(
+            search.contains(Customer, ("name",), q, index=CUSTOMER_SEARCH_INDEX)
+        ).values("pk")
         qs = qs.filter(
-            Q(customer__name__icontains=q)
+            Q(customer_id__in=named)
             | Q(customer__enterprise_no=q.upper())
             | Q(legal_representative__icontains=q)
         )

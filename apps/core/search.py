@@ -22,12 +22,15 @@ table. The results are always those of ``icontains``.
 
 from __future__ import annotations
 
+import logging
 import unicodedata
 from typing import Any
 
-from django.db import connections, migrations, router
+from django.db import DatabaseError, connections, migrations, router
 from django.db.models import Q
 from django.db.models.expressions import RawSQL
+
+logger = logging.getLogger(__name__)
 
 GRAM_TABLE = "core_searchgram"
 PROCEDURE = "hgj_index_grams"
@@ -63,13 +66,29 @@ def grams(text: str) -> list[str]:
     return sorted({text[i : i + 2] for i in range(len(text) - 1)})
 
 
+_fts_tables: dict[tuple[str, str], bool] = {}
+
+
+def _has_fts(connection: Any, table: str) -> bool:
+    """Whether the FTS5 table exists (an SQLite built without the trigram tokenizer gets
+    none from the migration, and its searches read the table)."""
+    key = (connection.alias, table)
+    if key not in _fts_tables:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = %s", [fts_table(table)]
+            )
+            _fts_tables[key] = cursor.fetchone() is not None
+    return _fts_tables[key]
+
+
 def contains(model: type, columns: tuple[str, ...], text: str, *, index: int) -> Q:
     """Rows where one of ``columns`` contains ``text`` ignoring case (see the module);
     ``index`` is the number the app's migration gave this index."""
     condition = plain(columns, text)
     connection = connections[router.db_for_read(model)]
     table = model._meta.db_table
-    if connection.vendor == "sqlite" and len(text) >= 3:
+    if connection.vendor == "sqlite" and len(text) >= 3 and _has_fts(connection, table):
         quoted = text.replace('"', '""')
         match = "{" + " ".join(columns) + "} : " + f'"{quoted}"'
         found = RawSQL(
@@ -111,10 +130,14 @@ def _create(schema_editor: Any, table: str, columns: tuple[str, ...], index: int
         cols = ", ".join(columns)
         new = ", ".join(f"new.{c}" for c in columns)
         old = ", ".join(f"old.{c}" for c in columns)
-        schema_editor.execute(
-            f"CREATE VIRTUAL TABLE {q(fts)} USING fts5({cols}, content={q(table)}, "
-            "content_rowid='id', tokenize='trigram')"
-        )
+        try:
+            schema_editor.execute(
+                f"CREATE VIRTUAL TABLE {q(fts)} USING fts5({cols}, content={q(table)}, "
+                "content_rowid='id', tokenize='trigram')"
+            )
+        except DatabaseError:  # an SQLite without FTS5 or its trigram tokenizer (< 3.34)
+            logger.warning("SQLite 无 FTS5 trigram：%s 的名称搜索将逐行匹配", table)
+            return
         schema_editor.execute(
             f"CREATE TRIGGER {q(fts + '_ai')} AFTER INSERT ON {q(table)} BEGIN "
             f"INSERT INTO {q(fts)}(rowid, {cols}) VALUES (new.id, {new}); END"

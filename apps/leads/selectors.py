@@ -263,11 +263,14 @@ def duplicate_customers(leads: Iterable[Lead], *, viewer=None) -> DuplicateIndex
     condition = Q(contact_phone__in=phones)
     if companies:
         condition |= Q(name__in=companies)
-    customers = list(
+    # No ORDER BY in the database: it would read the table in id order instead of the two
+    # indexes (phone, name) the condition needs.
+    customers = sorted(
         Customer.objects.filter(condition)
         .select_related("owner")
         .only("id", "name", "enterprise_no", "contact_phone", "owner__username", "owner__name")
-        .order_by("id")
+        .order_by(),
+        key=lambda c: c.pk,
     )
     if not customers:
         return index
