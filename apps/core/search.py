@@ -11,8 +11,9 @@ behind it each backend's own index, created by the app's migration (``index_oper
 - **MySQL and MariaDB**: neither has an n-gram full-text parser everywhere (MariaDB has
   none), so the platform keeps its own inverted index of two-character grams
   (``core_searchgram``: index, gram, row), written by triggers on the table — every write
-  reaches it, bulk inserts and ``UPDATE``s included; a row matches when it holds every
-  gram of the text, and the ``LIKE`` then confirms it.
+  reaches it, bulk inserts and ``UPDATE``s included; a row is a candidate when it holds
+  every gram of the text (one join per gram, so the database starts from the rarest), and
+  the ``LIKE`` then confirms it.
 
 Text shorter than the index's gram (three characters for trigrams, two for grams), or with
 letters the gram index may fold differently from the column's collation (accented Latin,
@@ -33,6 +34,7 @@ from django.db.models.expressions import RawSQL
 logger = logging.getLogger(__name__)
 
 GRAM_TABLE = "core_searchgram"
+MAX_GRAMS = 8  # a longer text is narrowed by eight of its grams; the LIKE does the rest
 PROCEDURE = "hgj_index_grams"
 
 
@@ -97,12 +99,17 @@ def contains(model: type, columns: tuple[str, ...], text: str, *, index: int) ->
         )
         return Q(**{f"{model._meta.pk.name}__in": found}) & condition
     if connection.vendor == "mysql" and len(text) >= 2 and _gram_safe(text):
-        wanted = grams(text)
-        marks = ", ".join(["%s"] * len(wanted))
+        # A row holding every gram: one index range per gram, joined on the row, so the
+        # database starts from the rarest gram and probes the others by primary key.
+        wanted = grams(text)[:MAX_GRAMS]
+        joins = " ".join(
+            f"JOIN {GRAM_TABLE} g{k} ON g{k}.idx = g0.idx AND g{k}.gram = %s "
+            f"AND g{k}.row_id = g0.row_id"
+            for k in range(1, len(wanted))
+        )
         found = RawSQL(
-            f"SELECT row_id FROM {GRAM_TABLE} WHERE idx = %s AND gram IN ({marks}) "
-            "GROUP BY row_id HAVING COUNT(*) = %s",
-            [index, *wanted, len(wanted)],
+            f"SELECT g0.row_id FROM {GRAM_TABLE} g0 {joins} WHERE g0.idx = %s AND g0.gram = %s",
+            [*wanted[1:], index, wanted[0]],
         )
         return Q(**{f"{model._meta.pk.name}__in": found}) & condition
     return condition
