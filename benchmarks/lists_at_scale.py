@@ -27,6 +27,7 @@ import argparse
 import datetime as dt
 import gc
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -371,6 +372,8 @@ def scenarios(manager, rows: int) -> list[tuple[str, str]]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # A bulk load builds indexes over millions of rows: no per-statement time limit.
+    os.environ.setdefault("DB_STATEMENT_TIMEOUT", "0")
     tmpdir = base.configure_django(args)
     import django
     from django.db import connection
