@@ -322,9 +322,11 @@ def deep_cursor(qs, offset: int) -> str:
 def scenarios(manager, rows: int) -> list[tuple[str, str]]:
     from urllib.parse import urlencode
 
+    from django.contrib.contenttypes.models import ContentType
     from django.utils import timezone
 
     from apps.audit.models import AuditLog
+    from apps.customers.models import Customer
     from apps.customers.selectors import CustomerFilters, customer_list
     from apps.leads.selectors import LeadFilters, lead_list
 
@@ -336,6 +338,10 @@ def scenarios(manager, rows: int) -> list[tuple[str, str]]:
     some = rows // 3 + 7
     actor = manager.pk
     middle = audit.values_list("at", flat=True)[audit_deep // 2]
+    customer_type = ContentType.objects.get_for_model(Customer)
+    logged = audit.filter(content_type=customer_type).values_list("object_id", flat=True)[
+        rows // 2
+    ]  # a customer the log has rows about
     day = timezone.localtime(middle).date().isoformat()  # a day the log has rows of
 
     def url(path: str, **params: Any) -> str:
@@ -364,7 +370,7 @@ def scenarios(manager, rows: int) -> list[tuple[str, str]]:
         ),
         ("日志 · filter actor", url("/audit/", actor=actor)),
         ("日志 · filter action", url("/audit/", action="convert")),
-        ("日志 · filter object (a customer)", url("/audit/", customer=some)),
+        ("日志 · filter object (a customer)", url("/audit/", customer=logged)),
         ("日志 · filter type", url("/audit/", object_type="lead")),
         ("日志 · filter date", url("/audit/", date_from=day, date_to=day)),
     ]
