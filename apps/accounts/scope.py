@@ -96,3 +96,25 @@ def reassign(
         message = _("分配给 %(who)s") % {"who": who}
         audit.record_many(actor=actor, action="assign", entries=entries, message=message)
     return len(changed)
+
+
+class OwnerNames:
+    """Who an import's 负责人 cell may name, among ``people``: a display name or a username.
+    ``find(text)`` gives (the member, "") or (None, why not) — two people with one name
+    must be named by username."""
+
+    def __init__(self, people: Iterable[Any], *, unknown: str) -> None:
+        self.unknown = unknown
+        self.people: dict[str, Any] = {}
+        for user in people:
+            for key in {user.display_name, user.username}:
+                taken = self.people.get(key, user)
+                self.people[key] = user if taken == user else None
+
+    def find(self, text: str) -> tuple[Any, str]:
+        user = self.people.get(text)
+        if user is not None:
+            return user, ""
+        if text in self.people:
+            return None, _("有多名员工叫这个名字，请填写用户名")
+        return None, self.unknown

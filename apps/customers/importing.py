@@ -20,6 +20,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from apps.accounts.scope import OwnerNames
 from apps.audit import services as audit
 from apps.core import regions
 from apps.core.errors import Conflict
@@ -81,15 +82,10 @@ def template_bytes() -> bytes:
     return build_template("客户", columns(), note="示例行，导入前请删除；负责人留空时归导入人")
 
 
-def _owners(actor: Any) -> dict[str, Any]:
-    """Who a 负责人 cell may name (a display name or username; None: ambiguous). Without
-    the right to assign, only the importer."""
+def _owners(actor: Any) -> OwnerNames:
+    """Who a 负责人 cell may name: without the right to assign, only the importer."""
     people = assignable_owners() if has_perm(actor, "customers.assign_customer") else [actor]
-    found: dict[str, Any] = {}
-    for user in people:
-        for key in {user.display_name, user.username}:
-            found[key] = None if key in found and found[key] != user else user
-    return found
+    return OwnerNames(people, unknown=_("不是你可以指定的客户负责人"))
 
 
 def _row(values: dict[str, str], label: dict[str, str]) -> tuple[Customer, dict[str, str]]:
@@ -138,13 +134,10 @@ def customers_import(*, actor: Any, upload: Any) -> ImportResult:
         customer, problems = _row(values, label)
         owner = actor
         if values["owner"]:
-            owner = owners.get(values["owner"]) or actor
-            if owners.get(values["owner"]) is None:
-                problems[label["owner"]] = (
-                    _("有多名员工叫这个名字，请填写用户名")
-                    if values["owner"] in owners
-                    else _("不是你可以指定的客户负责人")
-                )
+            named, problem = owners.find(values["owner"])
+            owner = named or actor
+            if problem:
+                problems[label["owner"]] = problem
         for key, seen, column in (
             (customer.name, names, "name"),
             (customer.license_no, licenses, "license_no"),

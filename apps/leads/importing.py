@@ -20,6 +20,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from apps.accounts.scope import OwnerNames
 from apps.audit import services as audit
 from apps.core import regions
 from apps.core.errors import Conflict, ValidationFailed
@@ -75,22 +76,13 @@ def template_bytes() -> bytes:
     )
 
 
-def _owners() -> dict[str, Any]:
-    """Who a 负责人 cell may name: a display name or a username (None: ambiguous)."""
-    found: dict[str, Any] = {}
-    for user in assignable_owners():
-        for key in {user.display_name, user.username}:
-            found[key] = None if key in found and found[key] != user else user
-    return found
-
-
 def leads_import(*, actor: Any, upload: Any) -> ImportResult:
     """Check every row, then import all of them or none (see the module)."""
     require_perm(actor, PERM)
     cols = columns()
     label = {c.name: c.header for c in cols}
     rows = read_rows(upload, cols, max_rows=MAX_ROWS)
-    owners = _owners()
+    owners = OwnerNames(assignable_owners(), unknown=_("不是可负责客户申请的在职员工"))
     errors: list[RowError] = []
     clean: list[tuple[int, dict[str, str], str, Any]] = []
     seen: dict[str, int] = {}
@@ -106,13 +98,8 @@ def leads_import(*, actor: Any, upload: Any) -> ImportResult:
             continue
         owner = None
         if values["owner"]:
-            owner = owners.get(values["owner"])
-            if owner is None:
-                problem = (
-                    _("有多名员工叫这个名字，请填写用户名")
-                    if values["owner"] in owners
-                    else _("不是可负责客户申请的在职员工")
-                )
+            owner, problem = owners.find(values["owner"])
+            if problem:
                 errors.append(RowError(number, label["owner"], problem))
                 continue
         if data["phone"] in seen:
