@@ -219,6 +219,13 @@ def record_entries(*, actor, entries: list[Entry]) -> list[AuditLog]:
     return AuditLog.objects.bulk_create(rows)
 
 
+def record_merged(*, actor, merged: models.Model, into: models.Model, message: str) -> None:
+    """``merged`` is being merged into ``into`` (call it before deleting ``merged``): its
+    last state is recorded as 被合并, and its rows join ``into``'s history."""
+    record(actor=actor, action="merged_into", obj=merged, before=snapshot(merged), message=message)
+    carry_history(merged, into)
+
+
 def carry_history(merged: models.Model, into: models.Model) -> None:
     """``merged`` is being merged into ``into``: from now on the rows about it — and about
     whatever was merged into it before — show in ``into``'s history. Call it inside the

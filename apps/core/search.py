@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import unicodedata
+from collections.abc import Callable
 from typing import Any
 
 from django.db import DatabaseError, connections, migrations, router
@@ -118,13 +119,13 @@ def contains(model: type, columns: tuple[str, ...], text: str, *, index: int) ->
 # --- Migrations --------------------------------------------------------------------------------
 
 
-def _quote(connection: Any, name: str) -> str:
-    return connection.ops.quote_name(name)
+def _quoter(connection: Any) -> Callable[[str], str]:
+    return connection.ops.quote_name
 
 
 def _create(schema_editor: Any, table: str, columns: tuple[str, ...], index: int) -> None:
     connection = schema_editor.connection
-    q = lambda name: _quote(connection, name)  # noqa: E731
+    q = _quoter(connection)
     if connection.vendor == "postgresql":
         schema_editor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
         for column in columns:
@@ -187,7 +188,7 @@ def _create(schema_editor: Any, table: str, columns: tuple[str, ...], index: int
 
 def _drop(schema_editor: Any, table: str, columns: tuple[str, ...], index: int) -> None:
     connection = schema_editor.connection
-    q = lambda name: _quote(connection, name)  # noqa: E731
+    q = _quoter(connection)
     if connection.vendor == "postgresql":
         for column in columns:
             schema_editor.execute(f"DROP INDEX IF EXISTS {q(f'{table}_{column}_trgm')}")

@@ -54,14 +54,12 @@ def customer_merge(*, actor: Any, keep: Customer, drop: Customer) -> Customer:
     moved = [
         text for step in registry.customer_merge_steps() if (text := step.run(actor, keep, drop))
     ]
-    audit.record(
+    audit.record_merged(
         actor=actor,
-        action="merged_into",
-        obj=drop,
-        before=audit.snapshot(drop),
+        merged=drop,
+        into=keep,
         message=_("合并到 %(no)s %(name)s") % {"no": keep.enterprise_no, "name": keep.name},
     )
-    audit.carry_history(drop, keep)
     message = _("合并 %(no)s %(name)s%(moved)s") % {
         "no": drop.enterprise_no,
         "name": drop.name,

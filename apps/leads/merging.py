@@ -55,14 +55,12 @@ def absorb(*, actor: Any, keep: Lead, drop: Lead, customer: Any = None) -> Lead:
     belongs to afterwards (a customer merge passes it; ``drop``'s link is released)."""
     moved = FollowUp.objects.filter(lead=drop).update(lead=keep)
     LeadClaim.objects.filter(lead=drop).update(lead=keep)
-    audit.record(
+    audit.record_merged(
         actor=actor,
-        action="merged_into",
-        obj=drop,
-        before=audit.snapshot(drop),
+        merged=drop,
+        into=keep,
         message=_("合并到 #%(id)d %(name)s") % {"id": keep.pk, "name": keep.name},
     )
-    audit.carry_history(drop, keep)
     message = _("合并 #%(id)d %(name)s（%(phone)s，%(ch)s）：回访 %(n)d 条") % {
         "id": drop.pk,
         "name": drop.name,
