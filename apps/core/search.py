@@ -9,16 +9,18 @@ behind it each backend's own index, created by the app's migration (``index_oper
 - **SQLite**: an FTS5 table with the ``trigram`` tokenizer over the columns, kept by
   triggers; the condition reads candidate rows from it and keeps the ``LIKE`` for exactness.
 - **MySQL and MariaDB**: neither has an n-gram full-text parser everywhere (MariaDB has
-  none), so the platform keeps its own inverted index of two-character grams
-  (``core_searchgram``: index, gram, row), written by triggers on the table — every write
-  reaches it, bulk inserts and ``UPDATE``s included; a row is a candidate when it holds
-  every gram of the text (one join per gram, so the database starts from the rarest), and
-  the ``LIKE`` then confirms it.
+  none), so the platform keeps its own inverted index (``core_searchgram``: index, gram,
+  row), written by triggers on the table — every write reaches it, bulk inserts and
+  ``UPDATE``s included. A row's grams are the three characters starting at each position
+  but the last (so the final one is two characters long): a text of three characters or
+  more is a row holding each of its trigrams (one join per trigram, so the database starts
+  from the rarest), and a two-character text is a row with a gram *starting* with it (one
+  index range). The ``LIKE`` then confirms the candidates.
 
-Text shorter than the index's gram (three characters for trigrams, two for grams), or with
-letters the gram index may fold differently from the column's collation (accented Latin,
-other scripts), is matched by the plain ``LIKE`` — the same rows, found by reading the
-table. The results are always those of ``icontains``.
+Text shorter than the index's gram (three characters for SQLite's trigrams, two for the
+others), or with letters the gram index may fold differently from the column's collation
+(accented Latin, other scripts), is matched by the plain ``LIKE`` — the same rows, found by
+reading the table. The results are always those of ``icontains``.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ logger = logging.getLogger(__name__)
 GRAM_TABLE = "core_searchgram"
 MAX_GRAMS = 8  # a longer text is narrowed by eight of its grams; the LIKE does the rest
 PROCEDURE = "hgj_index_grams"
+BIGRAMS = "hgj_bigrams"  # PostgreSQL: a text's two-character substrings, for a GIN index
 
 
 def plain(columns: tuple[str, ...], text: str) -> Q:
@@ -44,6 +47,10 @@ def plain(columns: tuple[str, ...], text: str) -> Q:
     for column in columns:
         condition |= Q(**{f"{column}__icontains": text})
     return condition
+
+
+def _db_columns(model: type, columns: tuple[str, ...]) -> list[str]:
+    return [model._meta.get_field(name).column for name in columns]
 
 
 def fts_table(table: str) -> str:
@@ -65,8 +72,14 @@ def _gram_safe(text: str) -> bool:
 
 
 def grams(text: str) -> list[str]:
+    """The trigrams of a text of three characters or more, as the gram table holds them."""
     text = text.lower()
-    return sorted({text[i : i + 2] for i in range(len(text) - 1)})
+    return sorted({text[i : i + 3] for i in range(len(text) - 2)})
+
+
+def _like_prefix(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"
 
 
 _fts_tables: dict[tuple[str, str], bool] = {}
@@ -99,9 +112,27 @@ def contains(model: type, columns: tuple[str, ...], text: str, *, index: int) ->
             [match],
         )
         return Q(**{f"{model._meta.pk.name}__in": found}) & condition
+    if connection.vendor == "postgresql" and len(text) == 2 and _gram_safe(text):
+        # pg_trgm finds no trigram in two characters: the columns' bigram GIN indexes.
+        q = _quoter(connection)
+        found = RawSQL(
+            f"SELECT {q(model._meta.pk.column)} FROM {q(table)} WHERE "
+            + " OR ".join(
+                f"{BIGRAMS}(UPPER(({q(column)})::text)) @> ARRAY[%s]::text[]"
+                for column in _db_columns(model, columns)
+            ),
+            [text.upper()] * len(columns),
+        )
+        return Q(**{f"{model._meta.pk.name}__in": found}) & condition
     if connection.vendor == "mysql" and len(text) >= 2 and _gram_safe(text):
-        # A row holding every gram: one index range per gram, joined on the row, so the
-        # database starts from the rarest gram and probes the others by primary key.
+        if len(text) == 2:  # a gram starting with it: one index range
+            found = RawSQL(
+                f"SELECT row_id FROM {GRAM_TABLE} WHERE idx = %s AND gram LIKE %s",
+                [index, _like_prefix(text.lower())],
+            )
+            return Q(**{f"{model._meta.pk.name}__in": found}) & condition
+        # A row holding every trigram: one index range per trigram, joined on the row, so
+        # the database starts from the rarest and probes the others by primary key.
         wanted = grams(text)[:MAX_GRAMS]
         joins = " ".join(
             f"JOIN {GRAM_TABLE} g{k} ON g{k}.idx = g0.idx AND g{k}.gram = %s "
@@ -133,6 +164,7 @@ def _create(schema_editor: Any, table: str, columns: tuple[str, ...], index: int
                 f"CREATE INDEX IF NOT EXISTS {q(f'{table}_{column}_trgm')} ON {q(table)} "
                 f"USING gin ((UPPER(({q(column)})::text)) gin_trgm_ops)"
             )
+        _bigram_indexes(schema_editor, table, columns)
     elif connection.vendor == "sqlite":
         fts = fts_table(table)
         cols = ", ".join(columns)
@@ -175,15 +207,30 @@ def _create(schema_editor: Any, table: str, columns: tuple[str, ...], index: int
             f"CREATE TRIGGER {q(f'{table}_grams_delete')} AFTER DELETE ON {q(table)} "
             f"FOR EACH ROW DELETE FROM {GRAM_TABLE} WHERE idx = {index} AND row_id = OLD.id"
         )
-        # The rows already there, in one statement per gram position.
-        joined = "LOWER(CONCAT_WS(' ', " + ", ".join(q(c) for c in columns) + "))"
+        _backfill(schema_editor, table, columns, index)
+
+
+def _bigram_indexes(schema_editor: Any, table: str, columns: tuple[str, ...]) -> None:
+    q = _quoter(schema_editor.connection)
+    for column in columns:
         schema_editor.execute(
-            f"INSERT IGNORE INTO {GRAM_TABLE} (idx, gram, row_id) "
-            f"SELECT {index}, SUBSTRING({joined}, n.i, 2), t.id FROM {q(table)} t "
-            "JOIN (WITH RECURSIVE seq (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq "
-            "WHERE i < 1000) SELECT i FROM seq) n ON n.i < CHAR_LENGTH("
-            f"CONCAT_WS(' ', " + ", ".join(f"t.{q(c)}" for c in columns) + "))"
+            f"CREATE INDEX IF NOT EXISTS {q(f'{table}_{column}_bigram')} ON {q(table)} "
+            f"USING gin ({BIGRAMS}(UPPER(({q(column)})::text)))"
         )
+
+
+def _backfill(schema_editor: Any, table: str, columns: tuple[str, ...], index: int) -> None:
+    """MySQL/MariaDB: the grams of the rows already there, in one statement."""
+    q = _quoter(schema_editor.connection)
+    joined = "LOWER(CONCAT_WS(' ', " + ", ".join(q(c) for c in columns) + "))"
+    schema_editor.execute(f"DELETE FROM {GRAM_TABLE} WHERE idx = {index}")
+    schema_editor.execute(
+        f"INSERT IGNORE INTO {GRAM_TABLE} (idx, gram, row_id) "
+        f"SELECT {index}, SUBSTRING({joined}, n.i, 3), t.id FROM {q(table)} t "
+        "JOIN (WITH RECURSIVE seq (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq "
+        "WHERE i < 1000) SELECT i FROM seq) n ON n.i < CHAR_LENGTH("
+        f"CONCAT_WS(' ', " + ", ".join(f"t.{q(c)}" for c in columns) + "))"
+    )
 
 
 def _drop(schema_editor: Any, table: str, columns: tuple[str, ...], index: int) -> None:
@@ -192,6 +239,7 @@ def _drop(schema_editor: Any, table: str, columns: tuple[str, ...], index: int) 
     if connection.vendor == "postgresql":
         for column in columns:
             schema_editor.execute(f"DROP INDEX IF EXISTS {q(f'{table}_{column}_trgm')}")
+            schema_editor.execute(f"DROP INDEX IF EXISTS {q(f'{table}_{column}_bigram')}")
     elif connection.vendor == "sqlite":
         fts = fts_table(table)
         for suffix in ("_ai", "_ad", "_au"):
@@ -216,44 +264,88 @@ def index_operation(table: str, columns: tuple[str, ...], index: int) -> migrati
     return migrations.RunPython(forward, backward, atomic=False)
 
 
-def gram_table_operation() -> migrations.RunPython:
-    """The MySQL/MariaDB gram table and the procedure its triggers call (other databases:
-    nothing)."""
+def reindex_operation(table: str, columns: tuple[str, ...], index: int) -> migrations.RunPython:
+    """Brings an index made by an earlier ``index_operation`` to the current form: the
+    bigram indexes on PostgreSQL, the grams rewritten on MySQL/MariaDB (SQLite: nothing)."""
 
     def forward(apps: Any, schema_editor: Any) -> None:
-        if schema_editor.connection.vendor != "mysql":
-            return
+        vendor = schema_editor.connection.vendor
+        if vendor == "postgresql":
+            _bigram_indexes(schema_editor, table, columns)
+        elif vendor == "mysql":
+            _backfill(schema_editor, table, columns, index)
+
+    return migrations.RunPython(forward, migrations.RunPython.noop, atomic=False)
+
+
+def _install(schema_editor: Any) -> None:
+    """What the indexes share: PostgreSQL's bigram function; MySQL/MariaDB's gram table and
+    the procedure its triggers call. Safe to run again (an upgrade runs it)."""
+    vendor = schema_editor.connection.vendor
+    if vendor == "postgresql":
         schema_editor.execute(
-            f"CREATE TABLE IF NOT EXISTS {GRAM_TABLE} ("
-            "idx SMALLINT NOT NULL, "
-            "gram VARCHAR(2) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL, "
-            "row_id BIGINT NOT NULL, "
-            "PRIMARY KEY (idx, gram, row_id), KEY core_searchgram_row (idx, row_id)"
-            ") ENGINE=InnoDB"
+            f"CREATE OR REPLACE FUNCTION {BIGRAMS}(t text) RETURNS text[] "
+            "LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$ BEGIN "
+            "RETURN ARRAY(SELECT DISTINCT substr(t, i, 2) "
+            "FROM generate_series(1, char_length(t) - 1) AS i); END $$"
         )
-        schema_editor.execute(f"DROP PROCEDURE IF EXISTS {PROCEDURE}")
-        schema_editor.execute(
-            f"CREATE PROCEDURE {PROCEDURE}(IN p_idx SMALLINT, IN p_row BIGINT, "
-            "IN p_text TEXT CHARACTER SET utf8mb4) "
-            "MODIFIES SQL DATA "
-            "BEGIN "
-            "DECLARE i INT DEFAULT 1; "
-            "DECLARE n INT; "
-            "SET p_text = LOWER(COALESCE(p_text, '')); "
-            "SET n = CHAR_LENGTH(p_text); "
-            f"DELETE FROM {GRAM_TABLE} WHERE idx = p_idx AND row_id = p_row; "
-            "WHILE i < n DO "
-            f"INSERT IGNORE INTO {GRAM_TABLE} (idx, gram, row_id) "
-            "VALUES (p_idx, SUBSTRING(p_text, i, 2), p_row); "
-            "SET i = i + 1; "
-            "END WHILE; "
-            "END"
-        )
+        return
+    if vendor != "mysql":
+        return
+    schema_editor.execute(
+        f"CREATE TABLE IF NOT EXISTS {GRAM_TABLE} ("
+        "idx SMALLINT NOT NULL, "
+        "gram VARCHAR(3) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL, "
+        "row_id BIGINT NOT NULL, "
+        "PRIMARY KEY (idx, gram, row_id), KEY core_searchgram_row (idx, row_id)"
+        ") ENGINE=InnoDB"
+    )
+    schema_editor.execute(
+        f"ALTER TABLE {GRAM_TABLE} MODIFY gram VARCHAR(3) CHARACTER SET utf8mb4 "
+        "COLLATE utf8mb4_bin NOT NULL"
+    )
+    schema_editor.execute(f"DROP PROCEDURE IF EXISTS {PROCEDURE}")
+    schema_editor.execute(
+        f"CREATE PROCEDURE {PROCEDURE}(IN p_idx SMALLINT, IN p_row BIGINT, "
+        "IN p_text TEXT CHARACTER SET utf8mb4) "
+        "MODIFIES SQL DATA "
+        "BEGIN "
+        "DECLARE i INT DEFAULT 1; "
+        "DECLARE n INT; "
+        "SET p_text = LOWER(COALESCE(p_text, '')); "
+        "SET n = CHAR_LENGTH(p_text); "
+        f"DELETE FROM {GRAM_TABLE} WHERE idx = p_idx AND row_id = p_row; "
+        "WHILE i < n DO "
+        f"INSERT IGNORE INTO {GRAM_TABLE} (idx, gram, row_id) "
+        "VALUES (p_idx, SUBSTRING(p_text, i, 3), p_row); "
+        "SET i = i + 1; "
+        "END WHILE; "
+        "END"
+    )
+
+
+def gram_table_operation() -> migrations.RunPython:
+    """The shared part of the search indexes (``_install``); reversed, dropped."""
+
+    def forward(apps: Any, schema_editor: Any) -> None:
+        _install(schema_editor)
 
     def backward(apps: Any, schema_editor: Any) -> None:
-        if schema_editor.connection.vendor != "mysql":
-            return
-        schema_editor.execute(f"DROP PROCEDURE IF EXISTS {PROCEDURE}")
-        schema_editor.execute(f"DROP TABLE IF EXISTS {GRAM_TABLE}")
+        vendor = schema_editor.connection.vendor
+        if vendor == "postgresql":
+            schema_editor.execute(f"DROP FUNCTION IF EXISTS {BIGRAMS}(text)")
+        elif vendor == "mysql":
+            schema_editor.execute(f"DROP PROCEDURE IF EXISTS {PROCEDURE}")
+            schema_editor.execute(f"DROP TABLE IF EXISTS {GRAM_TABLE}")
 
     return migrations.RunPython(forward, backward, atomic=False)
+
+
+def upgrade_operation() -> migrations.RunPython:
+    """Brings the shared part installed by an earlier ``gram_table_operation`` to the
+    current form (trigrams on MySQL/MariaDB, the bigram function on PostgreSQL)."""
+
+    def forward(apps: Any, schema_editor: Any) -> None:
+        _install(schema_editor)
+
+    return migrations.RunPython(forward, migrations.RunPython.noop, atomic=False)
