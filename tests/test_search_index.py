@@ -168,3 +168,72 @@ def test_two_characters_read_the_index_too():
         assert "core_searchgram:range" in plan or "core_searchgram:ref" in plan, plan
     else:
         assert "VIRTUAL TABLE" not in plan
+
+
+AUDIT_QUERIES = ["阳", "阳光", "阳光物业", "物业", "lee", "100%", "_", "4242", "HGJ8", "无此对象"]
+
+
+@pytest.mark.parametrize("text", AUDIT_QUERIES)
+def test_audit_free_text_is_the_plain_match_of_object_or_id(text):
+    """操作日志's free text: 对象 containing it, or the object with that id (any type, or
+    none), through the indexes — the same rows as the plain conditions."""
+    from django.contrib.contenttypes.models import ContentType
+
+    from apps.audit.models import AuditLog
+    from apps.audit.selectors import text_condition
+
+    make_customers()
+    customer_type = ContentType.objects.get_for_model(Customer)
+    lead_type = ContentType.objects.get_for_model(Lead)
+    rows = [
+        AuditLog(
+            action="update",
+            content_type=customer_type,
+            object_id=str(c.pk),
+            object_repr=f"{c.name} {c.contact_name}".strip(),
+        )
+        for c in Customer.objects.all()
+    ]
+    rows += [
+        AuditLog(action="delete", content_type=lead_type, object_id="4242", object_repr="已删除"),
+        AuditLog(action="login", object_id="4242", object_repr=""),
+        AuditLog(action="update", content_type=lead_type, object_id="42", object_repr="申请 4242"),
+    ]
+    AuditLog.objects.bulk_create(rows)
+    expected = set(
+        AuditLog.objects.filter(Q(object_repr__icontains=text) | Q(object_id=text)).values_list(
+            "pk", flat=True
+        )
+    )
+    assert set(AuditLog.objects.filter(text_condition(text)).values_list("pk", flat=True)) == (
+        expected
+    )
+    if text == "4242":
+        assert len(expected) == 3
+
+
+def test_a_text_the_index_offers_for_most_rows_reads_the_table(settings):
+    """When the index offers ``LIST_COUNT_CAP`` rows or more the text is common: the list
+    reads the table in its own order (its page is among the first rows) instead of
+    collecting every candidate first. The rows are the same either way."""
+    from django.db import connection
+
+    make_customers()
+    if connection.vendor == "postgresql":  # its probe is the planner's estimate: statistics
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE customers_customer")
+    settings.LIST_COUNT_CAP = 3
+    common = search.candidates(Customer, SEARCH_COLUMNS, "物业", index=SEARCH_INDEX)
+    settings.LIST_COUNT_CAP = 100
+    rare = search.candidates(Customer, SEARCH_COLUMNS, "物业", index=SEARCH_INDEX)
+    assert common is None
+    assert (rare is None) == (connection.vendor == "sqlite")  # FTS5 trigrams: three or more
+    for cap in (3, 100):
+        settings.LIST_COUNT_CAP = cap
+        for text in ("物业", "阳光物业", "光物业"):
+            found = set(
+                Customer.objects.filter(
+                    search.contains(Customer, SEARCH_COLUMNS, text, index=SEARCH_INDEX)
+                ).values_list("pk", flat=True)
+            )
+            assert found == plain_ids(Customer, SEARCH_COLUMNS, text)

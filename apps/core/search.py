@@ -25,14 +25,17 @@ reading the table. The results are always those of ``icontains``.
 
 from __future__ import annotations
 
+import json
 import logging
 import unicodedata
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.db import DatabaseError, connections, migrations, router
-from django.db.models import Q
+from django.db.models import Func, Q, QuerySet, TextField, Value
 from django.db.models.expressions import RawSQL
+from django.db.models.functions import Upper
 
 logger = logging.getLogger(__name__)
 
@@ -103,19 +106,93 @@ def contains(model: type, columns: tuple[str, ...], text: str, *, index: int) ->
     ``index`` is the number the app's migration gave this index."""
     condition = plain(columns, text)
     connection = connections[router.db_for_read(model)]
+    if connection.vendor == "postgresql":
+        # The trigram indexes serve the plain condition; two characters, the bigram indexes,
+        # named in the same query so the planner reads them and the table's order alike.
+        if len(text) == 2 and candidates(model, columns, text, index=index) is not None:
+            return _bigram_condition(columns, text) & condition
+        return condition
+    found = candidates(model, columns, text, index=index)
+    if found is None:
+        return condition
+    return Q(**{f"{model._meta.pk.name}__in": found}) & condition
+
+
+def _bigram_condition(columns: tuple[str, ...], text: str) -> Q:
+    from django.contrib.postgres.fields import ArrayField
+    from django.contrib.postgres.lookups import DataContains
+
+    array = ArrayField(TextField())
+    condition = Q()
+    for column in columns:
+        bigrams = Func(Upper(column), function=BIGRAMS, output_field=array)
+        condition |= Q(DataContains(bigrams, Value([text.upper()], output_field=array)))
+    return condition
+
+
+def candidates(
+    model: type, columns: tuple[str, ...], text: str, *, index: int, standalone: bool = False
+) -> RawSQL | None:
+    """The primary keys the index offers for ``text`` (a superset of the rows containing
+    it, to be confirmed by ``plain``), or ``None`` when the index cannot serve the text —
+    or when it offers ``LIST_COUNT_CAP`` rows or more: then matching rows are common, a
+    list finds its page within the first rows it reads, and the index would only make the
+    database collect every one of them first. PostgreSQL's trigram indexes serve ``plain``
+    itself; ``standalone`` asks for their subquery all the same (to be joined in a
+    ``UNION``)."""
+    connection = connections[router.db_for_read(model)]
+    found = _index_query(connection, model, columns, text, index=index, standalone=standalone)
+    if found is None:
+        return None
+    cap = settings.LIST_COUNT_CAP
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # The planner's estimate from the index's statistics: counting would read the
+            # table for every candidate, the very cost being avoided.
+            cursor.execute(f"EXPLAIN (FORMAT JSON) {found.sql}", found.params)
+            plan = cursor.fetchone()[0]
+            plan = json.loads(plan) if isinstance(plan, str) else plan
+            offered = plan[0]["Plan"]["Plan Rows"]
+        else:
+            cursor.execute(
+                f"SELECT COUNT(*) FROM ({found.sql} LIMIT {int(cap)}) AS probe", found.params
+            )
+            (offered,) = cursor.fetchone()
+    return None if offered >= cap else found
+
+
+def _index_query(
+    connection: Any,
+    model: type,
+    columns: tuple[str, ...],
+    text: str,
+    *,
+    index: int,
+    standalone: bool,
+) -> RawSQL | None:
     table = model._meta.db_table
+    if connection.vendor == "postgresql" and len(text) >= 3 and standalone:
+        q = _quoter(connection)
+        pattern = f"%{connection.ops.prep_for_like_query(text)}%"
+        return RawSQL(
+            f"SELECT {q(model._meta.pk.column)} FROM {q(table)} WHERE "
+            + " OR ".join(
+                f"UPPER(({q(column)})::text) LIKE UPPER(%s)"
+                for column in _db_columns(model, columns)
+            ),
+            [pattern] * len(columns),
+        )
     if connection.vendor == "sqlite" and len(text) >= 3 and _has_fts(connection, table):
         quoted = text.replace('"', '""')
         match = "{" + " ".join(columns) + "} : " + f'"{quoted}"'
-        found = RawSQL(
+        return RawSQL(
             f'SELECT rowid FROM "{fts_table(table)}" WHERE "{fts_table(table)}" MATCH %s',
             [match],
         )
-        return Q(**{f"{model._meta.pk.name}__in": found}) & condition
     if connection.vendor == "postgresql" and len(text) == 2 and _gram_safe(text):
         # pg_trgm finds no trigram in two characters: the columns' bigram GIN indexes.
         q = _quoter(connection)
-        found = RawSQL(
+        return RawSQL(
             f"SELECT {q(model._meta.pk.column)} FROM {q(table)} WHERE "
             + " OR ".join(
                 f"{BIGRAMS}(UPPER(({q(column)})::text)) @> ARRAY[%s]::text[]"
@@ -123,14 +200,12 @@ def contains(model: type, columns: tuple[str, ...], text: str, *, index: int) ->
             ),
             [text.upper()] * len(columns),
         )
-        return Q(**{f"{model._meta.pk.name}__in": found}) & condition
     if connection.vendor == "mysql" and len(text) >= 2 and _gram_safe(text):
         if len(text) == 2:  # a gram starting with it: one index range
-            found = RawSQL(
+            return RawSQL(
                 f"SELECT row_id FROM {GRAM_TABLE} WHERE idx = %s AND gram LIKE %s",
                 [index, _like_prefix(text.lower())],
             )
-            return Q(**{f"{model._meta.pk.name}__in": found}) & condition
         # A row holding every trigram: one index range per trigram, joined on the row, so
         # the database starts from the rarest and probes the others by primary key.
         wanted = grams(text)[:MAX_GRAMS]
@@ -139,12 +214,23 @@ def contains(model: type, columns: tuple[str, ...], text: str, *, index: int) ->
             f"AND g{k}.row_id = g0.row_id"
             for k in range(1, len(wanted))
         )
-        found = RawSQL(
+        return RawSQL(
             f"SELECT g0.row_id FROM {GRAM_TABLE} g0 {joins} WHERE g0.idx = %s AND g0.gram = %s",
             [*wanted[1:], index, wanted[0]],
         )
-        return Q(**{f"{model._meta.pk.name}__in": found}) & condition
-    return condition
+    return None
+
+
+def union(found: RawSQL, *querysets: QuerySet) -> RawSQL:
+    """The index's candidates together with other primary keys (each queryset selecting
+    one column, unordered): one set, for one ``pk__in``."""
+    parts, params = [found.sql], [*found.params]
+    for qs in querysets:
+        sql, more = qs.query.sql_with_params()
+        parts.append(sql)
+        params.extend(more)
+    # A derived table: MySQL and MariaDB run an ``IN (… UNION …)`` once per outer row.
+    return RawSQL(f"SELECT * FROM ({' UNION '.join(parts)}) AS found", params)
 
 
 # --- Migrations --------------------------------------------------------------------------------
@@ -285,7 +371,8 @@ def _install(schema_editor: Any) -> None:
     if vendor == "postgresql":
         schema_editor.execute(
             f"CREATE OR REPLACE FUNCTION {BIGRAMS}(t text) RETURNS text[] "
-            "LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$ BEGIN "
+            # Costly enough that the planner reads the index rather than call it per row.
+            "LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE COST 10000 AS $$ BEGIN "
             "RETURN ARRAY(SELECT DISTINCT substr(t, i, 2) "
             "FROM generate_series(1, char_length(t) - 1) AS i); END $$"
         )
