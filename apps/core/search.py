@@ -5,9 +5,13 @@ these columns contains ``text``, ignoring case", exactly what ``icontains`` mean
 behind it each backend's own index, created by the app's migration (``index_operation``):
 
 - **PostgreSQL**: ``pg_trgm`` GIN indexes on ``UPPER(column)``, the expression Django's
-  ``icontains`` compares, so the planner serves the plain condition from them.
+  ``icontains`` compares, so the planner serves the plain condition from them; pg_trgm
+  finds no trigram in two characters, so each column also has a GIN index of its bigrams
+  (``hgj_bigrams(UPPER(column))``), named in the condition for two-character text.
 - **SQLite**: an FTS5 table with the ``trigram`` tokenizer over the columns, kept by
   triggers; the condition reads candidate rows from it and keeps the ``LIKE`` for exactness.
+  FTS5 finds no trigram in two characters, so the gram table below holds each row's
+  two-character grams too (written by triggers), read by equality.
 - **MySQL and MariaDB**: neither has an n-gram full-text parser everywhere (MariaDB has
   none), so the platform keeps its own inverted index (``core_searchgram``: index, gram,
   row), written by triggers on the table — every write reaches it, bulk inserts and
@@ -17,10 +21,12 @@ behind it each backend's own index, created by the app's migration (``index_oper
   from the rarest), and a two-character text is a row with a gram *starting* with it (one
   index range). The ``LIKE`` then confirms the candidates.
 
-Text shorter than the index's gram (three characters for SQLite's trigrams, two for the
-others), or with letters the gram index may fold differently from the column's collation
-(accented Latin, other scripts), is matched by the plain ``LIKE`` — the same rows, found by
-reading the table. The results are always those of ``icontains``.
+A single character, or text with letters the gram index may fold differently from the
+column's collation (accented Latin, other scripts), is matched by the plain ``LIKE`` — the
+same rows, found by reading the table. The results are always those of ``icontains``.
+
+Whatever the backend, the index is first asked how many rows it offers (``candidates``):
+at ``LIST_COUNT_CAP`` the text is common, and the list reads the table in its own order.
 """
 
 from __future__ import annotations
@@ -40,6 +46,8 @@ from django.db.models.functions import Upper
 logger = logging.getLogger(__name__)
 
 GRAM_TABLE = "core_searchgram"
+SEQ_TABLE = "core_searchseq"  # SQLite: the numbers 1…MAX_POSITIONS
+MAX_POSITIONS = 1000  # the longest text indexed (the columns joined) is shorter
 MAX_GRAMS = 8  # a longer text is narrowed by eight of its grams; the LIKE does the rest
 PROCEDURE = "hgj_index_grams"
 BIGRAMS = "hgj_bigrams"  # PostgreSQL: a text's two-character substrings, for a GIN index
@@ -182,6 +190,11 @@ def _index_query(
             ),
             [pattern] * len(columns),
         )
+    if connection.vendor == "sqlite" and len(text) == 2 and _gram_safe(text):
+        return RawSQL(
+            f"SELECT row_id FROM {GRAM_TABLE} WHERE idx = %s AND gram = %s",
+            [index, text.lower()],
+        )
     if connection.vendor == "sqlite" and len(text) >= 3 and _has_fts(connection, table):
         quoted = text.replace('"', '""')
         match = "{" + " ".join(columns) + "} : " + f'"{quoted}"'
@@ -252,6 +265,7 @@ def _create(schema_editor: Any, table: str, columns: tuple[str, ...], index: int
             )
         _bigram_indexes(schema_editor, table, columns)
     elif connection.vendor == "sqlite":
+        _sqlite_bigrams(schema_editor, table, columns, index)
         fts = fts_table(table)
         cols = ", ".join(columns)
         new = ", ".join(f"new.{c}" for c in columns)
@@ -296,6 +310,37 @@ def _create(schema_editor: Any, table: str, columns: tuple[str, ...], index: int
         _backfill(schema_editor, table, columns, index)
 
 
+def _sqlite_bigrams(schema_editor: Any, table: str, columns: tuple[str, ...], index: int) -> None:
+    """SQLite: the two-character grams of each row in the gram table (FTS5's trigrams
+    cannot serve two characters), kept by triggers; ``IF NOT EXISTS`` so an upgrade may run
+    it again."""
+    q = _quoter(schema_editor.connection)
+
+    def text(row: str) -> str:
+        return "LOWER(" + " || ' ' || ".join(f"COALESCE({row}.{q(c)}, '')" for c in columns) + ")"
+
+    def insert(row: str, source: str) -> str:
+        return (
+            f"INSERT OR IGNORE INTO {GRAM_TABLE} (idx, gram, row_id) "
+            f"SELECT {index}, SUBSTR({text(row)}, s.i, 2), {row}.id FROM {source} "
+            f"WHERE s.i < LENGTH({text(row)})"
+        )
+
+    remove = f"DELETE FROM {GRAM_TABLE} WHERE idx = {index} AND row_id = old.id"
+    cols = ", ".join(q(c) for c in columns)
+    for suffix, event, body in (
+        ("ai", "INSERT", insert("new", f"{SEQ_TABLE} s")),
+        ("au", f"UPDATE OF {cols}", f"{remove}; {insert('new', f'{SEQ_TABLE} s')}"),
+        ("ad", "DELETE", remove),
+    ):
+        schema_editor.execute(
+            f"CREATE TRIGGER IF NOT EXISTS {q(f'{table}_grams_{suffix}')} AFTER {event} ON "
+            f"{q(table)} BEGIN {body}; END"
+        )
+    schema_editor.execute(f"DELETE FROM {GRAM_TABLE} WHERE idx = {index}")
+    schema_editor.execute(insert("t", f"{q(table)} t JOIN {SEQ_TABLE} s"))
+
+
 def _bigram_indexes(schema_editor: Any, table: str, columns: tuple[str, ...]) -> None:
     q = _quoter(schema_editor.connection)
     for column in columns:
@@ -314,7 +359,7 @@ def _backfill(schema_editor: Any, table: str, columns: tuple[str, ...], index: i
         f"INSERT IGNORE INTO {GRAM_TABLE} (idx, gram, row_id) "
         f"SELECT {index}, SUBSTRING({joined}, n.i, 3), t.id FROM {q(table)} t "
         "JOIN (WITH RECURSIVE seq (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq "
-        "WHERE i < 1000) SELECT i FROM seq) n ON n.i < CHAR_LENGTH("
+        f"WHERE i < {MAX_POSITIONS}) SELECT i FROM seq) n ON n.i < CHAR_LENGTH("
         f"CONCAT_WS(' ', " + ", ".join(f"t.{q(c)}" for c in columns) + "))"
     )
 
@@ -330,6 +375,8 @@ def _drop(schema_editor: Any, table: str, columns: tuple[str, ...], index: int) 
         fts = fts_table(table)
         for suffix in ("_ai", "_ad", "_au"):
             schema_editor.execute(f"DROP TRIGGER IF EXISTS {q(fts + suffix)}")
+            schema_editor.execute(f"DROP TRIGGER IF EXISTS {q(f'{table}_grams{suffix}')}")
+        schema_editor.execute(f"DELETE FROM {GRAM_TABLE} WHERE idx = {index}")
         schema_editor.execute(f"DROP TABLE IF EXISTS {q(fts)}")
     elif connection.vendor == "mysql":
         for event in ("insert", "update", "delete"):
@@ -358,6 +405,8 @@ def reindex_operation(table: str, columns: tuple[str, ...], index: int) -> migra
         vendor = schema_editor.connection.vendor
         if vendor == "postgresql":
             _bigram_indexes(schema_editor, table, columns)
+        elif vendor == "sqlite":
+            _sqlite_bigrams(schema_editor, table, columns, index)
         elif vendor == "mysql":
             _backfill(schema_editor, table, columns, index)
 
@@ -375,6 +424,21 @@ def _install(schema_editor: Any) -> None:
             "LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE COST 10000 AS $$ BEGIN "
             "RETURN ARRAY(SELECT DISTINCT substr(t, i, 2) "
             "FROM generate_series(1, char_length(t) - 1) AS i); END $$"
+        )
+        return
+    if vendor == "sqlite":
+        schema_editor.execute(
+            f"CREATE TABLE IF NOT EXISTS {GRAM_TABLE} (idx INTEGER NOT NULL, gram TEXT NOT NULL, "
+            "row_id INTEGER NOT NULL, PRIMARY KEY (idx, gram, row_id)) WITHOUT ROWID"
+        )
+        schema_editor.execute(
+            f"CREATE INDEX IF NOT EXISTS core_searchgram_row ON {GRAM_TABLE} (idx, row_id)"
+        )
+        # The positions a trigger's INSERT … SELECT walks (a trigger may not use WITH).
+        schema_editor.execute(f"CREATE TABLE IF NOT EXISTS {SEQ_TABLE} (i INTEGER PRIMARY KEY)")
+        schema_editor.execute(
+            f"INSERT OR IGNORE INTO {SEQ_TABLE} (i) WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL "
+            f"SELECT i + 1 FROM n WHERE i < {MAX_POSITIONS}) SELECT i FROM n"
         )
         return
     if vendor != "mysql":
@@ -421,6 +485,9 @@ def gram_table_operation() -> migrations.RunPython:
         vendor = schema_editor.connection.vendor
         if vendor == "postgresql":
             schema_editor.execute(f"DROP FUNCTION IF EXISTS {BIGRAMS}(text)")
+        elif vendor == "sqlite":
+            schema_editor.execute(f"DROP TABLE IF EXISTS {SEQ_TABLE}")
+            schema_editor.execute(f"DROP TABLE IF EXISTS {GRAM_TABLE}")
         elif vendor == "mysql":
             schema_editor.execute(f"DROP PROCEDURE IF EXISTS {PROCEDURE}")
             schema_editor.execute(f"DROP TABLE IF EXISTS {GRAM_TABLE}")
