@@ -356,13 +356,14 @@ def scenarios(manager, rows: int) -> list[tuple[str, str]]:
     customers = customer_list(user=manager, filters=CustomerFilters())
     leads = lead_list(user=manager, filters=LeadFilters())
     audit = AuditLog.objects.order_by("-at", "-id")
-    audit_deep = min(deep * 9, AuditLog.objects.count() - 1)
+    logged_rows = AuditLog.objects.count()
+    audit_deep = min(deep * 9, logged_rows - 1)
     some = rows // 3 + 7
     actor = manager.pk
     middle = audit.values_list("at", flat=True)[audit_deep // 2]
     customer_type = ContentType.objects.get_for_model(Customer)
     logged = audit.filter(content_type=customer_type).values_list("object_id", flat=True)[
-        rows // 2
+        min(rows, logged_rows // 2) // 2
     ]  # a customer the log has rows about
     day = timezone.localtime(middle).date().isoformat()  # a day the log has rows of
 
