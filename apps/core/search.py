@@ -60,8 +60,10 @@ def plain(columns: tuple[str, ...], text: str) -> Q:
     return condition
 
 
-def _db_columns(model: type, columns: tuple[str, ...]) -> list[str]:
-    return [model._meta.get_field(name).column for name in columns]
+def _subquery(model: type, condition: Q) -> RawSQL:
+    """The primary keys of the rows meeting ``condition``, as SQL to join or to probe."""
+    qs = model._base_manager.order_by().filter(condition).values("pk")
+    return RawSQL(*qs.query.sql_with_params())
 
 
 def fts_table(table: str) -> str:
@@ -180,16 +182,7 @@ def _index_query(
 ) -> RawSQL | None:
     table = model._meta.db_table
     if connection.vendor == "postgresql" and len(text) >= 3 and standalone:
-        q = _quoter(connection)
-        pattern = f"%{connection.ops.prep_for_like_query(text)}%"
-        return RawSQL(
-            f"SELECT {q(model._meta.pk.column)} FROM {q(table)} WHERE "
-            + " OR ".join(
-                f"UPPER(({q(column)})::text) LIKE UPPER(%s)"
-                for column in _db_columns(model, columns)
-            ),
-            [pattern] * len(columns),
-        )
+        return _subquery(model, plain(columns, text))
     if connection.vendor == "sqlite" and len(text) == 2 and _gram_safe(text):
         return RawSQL(
             f"SELECT row_id FROM {GRAM_TABLE} WHERE idx = %s AND gram = %s",
@@ -204,15 +197,7 @@ def _index_query(
         )
     if connection.vendor == "postgresql" and len(text) == 2 and _gram_safe(text):
         # pg_trgm finds no trigram in two characters: the columns' bigram GIN indexes.
-        q = _quoter(connection)
-        return RawSQL(
-            f"SELECT {q(model._meta.pk.column)} FROM {q(table)} WHERE "
-            + " OR ".join(
-                f"{BIGRAMS}(UPPER(({q(column)})::text)) @> ARRAY[%s]::text[]"
-                for column in _db_columns(model, columns)
-            ),
-            [text.upper()] * len(columns),
-        )
+        return _subquery(model, _bigram_condition(columns, text))
     if connection.vendor == "mysql" and len(text) >= 2 and _gram_safe(text):
         if len(text) == 2:  # a gram starting with it: one index range
             return RawSQL(
